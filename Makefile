@@ -1,0 +1,47 @@
+# Set-up is implicit: every target creates .venv and installs pinned dependencies when needed.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+RUNTIME_STAMP := $(VENV)/.runtime-installed
+DEV_STAMP := $(VENV)/.dev-installed
+PYTEST_ARGS ?=
+
+.PHONY: run test lint format migrate lock clean
+
+run: $(RUNTIME_STAMP) ## serve the API on http://127.0.0.1:8000 (embedded SQLite)
+	$(BIN)/movie-collections serve
+
+test: $(DEV_STAMP) ## the whole test suite
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(DEV_STAMP) ## ruff and mypy --strict
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy
+
+format: $(DEV_STAMP)
+	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests
+
+migrate: $(RUNTIME_STAMP) ## apply migrations to $$DATABASE_URL
+	$(BIN)/movie-collections migrate
+
+lock: $(DEV_STAMP) ## re-pin constraints.txt from the installed environment
+	( head -n 2 constraints.txt; $(PIP) freeze --exclude-editable | grep -iv '^movie-collections' ) > constraints.txt.new
+	mv constraints.txt.new constraints.txt
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(RUNTIME_STAMP): $(BIN)/python pyproject.toml constraints.txt
+	$(PIP) install --quiet -c constraints.txt -e .
+	touch $@
+
+$(DEV_STAMP): $(RUNTIME_STAMP)
+	$(PIP) install --quiet -c constraints.txt -e '.[dev]'
+	touch $@

@@ -1,0 +1,5 @@
+"""`python -m movie_collections` is the `movie-collections` command."""
+
+from movie_collections.cli import main
+
+main()

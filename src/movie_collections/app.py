@@ -1,0 +1,85 @@
+"""create_app(settings): wiring only. The lifespan opens and closes the per-process resources."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from movie_collections import __version__
+from movie_collections.auth.passwords import PasswordHashing
+from movie_collections.auth.router import router as auth_router
+from movie_collections.auth.tokens import TokenService
+from movie_collections.collection.router import router as collection_router
+from movie_collections.config import Settings
+from movie_collections.container import Container
+from movie_collections.counter.factory import build_counter
+from movie_collections.counter.middleware import RequestCounterMiddleware
+from movie_collections.counter.router import router as counter_router
+from movie_collections.db import Database
+from movie_collections.errors import install_error_handlers
+from movie_collections.http_middleware import (
+    BodySizeLimitMiddleware,
+    RequestIdMiddleware,
+    UnhandledErrorMiddleware,
+)
+from movie_collections.logging_setup import configure_logging
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTION = """
+Register, browse the movie catalogue, keep personal collections of movies, see your
+favourite genres, and read or reset the service's request counter.
+
+Every endpoint except `/register/`, `/login/` and these docs needs
+`Authorization: Bearer <access_token>`. Errors are `application/problem+json` (RFC 9457).
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    counter = build_counter(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database = Database(settings)
+        await counter.start()
+        app.state.container = Container(
+            settings=settings,
+            database=database,
+            passwords=PasswordHashing(settings),
+            tokens=TokenService(settings),
+            counter=counter,
+        )
+        try:
+            yield
+        finally:
+            await counter.stop()
+            await database.dispose()
+
+    app = FastAPI(
+        title="movie-collections",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(auth_router)
+    app.include_router(collection_router)
+    app.include_router(counter_router)
+    # Added innermost first: the counter sees every request first, then ids, the size limit,
+    # and closest to the app the catch-all for errors nobody handled.
+    app.add_middleware(UnhandledErrorMiddleware)
+    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(RequestCounterMiddleware, counter=counter)
+    return app
+
+
+def create_app_from_environment() -> FastAPI:
+    """Factory for `uvicorn --factory` in each worker process: settings from the environment."""
+    settings = Settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

@@ -1,0 +1,58 @@
+"""Tables of collections, the movies copied into them, and their genres (one row per genre)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from movie_collections.db import Base
+
+# Genres sort byte-wise on both databases, so ties are broken the same way everywhere.
+GenreText = String(500).with_variant(String(500, collation="C"), "postgresql")
+
+
+class Collection(Base):
+    __tablename__ = "collections"
+    __table_args__ = (Index("ix_collections_owner_created", "owner_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    owner_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Bumped by every change; the ETag of a collection is derived from it.
+    version: Mapped[int] = mapped_column(Integer)
+
+
+class CollectionMovie(Base):
+    """A copy of the movie as the owner posted it: one user's data never changes another's."""
+
+    __tablename__ = "collection_movies"
+    __table_args__ = (UniqueConstraint("collection_id", "movie_uuid"),)
+
+    collection_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    movie_uuid: Mapped[uuid.UUID] = mapped_column(Uuid)
+    title: Mapped[str] = mapped_column(String(500))
+    description: Mapped[str] = mapped_column(Text)
+    genres: Mapped[str] = mapped_column(String(500))
+
+
+class CollectionGenre(Base):
+    """One row per (movie, genre) so favourite genres are a GROUP BY over an index."""
+
+    __tablename__ = "collection_genres"
+    __table_args__ = (Index("ix_collection_genres_owner_genre", "owner_id", "genre"),)
+
+    collection_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    genre: Mapped[str] = mapped_column(GenreText, primary_key=True)
+    owner_id: Mapped[uuid.UUID] = mapped_column(Uuid)

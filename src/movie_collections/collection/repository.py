@@ -1,0 +1,200 @@
+"""All SQL of collections. Every statement is scoped by owner through `_owned`."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, Table, delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from movie_collections.collection.models import Collection, CollectionGenre, CollectionMovie
+from movie_collections.collection.schemas import Movie
+
+collections = cast(Table, Collection.__table__)
+collection_movies = cast(Table, CollectionMovie.__table__)
+collection_genres = cast(Table, CollectionGenre.__table__)
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionRecord:
+    id: uuid.UUID
+    title: str
+    description: str
+    version: int
+
+
+def _owned(collection_id: uuid.UUID, owner_id: uuid.UUID) -> ColumnElement[bool]:
+    """The one place that ties a collection to its owner: no query can forget it."""
+    return (collections.c.id == collection_id) & (collections.c.owner_id == owner_id)
+
+
+def split_genres(genres: str) -> list[str]:
+    """'Drama, Comedy,,drama' -> ['Drama', 'Comedy', 'drama']: trimmed, no empties, no repeats."""
+    seen: dict[str, None] = {}
+    for genre in genres.split(","):
+        name = genre.strip()
+        if name:
+            seen.setdefault(name, None)
+    return list(seen)
+
+
+async def list_collections(
+    connection: AsyncConnection, owner_id: uuid.UUID
+) -> Sequence[CollectionRecord]:
+    rows = await connection.execute(
+        select(
+            collections.c.id, collections.c.title, collections.c.description, collections.c.version
+        )
+        .where(collections.c.owner_id == owner_id)
+        .order_by(collections.c.created_at.desc(), collections.c.id.desc())
+    )
+    return [CollectionRecord(*row) for row in rows]
+
+
+async def favourite_genres(
+    connection: AsyncConnection, owner_id: uuid.UUID, limit: int = 3
+) -> list[str]:
+    occurrences = func.count().label("occurrences")
+    rows = await connection.execute(
+        select(collection_genres.c.genre, occurrences)
+        .where(collection_genres.c.owner_id == owner_id)
+        .group_by(collection_genres.c.genre)
+        .order_by(occurrences.desc(), collection_genres.c.genre)
+        .limit(limit)
+    )
+    return [row.genre for row in rows]
+
+
+async def find_collection(
+    connection: AsyncConnection, owner_id: uuid.UUID, collection_id: uuid.UUID
+) -> CollectionRecord | None:
+    row = (
+        await connection.execute(
+            select(
+                collections.c.id,
+                collections.c.title,
+                collections.c.description,
+                collections.c.version,
+            ).where(_owned(collection_id, owner_id))
+        )
+    ).first()
+    return CollectionRecord(*row) if row is not None else None
+
+
+async def list_movies(connection: AsyncConnection, collection_id: uuid.UUID) -> list[Movie]:
+    """Movies of a collection already proven to be the caller's, in the order given."""
+    rows = await connection.execute(
+        select(
+            collection_movies.c.title,
+            collection_movies.c.description,
+            collection_movies.c.genres,
+            collection_movies.c.movie_uuid,
+        )
+        .where(collection_movies.c.collection_id == collection_id)
+        .order_by(collection_movies.c.position)
+    )
+    return [
+        Movie.model_construct(title=title, description=description, genres=genres, uuid=movie_id)
+        for title, description, genres, movie_id in rows
+    ]
+
+
+async def insert_collection(
+    connection: AsyncConnection,
+    owner_id: uuid.UUID,
+    title: str,
+    description: str,
+    movies: Sequence[Movie],
+) -> uuid.UUID:
+    collection_id = uuid.uuid4()
+    now = datetime.now(UTC)
+    await connection.execute(
+        insert(collections).values(
+            id=collection_id,
+            owner_id=owner_id,
+            title=title,
+            description=description,
+            created_at=now,
+            updated_at=now,
+            version=1,
+        )
+    )
+    await _insert_movies(connection, owner_id, collection_id, movies, first_position=0)
+    return collection_id
+
+
+async def update_collection(
+    connection: AsyncConnection,
+    owner_id: uuid.UUID,
+    collection_id: uuid.UUID,
+    changes: dict[str, Any],
+    movies: Sequence[Movie] | None,
+) -> bool:
+    """Apply the changes; False when the caller owns no such collection.
+
+    The row UPDATE comes first: it locks the collection, so concurrent writers of one
+    collection run one after the other and the movie list is always one writer's whole list.
+    """
+    result = await connection.execute(
+        update(collections)
+        .where(_owned(collection_id, owner_id))
+        .values(**changes, updated_at=datetime.now(UTC), version=collections.c.version + 1)
+    )
+    if result.rowcount == 0:
+        return False
+    if movies is not None:
+        await connection.execute(
+            delete(collection_genres).where(collection_genres.c.collection_id == collection_id)
+        )
+        await connection.execute(
+            delete(collection_movies).where(collection_movies.c.collection_id == collection_id)
+        )
+        await _insert_movies(connection, owner_id, collection_id, movies, first_position=0)
+    return True
+
+
+async def delete_collection(
+    connection: AsyncConnection, owner_id: uuid.UUID, collection_id: uuid.UUID
+) -> bool:
+    result = await connection.execute(delete(collections).where(_owned(collection_id, owner_id)))
+    return result.rowcount > 0
+
+
+async def _insert_movies(
+    connection: AsyncConnection,
+    owner_id: uuid.UUID,
+    collection_id: uuid.UUID,
+    movies: Sequence[Movie],
+    first_position: int,
+) -> None:
+    if not movies:
+        return
+    movie_rows: list[dict[str, object]] = []
+    genre_rows: list[dict[str, object]] = []
+    for position, movie in enumerate(movies, start=first_position):
+        movie_rows.append(
+            {
+                "collection_id": collection_id,
+                "position": position,
+                "movie_uuid": movie.uuid,
+                "title": movie.title,
+                "description": movie.description,
+                "genres": movie.genres,
+            }
+        )
+        genre_rows.extend(
+            {
+                "collection_id": collection_id,
+                "position": position,
+                "genre": genre,
+                "owner_id": owner_id,
+            }
+            for genre in split_genres(movie.genres)
+        )
+    await connection.execute(insert(collection_movies), movie_rows)
+    if genre_rows:
+        await connection.execute(insert(collection_genres), genre_rows)

@@ -1,0 +1,125 @@
+"""Request and response bodies of the collection endpoints, with the spec's shapes and limits."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, field_validator
+
+MAX_MOVIES_PER_COLLECTION = 1000
+
+EXAMPLE_MOVIE: dict[str, JsonValue] = {
+    "title": "Queerama",
+    "description": "50 years after decriminalisation of homosexuality in the UK...",
+    "genres": "Drama,Documentary",
+    "uuid": "57baf4f4-c9ef-4197-9e4f-acf04eae5b4d",
+}
+
+
+def _none_as_empty(value: object) -> object:
+    return "" if value is None else value
+
+
+class Movie(BaseModel):
+    """A movie as the catalogue describes it; stored as given."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_MOVIE]})
+
+    title: Annotated[str, BeforeValidator(_none_as_empty), Field(max_length=500)]
+    description: Annotated[str, BeforeValidator(_none_as_empty), Field(max_length=10_000)] = ""
+    genres: Annotated[
+        str,
+        BeforeValidator(_none_as_empty),
+        Field(max_length=500, description="Comma-separated genres; may be empty."),
+    ] = ""
+    uuid: uuid.UUID
+
+
+def _no_repeated_movies(movies: list[Movie] | None) -> list[Movie] | None:
+    if movies is None:
+        return None
+    seen: set[uuid.UUID] = set()
+    for movie in movies:
+        if movie.uuid in seen:
+            raise ValueError(f"movie {movie.uuid} appears more than once")
+        seen.add(movie.uuid)
+    return movies
+
+
+Title = Annotated[str, Field(min_length=1, max_length=200, examples=["Weekend classics"])]
+Description = Annotated[
+    str, Field(max_length=5000, examples=["Films to watch on a rainy weekend."])
+]
+MovieList = Annotated[list[Movie], Field(max_length=MAX_MOVIES_PER_COLLECTION)]
+
+
+class CollectionCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "title": "Weekend classics",
+                    "description": "Films to watch on a rainy weekend.",
+                    "movies": [EXAMPLE_MOVIE],
+                }
+            ]
+        }
+    )
+
+    title: Title
+    description: Description = ""
+    movies: MovieList = Field(default_factory=list)
+
+    _unique_movies = field_validator("movies")(_no_repeated_movies)
+
+
+class CollectionUpdate(BaseModel):
+    """Only the fields given change; `movies` replaces the whole list."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"title": "Renamed", "movies": [EXAMPLE_MOVIE]}]}
+    )
+
+    title: Title | None = None
+    description: Description | None = None
+    movies: MovieList | None = None
+
+    _unique_movies = field_validator("movies")(_no_repeated_movies)
+
+    @field_validator("title", "description")
+    @classmethod
+    def _not_null(cls, value: str | None) -> str:
+        if value is None:
+            raise ValueError("may be omitted but not null")
+        return value
+
+
+class CollectionCreated(BaseModel):
+    collection_uuid: uuid.UUID
+
+
+class CollectionSummary(BaseModel):
+    title: str
+    uuid: uuid.UUID
+    description: str
+
+
+class CollectionsOverview(BaseModel):
+    collections: list[CollectionSummary]
+    favourite_genres: str = Field(
+        description="Up to 3 genres, most frequent across my collections first, comma-separated.",
+        examples=["Drama,Comedy,Action"],
+    )
+
+
+class CollectionList(BaseModel):
+    is_success: Literal[True] = True
+    data: CollectionsOverview
+
+
+class CollectionDetail(BaseModel):
+    uuid: uuid.UUID
+    title: str
+    description: str
+    movies: list[Movie]

@@ -1,0 +1,84 @@
+"""Collection rules: ownership (through the repository), limits, favourite genres."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from movie_collections.collection import repository
+from movie_collections.collection.schemas import (
+    CollectionCreate,
+    CollectionDetail,
+    CollectionList,
+    CollectionsOverview,
+    CollectionSummary,
+    CollectionUpdate,
+)
+from movie_collections.errors import NotFound
+
+COLLECTION_NOT_FOUND = "Collection not found."
+
+
+def parse_collection_id(raw: str) -> uuid.UUID:
+    """A path segment that is not a UUID is answered exactly like an unknown collection."""
+    try:
+        return uuid.UUID(raw)
+    except ValueError as error:
+        raise NotFound(COLLECTION_NOT_FOUND) from error
+
+
+async def overview(connection: AsyncConnection, owner_id: uuid.UUID) -> CollectionList:
+    records = await repository.list_collections(connection, owner_id)
+    genres = await repository.favourite_genres(connection, owner_id) if records else []
+    return CollectionList(
+        data=CollectionsOverview(
+            collections=[
+                CollectionSummary(title=r.title, uuid=r.id, description=r.description)
+                for r in records
+            ],
+            favourite_genres=",".join(genres),
+        )
+    )
+
+
+async def create(
+    connection: AsyncConnection, owner_id: uuid.UUID, payload: CollectionCreate
+) -> uuid.UUID:
+    return await repository.insert_collection(
+        connection, owner_id, payload.title, payload.description, payload.movies
+    )
+
+
+async def detail(
+    connection: AsyncConnection, owner_id: uuid.UUID, collection_id: uuid.UUID
+) -> CollectionDetail:
+    record = await repository.find_collection(connection, owner_id, collection_id)
+    if record is None:
+        raise NotFound(COLLECTION_NOT_FOUND)
+    movies = await repository.list_movies(connection, record.id)
+    return CollectionDetail(
+        uuid=record.id, title=record.title, description=record.description, movies=movies
+    )
+
+
+async def update(
+    connection: AsyncConnection,
+    owner_id: uuid.UUID,
+    collection_id: uuid.UUID,
+    payload: CollectionUpdate,
+) -> CollectionDetail:
+    changes = payload.model_dump(include={"title", "description"}, exclude_unset=True)
+    updated = await repository.update_collection(
+        connection, owner_id, collection_id, changes, payload.movies
+    )
+    if not updated:
+        raise NotFound(COLLECTION_NOT_FOUND)
+    return await detail(connection, owner_id, collection_id)
+
+
+async def delete(
+    connection: AsyncConnection, owner_id: uuid.UUID, collection_id: uuid.UUID
+) -> None:
+    if not await repository.delete_collection(connection, owner_id, collection_id):
+        raise NotFound(COLLECTION_NOT_FOUND)

@@ -1,0 +1,159 @@
+"""The one Settings object: every knob of the service, from the environment, validated at start."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from datetime import timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_DATABASE_URL = "sqlite:///./data/movie_collections.db"
+SECRET_KEY_FILE_NAME = "secret_key"  # noqa: S105
+
+
+class Settings(BaseSettings):
+    """All configuration. Field names are the environment variable names (case-insensitive)."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = Field(
+        DEFAULT_DATABASE_URL,
+        description="sqlite:///path or postgresql://user@host/db; the async driver is chosen here.",
+    )
+    data_dir: Path | None = Field(
+        None,
+        description="Where local state lives (secret key, counter files). "
+        "Default: the SQLite file's folder, or ./data.",
+    )
+    secret_key: SecretStr | None = Field(
+        None,
+        min_length=32,
+        description="HS256 signing key. Unset: generated once and kept in DATA_DIR/secret_key.",
+    )
+    access_token_ttl: timedelta = Field(
+        timedelta(hours=24), description="Life of an access token (seconds or ISO 8601)."
+    )
+    password_hash_time_cost: int = Field(3, ge=1, le=50)
+    password_hash_memory_kib: int = Field(65536, ge=8, le=4 * 1024 * 1024)
+    password_hash_parallelism: int = Field(4, ge=1, le=64)
+
+    database_pool_size: int = Field(10, ge=1, le=1000)
+    database_max_overflow: int = Field(0, ge=0, le=1000)
+    database_pool_timeout: float = Field(10.0, gt=0)
+    database_statement_timeout: float = Field(
+        15.0, gt=0, description="Seconds before a statement is cancelled (PostgreSQL)."
+    )
+    sqlite_busy_timeout: float = Field(
+        30.0, gt=0, description="Seconds a SQLite writer waits for the write lock."
+    )
+
+    movies_api_url: str = "https://demo.credy.in/api/v1/maya/movies/"
+    movies_api_username: str = ""
+    movies_api_password: SecretStr = SecretStr("")
+
+    redis_url: str | None = Field(None, description="redis://host:port/db; enables Redis backends.")
+
+    max_body_bytes: int = Field(5 * 1024 * 1024, ge=1024, description="Larger bodies get 413.")
+    max_movies_per_collection: int = Field(1000, ge=1)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        scheme = value.split(":", 1)[0].split("+", 1)[0]
+        if scheme not in {"sqlite", "postgresql", "postgres"}:
+            raise ValueError("DATABASE_URL must start with sqlite:// or postgresql://")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _known_redis(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("REDIS_URL must start with redis://, rediss:// or unix://")
+        return value
+
+    @model_validator(mode="after")
+    def _positive_ttl(self) -> Settings:
+        if self.access_token_ttl.total_seconds() < 1:
+            raise ValueError("ACCESS_TOKEN_TTL must be at least one second")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def async_database_url(self) -> str:
+        """DATABASE_URL with the async driver the app uses (aiosqlite or asyncpg)."""
+        scheme, rest = self.database_url.split(":", 1)
+        base = scheme.split("+", 1)[0]
+        driver = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
+        return driver.get(base, "postgresql+asyncpg") + ":" + rest
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        if not self.is_sqlite:
+            return None
+        path = self.database_url.split(":///", 1)[1] if ":///" in self.database_url else ""
+        return Path(path.split("?", 1)[0]) if path and path != ":memory:" else None
+
+    @cached_property
+    def resolved_data_dir(self) -> Path:
+        if self.data_dir is not None:
+            return self.data_dir
+        sqlite_path = self.sqlite_path
+        return sqlite_path.parent if sqlite_path is not None else Path("data")
+
+    @cached_property
+    def signing_key(self) -> str:
+        """The key tokens are signed with; generated and stored once when SECRET_KEY is unset."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        return load_or_create_secret_key(self.resolved_data_dir / SECRET_KEY_FILE_NAME)
+
+
+def load_or_create_secret_key(path: Path) -> str:
+    """Read the key file, creating it atomically (mode 0600) if it does not exist yet.
+
+    Several worker processes may start at once: the key is written to a private temporary
+    file and hard-linked into place, so exactly one key wins and every process reads it.
+    """
+    try:
+        return _read_key(path)
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(secrets.token_urlsafe(64))
+    try:
+        os.link(temporary, path)
+        logger.warning(
+            "SECRET_KEY is not set: generated one and stored it in %s (mode 0600). "
+            "Set SECRET_KEY explicitly when running more than one host.",
+            path,
+        )
+    except FileExistsError:
+        pass
+    finally:
+        temporary.unlink(missing_ok=True)
+    return _read_key(path)
+
+
+def _read_key(path: Path) -> str:
+    key = path.read_text().strip()
+    if len(key) < 32:
+        raise ValueError(f"{path} holds a secret key shorter than 32 characters")
+    return key

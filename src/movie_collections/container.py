@@ -1,0 +1,36 @@
+"""The per-process objects the app is built from, opened and closed by the lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from movie_collections.auth.passwords import PasswordHashing
+from movie_collections.auth.tokens import TokenService
+from movie_collections.config import Settings
+from movie_collections.counter.backend import RequestCounter
+from movie_collections.db import Database
+
+
+@dataclass(slots=True)
+class Container:
+    settings: Settings
+    database: Database
+    passwords: PasswordHashing
+    tokens: TokenService
+    counter: RequestCounter
+
+
+def get_container(request: Request) -> Container:
+    container: Container = request.app.state.container
+    return container
+
+
+def get_database(request: Request) -> Database:
+    return get_container(request).database
+
+
+ContainerDependency = Annotated[Container, Depends(get_container)]
+DatabaseDependency = Annotated[Database, Depends(get_database)]

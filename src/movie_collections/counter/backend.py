@@ -1,0 +1,48 @@
+"""What a request-counter backend offers; the middleware and the router only see this."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Protocol
+
+
+class CounterUnavailable(Exception):
+    """The count cannot be told exactly right now (its store is unreachable)."""
+
+
+class RequestCounter(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None:
+        """Flush what is pending and release resources."""
+
+    def increment(self) -> Awaitable[None] | None:
+        """Count one request. Never raises and never blocks; may return an awaitable that
+        completes once the increment is durable (awaited, bounded, before responding)."""
+
+    async def total(self) -> int:
+        """Requests counted since the last reset; CounterUnavailable if it cannot be exact."""
+
+    async def reset(self) -> None: ...
+
+
+class InProcessCounter:
+    """One process's count in memory: for tests of a single app instance only."""
+
+    def __init__(self) -> None:
+        self._count = 0
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    def increment(self) -> None:
+        self._count += 1
+
+    async def total(self) -> int:
+        return self._count
+
+    async def reset(self) -> None:
+        self._count = 0

@@ -1,0 +1,10 @@
+"""Chooses the request-counter backend from the settings."""
+
+from __future__ import annotations
+
+from movie_collections.config import Settings
+from movie_collections.counter.backend import InProcessCounter, RequestCounter
+
+
+def build_counter(settings: Settings) -> RequestCounter:
+    return InProcessCounter()

@@ -1,0 +1,46 @@
+"""GET /request-count/ and POST /request-count/reset/."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from movie_collections.auth.dependencies import CurrentUserId
+from movie_collections.container import ContainerDependency
+from movie_collections.counter.backend import CounterUnavailable
+from movie_collections.counter.schemas import RequestCount, ResetDone
+from movie_collections.errors import ServiceUnavailable, problem_responses
+
+router = APIRouter(prefix="/request-count", tags=["request counter"])
+
+
+@router.get(
+    "/",
+    response_model=RequestCount,
+    responses=problem_responses(401, 503),
+    summary="Requests served by the service since the last reset (this one included)",
+)
+async def request_count(_user: CurrentUserId, container: ContainerDependency) -> RequestCount:
+    try:
+        return RequestCount(requests=await container.counter.total())
+    except CounterUnavailable as error:
+        raise ServiceUnavailable(
+            "The request counter's store is unreachable; the count cannot be told exactly.",
+            headers={"Retry-After": "1"},
+        ) from error
+
+
+@router.post(
+    "/reset/",
+    response_model=ResetDone,
+    responses=problem_responses(401, 503),
+    summary="Start counting again from zero",
+)
+async def reset_request_count(_user: CurrentUserId, container: ContainerDependency) -> ResetDone:
+    try:
+        await container.counter.reset()
+    except CounterUnavailable as error:
+        raise ServiceUnavailable(
+            "The request counter's store is unreachable; try the reset again.",
+            headers={"Retry-After": "1"},
+        ) from error
+    return ResetDone()

@@ -1,0 +1,207 @@
+"""One error hierarchy, and the handlers that turn every failure into RFC 9457 problem+json."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from movie_collections.request_context import current_request_id
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class ProblemDetail(BaseModel):
+    """RFC 9457 problem details, as every error of this API is answered."""
+
+    type: str = Field("about:blank", examples=["about:blank"])
+    title: str = Field(examples=["Not Found"])
+    status: int = Field(examples=[404])
+    detail: str = Field(examples=["Collection not found."])
+    request_id: str | None = Field(None, description="Quote it when reporting a problem.")
+    errors: list[dict[str, Any]] | None = Field(
+        None, description="For validation errors: one entry per bad field."
+    )
+
+
+class AppError(Exception):
+    """Base of every error the service raises on purpose; carries its HTTP status."""
+
+    status_code: int = HTTPStatus.INTERNAL_SERVER_ERROR
+    title: str | None = None
+
+    def __init__(self, detail: str, *, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.headers = dict(headers or {})
+
+
+class BadRequest(AppError):
+    status_code = HTTPStatus.BAD_REQUEST
+
+
+class Unauthorized(AppError):
+    status_code = HTTPStatus.UNAUTHORIZED
+
+    def __init__(self, detail: str = "Missing or invalid access token.") -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class InvalidCredentials(Unauthorized):
+    def __init__(self) -> None:
+        super().__init__("Invalid username or password.")
+
+
+class NotFound(AppError):
+    status_code = HTTPStatus.NOT_FOUND
+
+
+class Conflict(AppError):
+    status_code = HTTPStatus.CONFLICT
+
+
+class PreconditionFailed(AppError):
+    status_code = HTTPStatus.PRECONDITION_FAILED
+
+
+class PayloadTooLarge(AppError):
+    status_code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+
+
+class Unprocessable(AppError):
+    status_code = HTTPStatus.UNPROCESSABLE_ENTITY
+
+
+class TooManyRequests(AppError):
+    status_code = HTTPStatus.TOO_MANY_REQUESTS
+
+
+class ServiceUnavailable(AppError):
+    status_code = HTTPStatus.SERVICE_UNAVAILABLE
+
+
+class BadGateway(AppError):
+    status_code = HTTPStatus.BAD_GATEWAY
+
+
+class GatewayTimeout(AppError):
+    status_code = HTTPStatus.GATEWAY_TIMEOUT
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    title: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    errors: Sequence[dict[str, Any]] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "request_id": current_request_id(),
+    }
+    if errors is not None:
+        body["errors"] = list(errors)
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries documenting problem+json answers."""
+    return {
+        status: {
+            "model": ProblemDetail,
+            "description": HTTPStatus(status).phrase,
+            "content": {PROBLEM_MEDIA_TYPE: {}},
+        }
+        for status in statuses
+    }
+
+
+async def _app_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, AppError)
+    return problem_response(
+        error.status_code, error.detail, title=error.title, headers=error.headers
+    )
+
+
+async def _http_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StarletteHTTPException)
+    return problem_response(error.status_code, str(error.detail), headers=error.headers)
+
+
+def _describe_validation_error(error: Mapping[str, Any]) -> dict[str, Any]:
+    location = [str(part) for part in error.get("loc", ())]
+    return {"field": ".".join(location), "message": error.get("msg", ""), "type": error.get("type")}
+
+
+async def _validation_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    details = [_describe_validation_error(item) for item in error.errors()]
+    if any(item["type"] == "json_invalid" for item in details):
+        return problem_response(
+            HTTPStatus.BAD_REQUEST, "The request body is not valid JSON.", errors=details
+        )
+    return problem_response(
+        HTTPStatus.UNPROCESSABLE_ENTITY, "The request is not valid.", errors=details
+    )
+
+
+async def _database_unavailable(_request: Request, error: Exception) -> JSONResponse:
+    logger.error("database unavailable: %s", type(error).__name__)
+    return problem_response(
+        HTTPStatus.SERVICE_UNAVAILABLE,
+        "The database is unavailable; try again shortly.",
+        headers={"Retry-After": "1"},
+    )
+
+
+async def _database_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, DBAPIError)
+    if error.connection_invalidated or _looks_like_connection_failure(error):
+        return await _database_unavailable(request, error)
+    return await _unexpected_error(request, error)
+
+
+def _looks_like_connection_failure(error: DBAPIError) -> bool:
+    original = getattr(error, "orig", None)
+    name = type(original).__name__ if original is not None else ""
+    return isinstance(original, OSError | ConnectionError) or "Connection" in name
+
+
+def unexpected_error_response(error: BaseException) -> JSONResponse:
+    logger.error("unhandled error (request id %s)", current_request_id(), exc_info=error)
+    return problem_response(
+        HTTPStatus.INTERNAL_SERVER_ERROR,
+        "An unexpected error occurred; quote the request id when reporting it.",
+    )
+
+
+async def _unexpected_error(_request: Request, error: Exception) -> JSONResponse:
+    return unexpected_error_response(error)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(InterfaceError, _database_unavailable)
+    app.add_exception_handler(PoolTimeoutError, _database_unavailable)
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(ConnectionRefusedError, _database_unavailable)
+    # Anything else is caught by UnhandledErrorMiddleware, which (unlike Starlette's
+    # ServerErrorMiddleware) answers without re-raising into the server.

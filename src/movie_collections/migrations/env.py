@@ -1,0 +1,39 @@
+"""Alembic environment: runs migrations over the app's own async engine."""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic import context
+from sqlalchemy.engine import Connection
+
+from movie_collections.auth import models as _auth_models  # noqa: F401  (registers tables)
+from movie_collections.collection import models as _collection_models  # noqa: F401
+from movie_collections.config import Settings
+from movie_collections.db import Base, create_engine
+
+
+def _run(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def _run_online(database_url: str) -> None:
+    settings = Settings(database_url=database_url, database_pool_size=1)
+    engine = create_engine(settings)
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_run)
+            await connection.commit()
+    finally:
+        await engine.dispose()
+
+
+url = context.config.attributes.get("database_url") or Settings().database_url
+asyncio.run(_run_online(url))

@@ -1,0 +1,124 @@
+"""Real server processes on free ports, for the tests that talk HTTP to them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+TEST_SECRET = "test-secret-key-0123456789abcdef0123456789abcdef"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def movie_collections_command() -> list[str]:
+    return [sys.executable, "-m", "movie_collections"]
+
+
+def command_environment(overrides: dict[str, str]) -> dict[str, str]:
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DATABASE_", "REDIS_", "SECRET_", "MOVIES_API", "COUNTER_"))
+    }
+    environment.update(
+        {
+            "PASSWORD_HASH_TIME_COST": "1",
+            "PASSWORD_HASH_MEMORY_KIB": "8",
+            "PASSWORD_HASH_PARALLELISM": "1",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    environment.update(overrides)
+    return environment
+
+
+class ServerProcess:
+    """`movie-collections serve` on a free port; waits until it answers, stops on exit."""
+
+    def __init__(
+        self,
+        environment: dict[str, str],
+        workers: int = 1,
+        port: int | None = None,
+        extra_arguments: tuple[str, ...] = (),
+        cwd: Path | None = None,
+    ) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.environment = command_environment(environment)
+        self.workers = workers
+        self.extra_arguments = extra_arguments
+        self.cwd = cwd
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115  (lives as long as the server)
+
+    def start(self) -> ServerProcess:
+        self.process = subprocess.Popen(
+            [
+                *movie_collections_command(),
+                "serve",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(self.workers),
+                *self.extra_arguments,
+            ],
+            env=self.environment,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=self.cwd,
+            start_new_session=True,
+        )
+        self.wait_until_ready()
+        return self
+
+    def wait_until_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.output()}")
+            try:
+                httpx.get(f"{self.url}/openapi.json", timeout=1)
+                return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError(f"server did not start in {timeout}s:\n{self.output()}")
+
+    def output(self) -> str:
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else 0
+        os.killpg(self.process.pid, sig)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            return self.process.wait(timeout)
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()

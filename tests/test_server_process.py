@@ -1,0 +1,77 @@
+"""The real `movie-collections serve` process, spoken to over HTTP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import PASSWORD, movie
+from tests.processes import ServerProcess
+
+pytestmark = pytest.mark.slow
+
+
+def test_serve_migrates_and_answers_over_http(tmp_path: Path) -> None:
+    environment = {"DATABASE_URL": f"sqlite:///{tmp_path / 'db' / 'app.db'}"}
+    with (
+        ServerProcess(environment, workers=2) as server,
+        httpx.Client(base_url=server.url, timeout=10) as http,
+    ):
+        registered = http.post("/register/", json={"username": "maya", "password": PASSWORD})
+        assert registered.status_code == 201
+        headers = {"Authorization": f"Bearer {registered.json()['access_token']}"}
+        created = http.post(
+            "/collection/", json={"title": "t", "movies": [movie(1)]}, headers=headers
+        )
+        assert created.status_code == 201
+        listed = http.get("/collection/", headers=headers).json()
+        assert listed["data"]["favourite_genres"] == "Drama"
+    # The generated secret key is kept beside the database, private to the owner.
+    key_file = tmp_path / "db" / "secret_key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    token = registered.json()["access_token"]
+    # ... so tokens survive a restart.
+    with ServerProcess(environment, workers=1) as server:
+        response = httpx.get(
+            f"{server.url}/collection/", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert response.status_code == 200
+
+
+def test_bad_setting_stops_with_a_clear_message(tmp_path: Path) -> None:
+    import subprocess
+
+    from tests.processes import command_environment, movie_collections_command
+
+    result = subprocess.run(
+        [*movie_collections_command(), "serve", "--port", "1"],
+        env=command_environment({"ACCESS_TOKEN_TTL": "soon", "DATABASE_URL": "mysql://x"}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "invalid configuration" in result.stderr
+    assert "ACCESS_TOKEN_TTL" in result.stderr
+    assert "DATABASE_URL" in result.stderr
+
+
+def test_help_documents_every_option() -> None:
+    import subprocess
+
+    from tests.processes import command_environment, movie_collections_command
+
+    result = subprocess.run(
+        [*movie_collections_command(), "serve", "--help"],
+        env=command_environment({}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    for option in ("--host", "--port", "--workers", "--migrate", "--graceful-timeout"):
+        assert option in result.stdout
