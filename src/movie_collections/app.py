@@ -26,6 +26,7 @@ from movie_collections.http_middleware import (
     UnhandledErrorMiddleware,
 )
 from movie_collections.logging_setup import configure_logging
+from movie_collections.redis_client import create_redis
 
 logger = logging.getLogger(__name__)
 
@@ -40,24 +41,16 @@ Every endpoint except `/register/`, `/login/` and these docs needs
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    counter = build_counter(settings)
+    container = build_container(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        database = Database(settings)
-        await counter.start()
-        app.state.container = Container(
-            settings=settings,
-            database=database,
-            passwords=PasswordHashing(settings),
-            tokens=TokenService(settings),
-            counter=counter,
-        )
+        app.state.container = container
+        await container.start()
         try:
             yield
         finally:
-            await counter.stop()
-            await database.dispose()
+            await container.close()
 
     app = FastAPI(
         title="movie-collections",
@@ -74,8 +67,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
-    app.add_middleware(RequestCounterMiddleware, counter=counter)
+    app.add_middleware(RequestCounterMiddleware, counter=container.counter)
     return app
+
+
+def build_container(settings: Settings) -> Container:
+    """Construct the per-process objects; nothing connects until the lifespan starts."""
+    redis = create_redis(settings)
+    return Container(
+        settings=settings,
+        database=Database(settings),
+        passwords=PasswordHashing(settings),
+        tokens=TokenService(settings),
+        counter=build_counter(settings, redis),
+        redis=redis,
+    )
 
 
 def create_app_from_environment() -> FastAPI:

@@ -60,6 +60,12 @@ class Settings(BaseSettings):
     movies_api_password: SecretStr = SecretStr("")
 
     redis_url: str | None = Field(None, description="redis://host:port/db; enables Redis backends.")
+    redis_key_prefix: str = Field(
+        "movie-collections:", description="Prefix of every Redis key (several deployments, tests)."
+    )
+    redis_socket_timeout: float = Field(
+        1.0, gt=0, description="Seconds before a Redis connect or command gives up."
+    )
 
     max_body_bytes: int = Field(5 * 1024 * 1024, ge=1024, description="Larger bodies get 413.")
     max_movies_per_collection: int = Field(1000, ge=1)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from redis.asyncio import Redis
 
 from movie_collections.auth.passwords import PasswordHashing
 from movie_collections.auth.tokens import TokenService
@@ -21,6 +22,17 @@ class Container:
     passwords: PasswordHashing
     tokens: TokenService
     counter: RequestCounter
+    redis: Redis | None
+
+    async def start(self) -> None:
+        await self.counter.start()
+
+    async def close(self) -> None:
+        """Flush and release everything, in reverse order of dependence."""
+        await self.counter.stop()
+        if self.redis is not None:
+            await self.redis.aclose()
+        await self.database.dispose()
 
 
 def get_container(request: Request) -> Container:
