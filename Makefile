@@ -5,9 +5,11 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP := $(VENV)/.dev-installed
+BENCH_STAMP := $(VENV)/.bench-installed
+BENCH_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format migrate lock clean
+.PHONY: run test lint format migrate lock clean bench
 
 run: $(RUNTIME_STAMP) ## serve the API on http://127.0.0.1:8000 (embedded SQLite)
 	$(BIN)/movie-collections serve
@@ -16,13 +18,16 @@ test: $(DEV_STAMP) ## the whole test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(DEV_STAMP) ## ruff and mypy --strict
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
 format: $(DEV_STAMP)
-	$(BIN)/ruff format src tests
-	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+bench: $(BENCH_STAMP) ## load benchmark vs the ceiling: bench/results/*.json, docs/benchmarks.md
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 migrate: $(RUNTIME_STAMP) ## apply migrations to $$DATABASE_URL
 	$(BIN)/movie-collections migrate
@@ -44,4 +49,8 @@ $(RUNTIME_STAMP): $(BIN)/python pyproject.toml constraints.txt
 
 $(DEV_STAMP): $(RUNTIME_STAMP)
 	$(PIP) install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+$(BENCH_STAMP): $(DEV_STAMP)
+	$(PIP) install --quiet -c constraints.txt -e '.[dev,bench]'
 	touch $@

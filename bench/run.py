@@ -1,0 +1,476 @@
+"""`make bench`: starts the servers, seeds data, drives every scenario with wrk, writes the results.
+
+Every figure is taken in one run on this machine, next to the ceiling (a constant-JSON ASGI app
+under the same server settings), so ratios compare like with like even on a noisy machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import secrets
+import shlex
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import report
+from bench.procstats import UsageSampler
+from bench.scenarios import MOVIES_SCENARIO, SCENARIOS, Measured, Scenario
+from bench.seed import Dataset, seed
+from bench.servers import REPOSITORY, Server, ceiling_server, free_port, service_server
+from bench.wrk import HttpRequest, WrkResult, ensure_wrk, run_wrk, script_cycling
+
+UPSTREAM_LATENCY_S = 0.05
+
+
+@dataclass(slots=True)
+class Options:
+    duration_s: float
+    warmup_s: float
+    connections: int
+    threads: int
+    workers: int
+    variants: list[str]
+    scenarios: list[str] | None
+    large_collections: int
+    output_dir: Path
+    docs: Path | None
+    server_arguments: list[str] = field(default_factory=list)
+    counter_overhead: bool = True
+
+
+@dataclass(slots=True)
+class ScenarioResult:
+    key: str
+    title: str
+    requests_per_s: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    errors: int
+    status_counts: dict[int, int]
+    cpu_percent: float
+    peak_rss_mb: float
+    ratio_to_ceiling: float
+    target: str
+    passed: bool | None
+    note: str = ""
+
+
+def _measure(
+    server: Server, url_path: str, script: str, options: Options, expected: int, timeout_s: float
+) -> tuple[WrkResult, float, float]:
+    """A warm-up (discarded), then the measured run with the server tree's CPU and RSS."""
+    url = server.url + url_path
+    if options.warmup_s > 0:
+        run_wrk(
+            url,
+            script,
+            duration_s=options.warmup_s,
+            connections=options.connections,
+            threads=options.threads,
+            timeout_s=timeout_s,
+            expected_status=expected,
+        )
+    with UsageSampler(server.pid) as sampler:
+        result = run_wrk(
+            url,
+            script,
+            duration_s=options.duration_s,
+            connections=options.connections,
+            threads=options.threads,
+            timeout_s=timeout_s,
+            expected_status=expected,
+        )
+    usage = sampler.usage
+    return result, usage.cpu_percent, usage.peak_rss_mb
+
+
+def measure_ceiling(options: Options) -> dict[str, Any]:
+    script = script_cycling([], False).replace(
+        "return formatted[(index % #formatted) + 1]", "return wrk.format('GET', '/')"
+    )
+    with ceiling_server(options.workers, options.server_arguments) as server:
+        result, cpu, rss = _measure(server, "/", script, options, 200, 5)
+    print(f"  ceiling: {result.requests_per_s:,.0f} req/s, p99 {result.p99_ms:.1f} ms", flush=True)
+    return {
+        "requests_per_s": result.requests_per_s,
+        "p50_ms": result.p50_ms,
+        "p99_ms": result.p99_ms,
+        "errors": result.errors,
+        "cpu_percent": cpu,
+        "peak_rss_mb": rss,
+    }
+
+
+def run_scenario(
+    server: Server,
+    scenario: Scenario,
+    data: Dataset,
+    prefix: str,
+    options: Options,
+    variant: str,
+    ceiling_rps: float,
+) -> ScenarioResult:
+    script = scenario.script(data, prefix)
+    result, cpu, rss = _measure(
+        server, "/", script, options, scenario.expected_status, scenario.timeout_s
+    )
+    ratio = result.requests_per_s / ceiling_rps if ceiling_rps else 0.0
+    measured = Measured(result.requests_per_s, result.p50_ms, result.p99_ms, result.errors, ratio)
+    target, passed = scenario.target, scenario.judge(measured, variant)
+    if scenario.key == "movies":
+        bound = options.connections / UPSTREAM_LATENCY_S
+        target = f"≥ {0.8 * bound:,.0f} req/s (80% of {options.connections} ÷ 50 ms), 0 errors"
+        passed = result.errors == 0 and result.requests_per_s >= 0.8 * bound
+    print(
+        f"  {scenario.key:<16} {result.requests_per_s:>9,.0f} req/s  p50 {result.p50_ms:7.1f} ms"
+        f"  p99 {result.p99_ms:7.1f} ms  errors {result.errors}  cpu {cpu:4.0f}%"
+        f"  ratio {ratio:6.1%}  {'PASS' if passed else 'FAIL' if passed is False else ''}",
+        flush=True,
+    )
+    return ScenarioResult(
+        key=scenario.key,
+        title=scenario.title,
+        requests_per_s=result.requests_per_s,
+        p50_ms=result.p50_ms,
+        p90_ms=result.p90_ms,
+        p99_ms=result.p99_ms,
+        max_ms=result.max_ms,
+        errors=result.errors,
+        status_counts=result.status_counts,
+        cpu_percent=cpu,
+        peak_rss_mb=rss,
+        ratio_to_ceiling=ratio,
+        target=target,
+        passed=passed,
+    )
+
+
+def _reachable(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def postgres_database(prefix: str) -> Iterator[str]:
+    """A database of our own on the shared PostgreSQL, dropped afterwards."""
+    import asyncpg  # type: ignore[import-untyped]
+
+    admin = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    name = f"mc_bench_{prefix}"
+
+    async def execute(statement: str) -> None:
+        connection = await asyncpg.connect(admin)
+        try:
+            await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    asyncio.run(execute(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin.rsplit("/", 1)[0] + "/" + name
+    finally:
+        asyncio.run(execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def delete_redis_keys(url: str, key_prefix: str) -> None:
+    """Only our own keys: the shared Redis is never flushed."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=key_prefix + "*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+def has_mock_upstream() -> bool:
+    from movie_collections.cli import build_parser
+
+    parser = build_parser()
+    return any(
+        "mock-upstream" in (getattr(action, "choices", None) or {}) for action in parser._actions
+    )
+
+
+@contextlib.contextmanager
+def mock_upstream(latency_s: float) -> Iterator[str | None]:
+    """The stand-in catalogue with `latency_s` per answer, when the CLI offers it."""
+    if not has_mock_upstream():
+        yield None
+        return
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "movie_collections",
+        "mock-upstream",
+        "--port",
+        str(port),
+        "--latency",
+        str(latency_s),
+    ]
+    from bench.servers import base_environment
+
+    server = Server("mock-upstream", command, port, base_environment({}), "/")
+    server.start()
+    try:
+        yield server.url + "/"
+    finally:
+        server.stop()
+
+
+def run_variant(
+    variant: str,
+    environment: dict[str, str],
+    options: Options,
+    ceiling_rps: float,
+    upstream_url: str | None,
+) -> dict[str, Any]:
+    prefix = secrets.token_hex(4)
+    if upstream_url is not None:
+        environment = {**environment, "MOVIES_API_URL": upstream_url}
+    selected = [s for s in SCENARIOS if options.scenarios is None or s.key in options.scenarios]
+    movies_wanted = options.scenarios is None or "movies" in options.scenarios
+    notes: list[str] = []
+    results: list[ScenarioResult] = []
+    with service_server(options.workers, environment, options.server_arguments) as server:
+        started = time.monotonic()
+        data = asyncio.run(seed(server.url, prefix, options.large_collections))
+        seeded_s = time.monotonic() - started
+        print(f"  seeded in {seeded_s:.1f} s", flush=True)
+        for scenario in selected:
+            results.append(
+                run_scenario(server, scenario, data, prefix, options, variant, ceiling_rps)
+            )
+        if movies_wanted:
+            if upstream_url is None:
+                notes.append(
+                    "GET /movies/ skipped: this build has no `movie-collections mock-upstream`."
+                )
+            else:
+                results.append(
+                    run_scenario(
+                        server, MOVIES_SCENARIO, data, prefix, options, variant, ceiling_rps
+                    )
+                )
+    return {
+        "variant": variant,
+        "seed_seconds": seeded_s,
+        "scenarios": [asdict(r) for r in results],
+        "notes": notes,
+    }
+
+
+def counter_overhead(
+    variant: str, environment: dict[str, str], backend: str, options: Options
+) -> dict[str, Any]:
+    """A/B on a trivial endpoint (an unauthenticated 401): counter on vs COUNTER_BACKEND=off.
+
+    The two servers run side by side and are measured in alternation, so drift in the machine's
+    load falls on both alike.
+    """
+    script = script_cycling([HttpRequest("GET", "/collection/", {})], False)
+    rounds = 2
+    samples: dict[str, list[float]] = {"off": [], backend: []}
+    environments = {"off": {**environment, "COUNTER_BACKEND": "off"}, backend: environment}
+    servers = {
+        name: service_server(options.workers, env, options.server_arguments)
+        for name, env in environments.items()
+    }
+    try:
+        for server in servers.values():
+            server.start()
+        for _ in range(rounds):
+            for name, server in servers.items():
+                result = run_wrk(
+                    server.url + "/",
+                    script,
+                    duration_s=options.duration_s / rounds + options.warmup_s,
+                    connections=options.connections,
+                    threads=options.threads,
+                    timeout_s=5,
+                    expected_status=401,
+                )
+                samples[name].append(result.requests_per_s)
+    finally:
+        for server in servers.values():
+            server.stop()
+    off = sum(samples["off"]) / rounds
+    on = sum(samples[backend]) / rounds
+    overhead = (off - on) / off if off else 0.0
+    print(f"  counter overhead ({backend}): {overhead:+.1%} ({on:,.0f} vs {off:,.0f} req/s)")
+    return {
+        "variant": variant,
+        "backend": backend,
+        "requests_per_s_counter_on": on,
+        "requests_per_s_counter_off": off,
+        "samples": samples,
+        "overhead": overhead,
+        "target": "≤ 5%",
+        "passed": overhead <= 0.05,
+    }
+
+
+def variant_environments(
+    options: Options, stack: contextlib.ExitStack
+) -> list[tuple[str, str, dict[str, str]]]:
+    """(key, description, environment) of each variant that can run here."""
+    secret = secrets.token_urlsafe(48)
+    common = {"SECRET_KEY": secret, "LOG_LEVEL": "WARNING"}
+    found: list[tuple[str, str, dict[str, str]]] = []
+    if "embedded" in options.variants:
+        directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mc-bench-")))
+        found.append(
+            (
+                "embedded",
+                "SQLite (WAL) + local counter files: the default, nothing else running",
+                {
+                    **common,
+                    "DATABASE_URL": f"sqlite:///{directory}/bench.db",
+                    "DATA_DIR": str(directory),
+                },
+            )
+        )
+    if "postgres" in options.variants:
+        if _reachable(5432) and _reachable(6379):
+            prefix = secrets.token_hex(4)
+            database_url = stack.enter_context(postgres_database(prefix))
+            redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+            key_prefix = f"mc-bench-{prefix}:"
+            stack.callback(delete_redis_keys, redis_url, key_prefix)
+            directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mc-bench-")))
+            found.append(
+                (
+                    "postgres",
+                    "PostgreSQL + Redis counter (the machine's shared services)",
+                    {
+                        **common,
+                        "DATABASE_URL": database_url,
+                        "REDIS_URL": redis_url,
+                        "REDIS_KEY_PREFIX": key_prefix,
+                        "DATA_DIR": str(directory),
+                    },
+                )
+            )
+        else:
+            print("PostgreSQL or Redis is not reachable: skipping that variant", flush=True)
+    return found
+
+
+def parse_options(argv: list[str] | None) -> Options:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument("--duration", type=float, default=10, help="seconds per scenario")
+    parser.add_argument("--warmup", type=float, default=2, help="discarded seconds before each")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--variants", default="embedded,postgres")
+    parser.add_argument("--scenarios", default=None, help="comma-separated keys (default all)")
+    parser.add_argument("--large-collections", type=int, default=1000)
+    parser.add_argument("--output-dir", type=Path, default=REPOSITORY / "bench" / "results")
+    parser.add_argument("--docs", type=Path, default=REPOSITORY / "docs" / "benchmarks.md")
+    parser.add_argument("--no-docs", action="store_true", help="write the JSON only")
+    parser.add_argument("--no-counter-overhead", action="store_true")
+    parser.add_argument(
+        "server_arguments", nargs="*", help="extra `serve` options, given to both servers"
+    )
+    arguments = parser.parse_args(argv)
+    options = Options(
+        duration_s=arguments.duration,
+        warmup_s=arguments.warmup,
+        connections=arguments.connections,
+        threads=arguments.threads,
+        workers=arguments.workers,
+        variants=arguments.variants.split(","),
+        scenarios=arguments.scenarios.split(",") if arguments.scenarios else None,
+        large_collections=arguments.large_collections,
+        output_dir=arguments.output_dir,
+        docs=None if arguments.no_docs else arguments.docs,
+        server_arguments=arguments.server_arguments,
+        counter_overhead=not arguments.no_counter_overhead,
+    )
+    return options
+
+
+def main(argv: list[str] | None = None) -> Path:
+    options = parse_options(argv)
+    ensure_wrk()
+    started = datetime.now(UTC)
+    print(
+        f"benchmark: {options.workers} workers, {options.connections} connections, "
+        f"{options.duration_s:g} s per scenario (+{options.warmup_s:g} s warm-up)",
+        flush=True,
+    )
+    print("ceiling (constant JSON, same server settings):", flush=True)
+    ceiling_before = measure_ceiling(options)
+    variants: list[dict[str, Any]] = []
+    overheads: list[dict[str, Any]] = []
+    with contextlib.ExitStack() as stack:
+        upstream_url = stack.enter_context(mock_upstream(UPSTREAM_LATENCY_S))
+        for key, description, environment in variant_environments(options, stack):
+            print(f"{key}: {description}", flush=True)
+            outcome = run_variant(
+                key, environment, options, ceiling_before["requests_per_s"], upstream_url
+            )
+            outcome["description"] = description
+            variants.append(outcome)
+            if options.counter_overhead and options.scenarios is None:
+                backend = "redis" if "REDIS_URL" in environment else "local"
+                overheads.append(counter_overhead(key, environment, backend, options))
+    print("ceiling again (drift check):", flush=True)
+    ceiling_after = measure_ceiling(options)
+    document = {
+        "started_at": started.isoformat(timespec="seconds"),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": "make bench  # "
+        + shlex.join(["python", "-m", "bench.run", *(argv or sys.argv[1:])]),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "load_average_at_start": os.getloadavg(),
+        },
+        "settings": {
+            "duration_s": options.duration_s,
+            "warmup_s": options.warmup_s,
+            "connections": options.connections,
+            "wrk_threads": options.threads,
+            "workers": options.workers,
+            "server_arguments": options.server_arguments,
+            "large_collections": options.large_collections,
+        },
+        "ceiling": {"before": ceiling_before, "after": ceiling_after},
+        "variants": variants,
+        "counter_overhead": overheads,
+    }
+    options.output_dir.mkdir(parents=True, exist_ok=True)
+    path = options.output_dir / f"{started.strftime('%Y-%m-%d_%H%M')}.json"
+    path.write_text(json.dumps(document, indent=2) + "\n")
+    print(f"results: {path}", flush=True)
+    if options.docs is not None:
+        report.render(document, path, options.docs)
+        print(f"report: {options.docs}", flush=True)
+    return path
+
+
+if __name__ == "__main__":
+    main()
