@@ -40,9 +40,15 @@ def get_container(request: Request) -> Container:
     return container
 
 
-def get_database(request: Request) -> Database:
+# The dependencies are `async def` on purpose: FastAPI runs a plain `def` dependency in the
+# thread pool, which costs two thread hops per request for a mere attribute lookup.
+async def container_dependency(request: Request) -> Container:
+    return get_container(request)
+
+
+async def database_dependency(request: Request) -> Database:
     return get_container(request).database
 
 
-ContainerDependency = Annotated[Container, Depends(get_container)]
-DatabaseDependency = Annotated[Database, Depends(get_database)]
+ContainerDependency = Annotated[Container, Depends(container_dependency)]
+DatabaseDependency = Annotated[Database, Depends(database_dependency)]
