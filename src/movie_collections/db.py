@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -11,6 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.orm import DeclarativeBase
 
 from movie_collections.config import Settings
+from movie_collections.snapshot_reads import (
+    Rows,
+    Statement,
+    create_snapshot_reader,
+    sqlite_parameters,
+    sqlite_sql,
+)
 
 # Stable constraint names so Alembic migrations are the same on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -85,6 +92,24 @@ class Database:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.engine = create_engine(settings)
+        self.reader = create_snapshot_reader(settings)
+
+    async def read_snapshot(self, statements: Sequence[Statement]) -> list[Rows]:
+        """Rows of each SELECT (`$1` parameters), from one snapshot, on the hot-read path."""
+        if self.reader is not None:
+            return await self.reader.read(statements)
+        # In-memory SQLite has no file for reader threads to open: use the engine's connection.
+        async with self.transaction() as connection:
+            return [
+                list(
+                    (
+                        await connection.exec_driver_sql(
+                            sqlite_sql(sql), tuple(sqlite_parameters(parameters))
+                        )
+                    ).all()
+                )
+                for sql, parameters in statements
+            ]
 
     @asynccontextmanager
     async def transaction(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
@@ -96,4 +121,6 @@ class Database:
                 yield connection
 
     async def dispose(self) -> None:
+        if self.reader is not None:
+            await self.reader.close()
         await self.engine.dispose()

@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from movie_collections.collection.models import Collection, CollectionGenre, CollectionMovie
 from movie_collections.collection.schemas import Movie
+from movie_collections.db import Database
+from movie_collections.snapshot_reads import as_uuid
 
 collections = cast(Table, Collection.__table__)
 collection_movies = cast(Table, CollectionMovie.__table__)
@@ -198,3 +200,67 @@ async def _insert_movies(
     await connection.execute(insert(collection_movies), movie_rows)
     if genre_rows:
         await connection.execute(insert(collection_genres), genre_rows)
+
+
+# Hot reads: plain SQL on the driver (movie_collections.snapshot_reads), the same queries as
+# above, each pair read from one snapshot. Ownership is in the WHERE clause of every statement.
+_LIST_COLLECTIONS_SQL = (
+    "SELECT id, title, description FROM collections WHERE owner_id = $1 "
+    "ORDER BY created_at DESC, id DESC"
+)
+_FAVOURITE_GENRES_SQL = (
+    "SELECT genre FROM collection_genres WHERE owner_id = $1 "
+    "GROUP BY genre ORDER BY count(*) DESC, genre LIMIT 3"
+)
+_FIND_COLLECTION_SQL = (
+    "SELECT id, title, description FROM collections WHERE id = $1 AND owner_id = $2"
+)
+# Joined to the owned collection so that the movies can never be another user's.
+_LIST_MOVIES_SQL = (
+    "SELECT m.title, m.description, m.genres, m.movie_uuid FROM collection_movies m "
+    "JOIN collections c ON c.id = m.collection_id "
+    "WHERE m.collection_id = $1 AND c.owner_id = $2 ORDER BY m.position"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryRecord:
+    id: uuid.UUID
+    title: str
+    description: str
+
+
+async def read_overview(
+    database: Database, owner_id: uuid.UUID
+) -> tuple[list[SummaryRecord], list[str]]:
+    """The owner's collections (newest first) and top 3 genres, from one snapshot."""
+    collection_rows, genre_rows = await database.read_snapshot(
+        [(_LIST_COLLECTIONS_SQL, (owner_id,)), (_FAVOURITE_GENRES_SQL, (owner_id,))]
+    )
+    records = [
+        SummaryRecord(as_uuid(id_), title, description)
+        for id_, title, description in collection_rows
+    ]
+    return records, [row[0] for row in genre_rows]
+
+
+async def read_collection(
+    database: Database, owner_id: uuid.UUID, collection_id: uuid.UUID
+) -> tuple[SummaryRecord, list[Movie]] | None:
+    """One owned collection and its movies in order, from one snapshot; None if not owned."""
+    found, movie_rows = await database.read_snapshot(
+        [
+            (_FIND_COLLECTION_SQL, (collection_id, owner_id)),
+            (_LIST_MOVIES_SQL, (collection_id, owner_id)),
+        ]
+    )
+    if not found:
+        return None
+    id_, title, description = found[0]
+    movies = [
+        Movie.model_construct(
+            title=title, description=description, genres=genres, uuid=as_uuid(movie_id)
+        )
+        for title, description, genres, movie_id in movie_rows
+    ]
+    return SummaryRecord(as_uuid(id_), title, description), movies

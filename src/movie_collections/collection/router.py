@@ -26,8 +26,7 @@ router = APIRouter(prefix="/collection", tags=["collections"])
     summary="My collections (newest first) and my top 3 genres",
 )
 async def list_collections(user_id: CurrentUserId, database: DatabaseDependency) -> CollectionList:
-    async with database.transaction() as connection:
-        return await service.overview(connection, user_id)
+    return await service.read_overview(database, user_id)
 
 
 @router.post(
@@ -55,8 +54,7 @@ async def get_collection(
     collection_uuid: str, user_id: CurrentUserId, database: DatabaseDependency
 ) -> CollectionDetail:
     collection_id = service.parse_collection_id(collection_uuid)
-    async with database.transaction() as connection:
-        return await service.detail(connection, user_id, collection_id)
+    return await service.read_detail(database, user_id, collection_id)
 
 
 @router.put(

@@ -15,6 +15,7 @@ from movie_collections.collection.schemas import (
     CollectionSummary,
     CollectionUpdate,
 )
+from movie_collections.db import Database
 from movie_collections.errors import NotFound
 
 COLLECTION_NOT_FOUND = "Collection not found."
@@ -39,6 +40,33 @@ async def overview(connection: AsyncConnection, owner_id: uuid.UUID) -> Collecti
             ],
             favourite_genres=",".join(genres),
         )
+    )
+
+
+async def read_overview(database: Database, owner_id: uuid.UUID) -> CollectionList:
+    """GET /collection/ on the hot-read path (one snapshot, no ORM layer)."""
+    records, genres = await repository.read_overview(database, owner_id)
+    return CollectionList(
+        data=CollectionsOverview(
+            collections=[
+                CollectionSummary(title=r.title, uuid=r.id, description=r.description)
+                for r in records
+            ],
+            favourite_genres=",".join(genres),
+        )
+    )
+
+
+async def read_detail(
+    database: Database, owner_id: uuid.UUID, collection_id: uuid.UUID
+) -> CollectionDetail:
+    """GET /collection/<uuid>/ on the hot-read path (one snapshot, no ORM layer)."""
+    found = await repository.read_collection(database, owner_id, collection_id)
+    if found is None:
+        raise NotFound(COLLECTION_NOT_FOUND)
+    record, movies = found
+    return CollectionDetail(
+        uuid=record.id, title=record.title, description=record.description, movies=movies
     )
 
 
