@@ -11,10 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.orm import DeclarativeBase
 
 from movie_collections.config import Settings
-from movie_collections.snapshot_reads import (
+from movie_collections.driver_sql import (
+    NothingChanged,
     Rows,
     Statement,
-    create_snapshot_reader,
+    WriteStep,
+    create_driver_sql,
     sqlite_parameters,
     sqlite_sql,
 )
@@ -92,24 +94,36 @@ class Database:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.engine = create_engine(settings)
-        self.reader = create_snapshot_reader(settings)
+        self.driver = create_driver_sql(settings)
 
     async def read_snapshot(self, statements: Sequence[Statement]) -> list[Rows]:
         """Rows of each SELECT (`$1` parameters), from one snapshot, on the hot-read path."""
-        if self.reader is not None:
-            return await self.reader.read(statements)
-        # In-memory SQLite has no file for reader threads to open: use the engine's connection.
+        if self.driver is not None:
+            return await self.driver.read(statements)
+        # In-memory SQLite has no file for other connections to open: use the engine's own.
         async with self.transaction() as connection:
-            return [
-                list(
-                    (
-                        await connection.exec_driver_sql(
-                            sqlite_sql(sql), tuple(sqlite_parameters(parameters))
+            return [await _execute(connection, sql, parameters) for sql, parameters in statements]
+
+    async def write_unit(self, steps: Sequence[WriteStep]) -> list[Rows] | None:
+        """Run the steps in one write transaction (hot-write path): the rows of the `fetch`
+        steps, or None when a `require_rows` step changed nothing (everything rolled back)."""
+        if self.driver is not None:
+            return await self.driver.write(steps)
+        try:
+            async with self.transaction(write=True) as connection:
+                results: list[Rows] = []
+                for step in steps:
+                    for parameters in step.many if step.many is not None else [step.parameters]:
+                        result = await connection.exec_driver_sql(
+                            sqlite_sql(step.sql), tuple(sqlite_parameters(parameters))
                         )
-                    ).all()
-                )
-                for sql, parameters in statements
-            ]
+                        if step.require_rows and result.rowcount == 0:
+                            raise NothingChanged
+                        if step.fetch:
+                            results.append(list(result.all()))
+                return results
+        except NothingChanged:
+            return None
 
     @asynccontextmanager
     async def transaction(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
@@ -121,6 +135,11 @@ class Database:
                 yield connection
 
     async def dispose(self) -> None:
-        if self.reader is not None:
-            await self.reader.close()
+        if self.driver is not None:
+            await self.driver.close()
         await self.engine.dispose()
+
+
+async def _execute(connection: AsyncConnection, sql: str, parameters: Sequence[Any]) -> Rows:
+    result = await connection.exec_driver_sql(sqlite_sql(sql), tuple(sqlite_parameters(parameters)))
+    return list(result.all())

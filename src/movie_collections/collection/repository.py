@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from movie_collections.collection.models import Collection, CollectionGenre, CollectionMovie
 from movie_collections.collection.schemas import Movie
 from movie_collections.db import Database
-from movie_collections.snapshot_reads import as_uuid
+from movie_collections.driver_sql import WriteStep, as_uuid
 
 collections = cast(Table, Collection.__table__)
 collection_movies = cast(Table, CollectionMovie.__table__)
@@ -202,7 +202,7 @@ async def _insert_movies(
         await connection.execute(insert(collection_genres), genre_rows)
 
 
-# Hot reads: plain SQL on the driver (movie_collections.snapshot_reads), the same queries as
+# Hot reads: plain SQL on the driver (movie_collections.driver_sql), the same queries as
 # above, each pair read from one snapshot. Ownership is in the WHERE clause of every statement.
 _LIST_COLLECTIONS_SQL = (
     "SELECT id, title, description FROM collections WHERE owner_id = $1 "
@@ -256,7 +256,106 @@ async def read_collection(
     )
     if not found:
         return None
-    id_, title, description = found[0]
+    return _collection_from_rows(found[0], movie_rows)
+
+
+# Hot writes: the same rows as insert_collection / update_collection above, written in one
+# transaction on the driver (movie_collections.driver_sql).
+_INSERT_COLLECTION_SQL = (
+    "INSERT INTO collections (id, owner_id, title, description, created_at, updated_at, version) "
+    "VALUES ($1, $2, $3, $4, $5, $5, 1)"
+)
+_INSERT_MOVIE_SQL = (
+    "INSERT INTO collection_movies (collection_id, position, movie_uuid, title, description, "
+    "genres) VALUES ($1, $2, $3, $4, $5, $6)"
+)
+_INSERT_GENRE_SQL = (
+    "INSERT INTO collection_genres (collection_id, position, genre, owner_id) "
+    "VALUES ($1, $2, $3, $4)"
+)
+_DELETE_GENRES_SQL = "DELETE FROM collection_genres WHERE collection_id = $1"
+_DELETE_MOVIES_SQL = "DELETE FROM collection_movies WHERE collection_id = $1"
+
+
+def _movie_steps(
+    owner_id: uuid.UUID, collection_id: uuid.UUID, movies: Sequence[Movie]
+) -> list[WriteStep]:
+    movie_rows: list[tuple[object, ...]] = []
+    genre_rows: list[tuple[object, ...]] = []
+    for position, movie in enumerate(movies):
+        movie_rows.append(
+            (collection_id, position, movie.uuid, movie.title, movie.description, movie.genres)
+        )
+        genre_rows.extend(
+            (collection_id, position, genre, owner_id) for genre in split_genres(movie.genres)
+        )
+    steps = []
+    if movie_rows:
+        steps.append(WriteStep(_INSERT_MOVIE_SQL, many=movie_rows))
+    if genre_rows:
+        steps.append(WriteStep(_INSERT_GENRE_SQL, many=genre_rows))
+    return steps
+
+
+async def write_new_collection(
+    database: Database,
+    owner_id: uuid.UUID,
+    title: str,
+    description: str,
+    movies: Sequence[Movie],
+) -> uuid.UUID:
+    """insert_collection in one driver-level transaction."""
+    collection_id = uuid.uuid4()
+    now = datetime.now(UTC)
+    await database.write_unit(
+        [
+            WriteStep(_INSERT_COLLECTION_SQL, (collection_id, owner_id, title, description, now)),
+            *_movie_steps(owner_id, collection_id, movies),
+        ]
+    )
+    return collection_id
+
+
+async def write_collection_changes(
+    database: Database,
+    owner_id: uuid.UUID,
+    collection_id: uuid.UUID,
+    changes: dict[str, str],
+    movies: Sequence[Movie] | None,
+) -> tuple[SummaryRecord, list[Movie]] | None:
+    """update_collection, then the collection as it now is, in one transaction; None if the
+    caller owns no such collection. The owned UPDATE comes first (see update_collection)."""
+    # Column names come from this fixed list only, never from the request.
+    columns = [column for column in ("title", "description") if column in changes]
+    assignments = "".join(f"{column} = ${index}, " for index, column in enumerate(columns, 4))
+    update = WriteStep(
+        f"UPDATE collections SET {assignments}updated_at = $3, "  # noqa: S608
+        "version = version + 1 WHERE id = $1 AND owner_id = $2",
+        (collection_id, owner_id, datetime.now(UTC), *(changes[c] for c in columns)),
+        require_rows=True,
+    )
+    steps = [update]
+    if movies is not None:
+        steps += [
+            WriteStep(_DELETE_GENRES_SQL, (collection_id,)),
+            WriteStep(_DELETE_MOVIES_SQL, (collection_id,)),
+            *_movie_steps(owner_id, collection_id, movies),
+        ]
+    steps += [
+        WriteStep(_FIND_COLLECTION_SQL, (collection_id, owner_id), fetch=True),
+        WriteStep(_LIST_MOVIES_SQL, (collection_id, owner_id), fetch=True),
+    ]
+    results = await database.write_unit(steps)
+    if results is None:
+        return None
+    found, movie_rows = results
+    return _collection_from_rows(found[0], movie_rows)
+
+
+def _collection_from_rows(
+    collection_row: Sequence[Any], movie_rows: Sequence[Sequence[Any]]
+) -> tuple[SummaryRecord, list[Movie]]:
+    id_, title, description = collection_row
     movies = [
         Movie.model_construct(
             title=title, description=description, genres=genres, uuid=as_uuid(movie_id)

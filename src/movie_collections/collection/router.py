@@ -39,8 +39,7 @@ async def list_collections(user_id: CurrentUserId, database: DatabaseDependency)
 async def create_collection(
     payload: CollectionCreate, user_id: CurrentUserId, database: DatabaseDependency
 ) -> CollectionCreated:
-    async with database.transaction(write=True) as connection:
-        collection_id = await service.create(connection, user_id, payload)
+    collection_id = await service.write_new(database, user_id, payload)
     return CollectionCreated(collection_uuid=collection_id)
 
 
@@ -70,8 +69,7 @@ async def update_collection(
     database: DatabaseDependency,
 ) -> CollectionDetail:
     collection_id = service.parse_collection_id(collection_uuid)
-    async with database.transaction(write=True) as connection:
-        return await service.update(connection, user_id, collection_id, payload)
+    return await service.write_changes(database, user_id, collection_id, payload)
 
 
 @router.delete(

@@ -70,6 +70,32 @@ async def read_detail(
     )
 
 
+async def write_new(
+    database: Database, owner_id: uuid.UUID, payload: CollectionCreate
+) -> uuid.UUID:
+    """POST /collection/ on the hot-write path (one driver-level transaction)."""
+    return await repository.write_new_collection(
+        database, owner_id, payload.title, payload.description, payload.movies
+    )
+
+
+async def write_changes(
+    database: Database, owner_id: uuid.UUID, collection_id: uuid.UUID, payload: CollectionUpdate
+) -> CollectionDetail:
+    """PUT /collection/<uuid>/ on the hot-write path: the change and the answer in one
+    transaction, so the answer is exactly what this change left."""
+    changes = payload.model_dump(include={"title", "description"}, exclude_unset=True)
+    found = await repository.write_collection_changes(
+        database, owner_id, collection_id, changes, payload.movies
+    )
+    if found is None:
+        raise NotFound(COLLECTION_NOT_FOUND)
+    record, movies = found
+    return CollectionDetail(
+        uuid=record.id, title=record.title, description=record.description, movies=movies
+    )
+
+
 async def create(
     connection: AsyncConnection, owner_id: uuid.UUID, payload: CollectionCreate
 ) -> uuid.UUID:
