@@ -33,6 +33,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from sqlalchemy import exc as sa_exc
+
 from movie_collections.config import Settings
 
 Statement = tuple[str, Sequence[Any]]
@@ -54,6 +56,26 @@ class WriteStep:
 
 class NothingChanged(Exception):
     """A `require_rows` step changed no row: the unit of work is rolled back."""
+
+
+def as_sqlalchemy_error(error: BaseException) -> BaseException:
+    """The driver's error as the SQLAlchemy exception the engine path would have raised, so
+    the one error mapping (errors.py) answers the same: an unreachable, locked or timed-out
+    database is a 503 there, anything else a 500."""
+    if isinstance(error, sa_exc.SQLAlchemyError):
+        return error
+    name = type(error).__name__
+    if isinstance(error, TimeoutError):  # no pooled connection in time
+        return sa_exc.TimeoutError(f"no database connection within the pool timeout ({name})")
+    if isinstance(error, sqlite3.OperationalError | OSError) or "Connection" in name:
+        return sa_exc.OperationalError(None, None, error)
+    if isinstance(error, sqlite3.IntegrityError):
+        return sa_exc.IntegrityError(None, None, error)
+    if isinstance(error, Exception) and (
+        isinstance(error, sqlite3.Error) or type(error).__module__.startswith("asyncpg")
+    ):
+        return sa_exc.DBAPIError(None, None, error)
+    return error
 
 
 def sqlite_sql(sql: str) -> str:
@@ -170,11 +192,17 @@ class SqliteDriverSql:
 
     async def read(self, statements: Sequence[Statement]) -> list[Rows]:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._readers, self._read_sync, statements)
+        try:
+            return await loop.run_in_executor(self._readers, self._read_sync, statements)
+        except sqlite3.Error as error:
+            raise as_sqlalchemy_error(error) from error
 
     async def write(self, steps: Sequence[WriteStep]) -> list[Rows] | None:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._writer, self._write_sync, steps)
+        try:
+            return await loop.run_in_executor(self._writer, self._write_sync, steps)
+        except sqlite3.Error as error:
+            raise as_sqlalchemy_error(error) from error
 
     async def close(self) -> None:
         self._readers.shutdown(wait=True)
@@ -213,6 +241,18 @@ class PostgresDriverSql:
         return self._pool
 
     async def read(self, statements: Sequence[Statement]) -> list[Rows]:
+        try:
+            return await self._read(statements)
+        except Exception as error:
+            raise as_sqlalchemy_error(error) from error
+
+    async def write(self, steps: Sequence[WriteStep]) -> list[Rows] | None:
+        try:
+            return await self._write(steps)
+        except Exception as error:
+            raise as_sqlalchemy_error(error) from error
+
+    async def _read(self, statements: Sequence[Statement]) -> list[Rows]:
         pool = await self._get_pool()
         async with pool.acquire(timeout=self._timeout) as connection:
             if len(statements) == 1:
@@ -221,7 +261,7 @@ class PostgresDriverSql:
             async with connection.transaction(isolation="repeatable_read", readonly=True):
                 return [await connection.fetch(sql, *parameters) for sql, parameters in statements]
 
-    async def write(self, steps: Sequence[WriteStep]) -> list[Rows] | None:
+    async def _write(self, steps: Sequence[WriteStep]) -> list[Rows] | None:
         pool = await self._get_pool()
         results: list[Rows] = []
         async with pool.acquire(timeout=self._timeout) as connection:

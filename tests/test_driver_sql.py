@@ -1,0 +1,61 @@
+"""The hot paths that run SQL on the driver behave like the engine path: errors and snapshots."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from movie_collections.app import create_app
+from tests.conftest import make_settings, movie, register
+
+
+@pytest.fixture
+def sqlite_copy(sqlite_template: Path, tmp_path: Path) -> Path:
+    path = tmp_path / "locked.db"
+    shutil.copyfile(sqlite_template, path)
+    return path
+
+
+async def test_locked_sqlite_is_503_on_the_hot_write_path(
+    sqlite_copy: Path, tmp_path: Path
+) -> None:
+    path = sqlite_copy
+    settings = make_settings(f"sqlite:///{path}", tmp_path / "data", sqlite_busy_timeout=0.2)
+    app = create_app(settings)
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            auth = await register(client)
+            created = await client.post(
+                "/collection/", json={"title": "t", "movies": [movie(1)]}, headers=auth
+            )
+            assert created.status_code == 201
+            collection = created.json()["collection_uuid"]
+            holder = sqlite3.connect(path, isolation_level=None)
+            holder.execute("BEGIN IMMEDIATE")  # another writer holds the lock throughout
+            try:
+                for response in (
+                    await client.post("/collection/", json={"title": "x"}, headers=auth),
+                    await client.put(
+                        f"/collection/{collection}/", json={"title": "y"}, headers=auth
+                    ),
+                ):
+                    assert response.status_code == 503, response.text
+                    assert response.headers["content-type"] == "application/problem+json"
+                # Readers are not blocked by a writer in WAL mode.
+                listed = await client.get("/collection/", headers=auth)
+                assert listed.status_code == 200
+                assert [c["title"] for c in listed.json()["data"]["collections"]] == ["t"]
+            finally:
+                holder.execute("ROLLBACK")
+                holder.close()
+            renamed = await client.put(
+                f"/collection/{collection}/", json={"title": "z"}, headers=auth
+            )
+            assert renamed.status_code == 200
+            assert renamed.json()["title"] == "z"
