@@ -45,15 +45,9 @@ async def overview(connection: AsyncConnection, owner_id: uuid.UUID) -> Collecti
 
 async def read_overview(database: Database, owner_id: uuid.UUID) -> CollectionList:
     """GET /collection/ on the hot-read path (one snapshot, no ORM layer)."""
-    records, genres = await repository.read_overview(database, owner_id)
+    summaries, genres = await repository.read_overview(database, owner_id)
     return CollectionList(
-        data=CollectionsOverview(
-            collections=[
-                CollectionSummary(title=r.title, uuid=r.id, description=r.description)
-                for r in records
-            ],
-            favourite_genres=",".join(genres),
-        )
+        data=CollectionsOverview(collections=summaries, favourite_genres=",".join(genres))
     )
 
 
