@@ -10,7 +10,9 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
+from movie_collections import driver_sql
 from movie_collections.app import create_app
+from movie_collections.driver_sql import Rows, Statement
 from tests.conftest import make_settings, movie, register
 
 
@@ -59,3 +61,37 @@ async def test_locked_sqlite_is_503_on_the_hot_write_path(
             )
             assert renamed.status_code == 200
             assert renamed.json()["title"] == "z"
+
+
+async def test_read_too_big_for_the_event_loop_is_redone_on_a_thread(
+    sqlite_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With no budget every read is interrupted on the loop and must be answered by a thread.
+    monkeypatch.setattr(driver_sql, "_INLINE_BUDGET", 0)
+    monkeypatch.setattr(driver_sql, "_PROGRESS_STEP", 1)
+    on_threads: list[int] = []
+    read_on_thread = driver_sql.SqliteDriverSql._read_sync
+
+    def counting(self: driver_sql.SqliteDriverSql, statements: list[Statement]) -> list[Rows]:
+        on_threads.append(len(statements))
+        return read_on_thread(self, statements)
+
+    monkeypatch.setattr(driver_sql.SqliteDriverSql, "_read_sync", counting)
+    settings = make_settings(f"sqlite:///{sqlite_copy}", tmp_path / "data")
+    app = create_app(settings)
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            auth = await register(client)
+            movies = [movie(i, genres="Drama,Comedy" if i % 2 else "Drama") for i in range(50)]
+            created = await client.post(
+                "/collection/", json={"title": "big", "movies": movies}, headers=auth
+            )
+            assert created.status_code == 201
+            collection = created.json()["collection_uuid"]
+            listed = await client.get("/collection/", headers=auth)
+            assert listed.status_code == 200
+            assert listed.json()["data"]["favourite_genres"] == "Drama,Comedy"
+            detail = await client.get(f"/collection/{collection}/", headers=auth)
+            assert [m["title"] for m in detail.json()["movies"]] == [m["title"] for m in movies]
+    assert on_threads == [2, 2]  # both reads were redone on a reader thread
