@@ -22,6 +22,7 @@ from movie_collections.db import Database
 from movie_collections.errors import install_error_handlers
 from movie_collections.health.router import LIVE_PATH, READY_PATH
 from movie_collections.health.router import router as health_router
+from movie_collections.hot_routes import HotRoutes
 from movie_collections.http_middleware import (
     BodySizeLimitMiddleware,
     RequestIdMiddleware,
@@ -66,7 +67,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(counter_router)
     app.include_router(health_router)
     # Added innermost first: the counter sees every request first, then ids, the size limit,
-    # and closest to the app the catch-all for errors nobody handled.
+    # the catch-all for errors nobody handled, and closest to the app the hot-route shortcut.
+    if settings.hot_routes:
+        app.add_middleware(HotRoutes)
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)

@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     )
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    hot_routes: bool = Field(
+        True,
+        description="Answer the happy path of the hottest GETs without FastAPI's routing "
+        "(same bytes; errors still go through FastAPI). Off only to compare.",
+    )
 
     @field_validator("database_url")
     @classmethod
