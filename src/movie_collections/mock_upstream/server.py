@@ -84,6 +84,8 @@ class MockUpstream:
         self.behaviour = behaviour or Behaviour()
         self.behaviour.validate()
         self.stats: Counter[str] = Counter()
+        # Client (address, port) pairs seen: how many TCP connections the callers opened.
+        self._peers: set[tuple[str, int]] = set()
         self._random = random.Random(seed)  # noqa: S311  (fault draws, not secrets)
         self._failures_served = 0
         self._expected_authorization: bytes | None = None
@@ -122,7 +124,11 @@ class MockUpstream:
             await _send_json(send, 404, {"detail": "Not found."})
 
     def _stats(self) -> dict[str, Any]:
-        return {"calls": self.stats["calls"], "outcomes": dict(self.stats)}
+        return {
+            "calls": self.stats["calls"],
+            "connections": len(self._peers),
+            "outcomes": dict(self.stats),
+        }
 
     async def _control(self, receive: Any, send: Any) -> None:
         body = b""
@@ -135,7 +141,10 @@ class MockUpstream:
             changes = json.loads(body or b"{}")
             if changes.pop("reset_stats", False):
                 self.stats.clear()
+                self._peers.clear()
             self.behaviour.update(changes)
+            if "fail_next" in changes:
+                self._failures_served = 0  # the kinds are served in turn from the first
         except (ValueError, TypeError, AttributeError) as error:
             await _send_json(send, 400, {"detail": str(error)})
             return
@@ -154,6 +163,9 @@ class MockUpstream:
 
     async def _catalogue(self, scope: Scope, send: Any) -> None:
         self.stats["calls"] += 1
+        client = scope.get("client")
+        if client:
+            self._peers.add((client[0], client[1]))
         behaviour = self.behaviour
         if behaviour.latency > 0:
             await asyncio.sleep(behaviour.latency)
