@@ -77,6 +77,7 @@ def command_mock_upstream(arguments: argparse.Namespace) -> None:
             list_key=arguments.list_key,
             retry_after=arguments.retry_after,
             hang_seconds=arguments.hang_seconds,
+            sparse=arguments.sparse,
         )
         behaviour.validate()
     except ValueError as error:
@@ -132,6 +133,11 @@ def _add_mock_upstream_parser(commands: Any) -> None:
     mock.add_argument("--retry-after", default="1", help="Retry-After sent with 429 (default 1)")
     mock.add_argument(
         "--hang-seconds", type=float, default=60.0, help="how long a 'hang' lasts (default 60)"
+    )
+    mock.add_argument(
+        "--sparse",
+        action="store_true",
+        help="some movies lack genres, have a null description or no uuid",
     )
     mock.set_defaults(handler=command_mock_upstream)
 

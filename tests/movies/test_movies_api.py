@@ -303,3 +303,21 @@ async def _register(client: httpx.AsyncClient) -> dict[str, str]:
     from tests.conftest import register
 
     return await register(client)
+
+
+async def test_movies_missing_a_field_are_passed_with_it_empty(
+    client: httpx.AsyncClient, auth: dict[str, str], upstream: MockUpstreamProcess
+) -> None:
+    complete = upstream_page(upstream, 2)["data"]
+    upstream.control(sparse=True)
+    sparse = upstream_page(upstream, 2)["data"]
+    assert isinstance(sparse, list)
+    assert "genres" not in sparse[0]
+    response = await client.get("/movies/?page=2", headers=auth)
+    assert response.status_code == 200, response.text
+    data = response.json()["data"]
+    assert isinstance(complete, list)
+    assert data[0] == {**complete[0], "genres": ""}
+    assert data[1] == {**complete[1], "description": ""}
+    assert data[2] == {**complete[2], "uuid": ""}
+    assert all(set(item) == {"title", "description", "genres", "uuid"} for item in data)

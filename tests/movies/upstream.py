@@ -26,6 +26,7 @@ DEFAULT_BEHAVIOUR: dict[str, Any] = {
     "list_key": "data",
     "retry_after": "1",
     "hang_seconds": 30.0,
+    "sparse": False,
 }
 
 

@@ -46,6 +46,7 @@ class Behaviour:
     list_key: Literal["data", "results"] = "data"
     retry_after: str = "1"  # the Retry-After header sent with 429
     hang_seconds: float = 60.0  # how long a "hang" keeps the request open
+    sparse: bool = False  # some movies lack `genres`, have a null `description` or no `uuid`
 
     def update(self, changes: dict[str, Any]) -> None:
         names = {item.name for item in fields(self)}
@@ -95,20 +96,14 @@ class MockUpstream:
         catalogue = generate_catalogue(movies, seed)
         self.count = len(catalogue)
         self.pages = page_count(self.count)
-        self._page_items: list[bytes] = [
-            json.dumps(
-                [
-                    {
-                        "title": m.title,
-                        "description": m.description,
-                        "genres": m.genres,
-                        "uuid": m.uuid,
-                    }
-                    for m in catalogue[start : start + PAGE_SIZE]
-                ]
-            ).encode()
-            for start in range(0, max(self.count, 1), PAGE_SIZE)
+        items = [
+            {"title": m.title, "description": m.description, "genres": m.genres, "uuid": m.uuid}
+            for m in catalogue
         ]
+        self._page_items = _render_pages(items)
+        self._sparse_page_items = _render_pages(
+            [_sparse(i % PAGE_SIZE, item) for i, item in enumerate(items)]
+        )
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -204,9 +199,8 @@ class MockUpstream:
             previous_link = f"{self.public_url}?page={page - 1}"
         head = json.dumps({"count": self.count, "next": next_link, "previous": previous_link})
         key = self.behaviour.list_key
-        return b"".join(
-            (head[:-1].encode(), b', "', key.encode(), b'": ', self._page_items[page - 1], b"}")
-        )
+        items = self._sparse_page_items if self.behaviour.sparse else self._page_items
+        return b"".join((head[:-1].encode(), b', "', key.encode(), b'": ', items[page - 1], b"}"))
 
     async def _fail(self, kind: str, send: Any) -> None:
         if kind == "5xx":
@@ -240,6 +234,25 @@ class MockUpstream:
             )
             await send({"type": "http.response.body", "body": b'{"count": ', "more_body": True})
             # Returning mid-body makes the server close the connection.
+
+
+def _render_pages(items: list[dict[str, Any]]) -> list[bytes]:
+    return [
+        json.dumps(items[start : start + PAGE_SIZE]).encode()
+        for start in range(0, max(len(items), 1), PAGE_SIZE)
+    ]
+
+
+def _sparse(index: int, item: dict[str, Any]) -> dict[str, Any]:
+    """The movie with one field missing or null, in turn (the real catalogue is untidy)."""
+    changed = dict(item)
+    if index % 3 == 0:
+        del changed["genres"]
+    elif index % 3 == 1:
+        changed["description"] = None
+    else:
+        del changed["uuid"]
+    return changed
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
