@@ -92,6 +92,8 @@ def command_mock_upstream(arguments: argparse.Namespace) -> None:
         movies=arguments.movies,
         seed=arguments.seed,
         behaviour=behaviour,
+        ssl_certfile=arguments.ssl_certfile,
+        ssl_keyfile=arguments.ssl_keyfile,
     )
 
 
@@ -139,6 +141,8 @@ def _add_mock_upstream_parser(commands: Any) -> None:
         action="store_true",
         help="some movies lack genres, have a null description or no uuid",
     )
+    mock.add_argument("--ssl-certfile", default=None, help="serve HTTPS with this certificate")
+    mock.add_argument("--ssl-keyfile", default=None, help="the certificate's private key")
     mock.set_defaults(handler=command_mock_upstream)
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import subprocess
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -321,3 +324,53 @@ async def test_movies_missing_a_field_are_passed_with_it_empty(
     assert data[1] == {**complete[1], "description": ""}
     assert data[2] == {**complete[2], "uuid": ""}
     assert all(set(item) == {"title", "description", "genres", "uuid"} for item in data)
+
+
+@pytest.fixture
+def self_signed_upstream(tmp_path: Path) -> Iterator[MockUpstreamProcess]:
+    """The stand-in upstream over HTTPS with a self-signed certificate nobody trusts."""
+    key, certificate = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(certificate),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    process = MockUpstreamProcess(
+        extra_arguments=("--ssl-certfile", str(certificate), "--ssl-keyfile", str(key))
+    ).start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.mark.slow
+async def test_upstream_certificates_are_verified(
+    make_client: MakeClient,
+    self_signed_upstream: MockUpstreamProcess,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A self-signed upstream certificate is refused: TLS verification is on."""
+    async with make_client(movies_api_url=self_signed_upstream.api_url) as client:
+        headers = await _register(client)
+        response = await client.get("/movies/", headers=headers)
+    assert response.status_code == 502
+    assert "could not be reached" in response.json()["detail"]
+    assert "outcome=connection error (ConnectError)" in caplog.text
+    assert self_signed_upstream.calls() == 0  # no request got past the handshake

@@ -33,9 +33,11 @@ DEFAULT_BEHAVIOUR: dict[str, Any] = {
 class MockUpstreamProcess:
     """`movie-collections mock-upstream` in a subprocess; control and stats over HTTP."""
 
-    def __init__(self, movies: int = 95) -> None:
+    def __init__(self, movies: int = 95, extra_arguments: tuple[str, ...] = ()) -> None:
         self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.scheme = "https" if "--ssl-certfile" in extra_arguments else "http"
+        self.base_url = f"{self.scheme}://127.0.0.1:{self.port}"
+        self.extra_arguments = extra_arguments
         self.api_url = self.base_url + CATALOGUE_PATH
         self.movies = movies
         self.process: subprocess.Popen[bytes] | None = None
@@ -54,6 +56,7 @@ class MockUpstreamProcess:
                 UPSTREAM_USERNAME,
                 "--password",
                 UPSTREAM_PASSWORD,
+                *self.extra_arguments,
             ],
             env=command_environment({}),
             stdout=self._log,
@@ -65,7 +68,7 @@ class MockUpstreamProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"mock upstream exited early:\n{self.output()}")
             try:
-                httpx.get(f"{self.base_url}/__stats", timeout=1)
+                httpx.get(f"{self.base_url}/__stats", timeout=1, verify=False)  # noqa: S501  (its own test cert)
                 return self
             except httpx.HTTPError:
                 time.sleep(0.05)
@@ -85,7 +88,8 @@ class MockUpstreamProcess:
         self.control(reset_stats=True, **DEFAULT_BEHAVIOUR)
 
     def stats(self) -> dict[str, Any]:
-        result: dict[str, Any] = httpx.get(f"{self.base_url}/__stats", timeout=5).json()
+        response = httpx.get(f"{self.base_url}/__stats", timeout=5, verify=False)  # noqa: S501  (its own test cert)
+        result: dict[str, Any] = response.json()
         return result
 
     def calls(self) -> int:

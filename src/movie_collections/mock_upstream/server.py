@@ -300,11 +300,15 @@ def run(
     movies: int,
     seed: int,
     behaviour: Behaviour,
+    ssl_certfile: str | None = None,
+    ssl_keyfile: str | None = None,
 ) -> None:
     import uvicorn
 
+    scheme = "https" if ssl_certfile else "http"
+
     app = MockUpstream(
-        public_url=public_url or f"http://{host}:{port}",
+        public_url=public_url or f"{scheme}://{host}:{port}",
         path=path,
         username=username,
         password=password,
@@ -324,4 +328,6 @@ def run(
         access_log=False,
         backlog=4096,
         timeout_graceful_shutdown=1,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
     )
