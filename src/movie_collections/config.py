@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     movies_api_max_keepalive: int = Field(
         100, ge=0, le=10_000, description="Idle keep-alive connections kept per process."
     )
+    movies_api_pool_shards: int = Field(
+        8, ge=1, le=256, description="Connection pools the upstream connections are split over."
+    )
     movies_max_page: int = Field(
         100_000, ge=1, description="Largest page number accepted by /movies/ (422 above)."
     )
