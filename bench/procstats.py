@@ -59,6 +59,7 @@ def rss_bytes(pids: list[int]) -> int:
 class Usage:
     cpu_percent: float  # 100 = one core busy for the whole interval
     peak_rss_mb: float
+    cpu_seconds: float
 
 
 class UsageSampler:
@@ -101,4 +102,5 @@ class UsageSampler:
         return Usage(
             cpu_percent=100 * self.cpu_s / self.wall_s if self.wall_s else 0.0,
             peak_rss_mb=self._peak / 2**20,
+            cpu_seconds=self.cpu_s,
         )

@@ -38,7 +38,11 @@ def markdown(document: dict[str, Any], results_path: Path, chart_name: str) -> s
         f"**Ceiling** (constant JSON, same server settings): "
         f"{ceiling['before']['requests_per_s']:,.0f} req/s at the start of the run, "
         f"{ceiling['after']['requests_per_s']:,.0f} req/s at its end "
-        f"(p99 {ceiling['before']['p99_ms']:.1f} ms). Ratios use the first.",
+        f"(p99 {ceiling['before']['p99_ms']:.1f} ms, server CPU "
+        f"{ceiling['before']['cpu_us_per_request']:.0f} µs per request). Ratios use the first. "
+        "*Ratio at equal CPU* is the ceiling's server CPU per request over the scenario's: "
+        "what the ratio would be if both got the same CPU, which is steadier than req/s when "
+        "other work shares the machine.",
         "",
         f"![requests per second per scenario]({chart_name})",
         "",
@@ -49,15 +53,16 @@ def markdown(document: dict[str, Any], results_path: Path, chart_name: str) -> s
             "",
             f"Seeded through the API in {variant['seed_seconds']:.1f} s.",
             "",
-            "| Scenario | req/s | p50 ms | p99 ms | errors | server CPU | peak RSS "
-            "| ratio to ceiling | target | result |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+            "| Scenario | req/s | p50 ms | p99 ms | errors | server CPU | CPU µs/req "
+            "| peak RSS | ratio to ceiling | ratio at equal CPU | target | result |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
         ]
         for s in variant["scenarios"]:
             lines.append(
                 f"| {s['title']} | {s['requests_per_s']:,.0f} | {s['p50_ms']:.1f} | "
                 f"{s['p99_ms']:.1f} | {s['errors']} | {s['cpu_percent']:.0f}% | "
-                f"{s['peak_rss_mb']:.0f} MB | {s['ratio_to_ceiling']:.1%} | {s['target']} | "
+                f"{s['cpu_us_per_request']:,.0f} | {s['peak_rss_mb']:.0f} MB | "
+                f"{s['ratio_to_ceiling']:.1%} | {s['ratio_at_equal_cpu']:.1%} | {s['target']} | "
                 f"{_verdict(s['passed'])} |"
             )
         lines += [f"\n{note}" for note in variant["notes"]]

@@ -17,6 +17,7 @@ import shlex
 import socket
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -24,14 +25,26 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from bench import report
 from bench.procstats import UsageSampler
-from bench.scenarios import MOVIES_SCENARIO, SCENARIOS, Measured, Scenario
+from bench.scenarios import ISOLATION_SCENARIO, MOVIES_SCENARIO, SCENARIOS, Measured, Scenario
 from bench.seed import Dataset, seed
-from bench.servers import REPOSITORY, Server, ceiling_server, free_port, service_server
+from bench.servers import (
+    REPOSITORY,
+    Server,
+    base_environment,
+    ceiling_server,
+    free_port,
+    service_server,
+)
 from bench.wrk import HttpRequest, WrkResult, ensure_wrk, run_wrk, script_cycling
 
 UPSTREAM_LATENCY_S = 0.05
+SLOW_UPSTREAM_LATENCY_S = 2.0
+UPSTREAM_USER = "bench"
+UPSTREAM_PASSWORD = "bench-upstream-password"
 
 
 @dataclass(slots=True)
@@ -63,7 +76,9 @@ class ScenarioResult:
     status_counts: dict[int, int]
     cpu_percent: float
     peak_rss_mb: float
+    cpu_us_per_request: float
     ratio_to_ceiling: float
+    ratio_at_equal_cpu: float
     target: str
     passed: bool | None
     note: str = ""
@@ -71,8 +86,11 @@ class ScenarioResult:
 
 def _measure(
     server: Server, url_path: str, script: str, options: Options, expected: int, timeout_s: float
-) -> tuple[WrkResult, float, float]:
-    """A warm-up (discarded), then the measured run with the server tree's CPU and RSS."""
+) -> tuple[WrkResult, float, float, float]:
+    """A warm-up (discarded), then the measured run with the server tree's CPU and RSS.
+
+    Returns wrk's result, CPU percent, peak RSS (MB) and server CPU microseconds per request.
+    """
     url = server.url + url_path
     if options.warmup_s > 0:
         run_wrk(
@@ -95,7 +113,8 @@ def _measure(
             expected_status=expected,
         )
     usage = sampler.usage
-    return result, usage.cpu_percent, usage.peak_rss_mb
+    cpu_us = 1e6 * usage.cpu_seconds / result.requests if result.requests else 0.0
+    return result, usage.cpu_percent, usage.peak_rss_mb, cpu_us
 
 
 def measure_ceiling(options: Options) -> dict[str, Any]:
@@ -103,9 +122,14 @@ def measure_ceiling(options: Options) -> dict[str, Any]:
         "return formatted[(index % #formatted) + 1]", "return wrk.format('GET', '/')"
     )
     with ceiling_server(options.workers, options.server_arguments) as server:
-        result, cpu, rss = _measure(server, "/", script, options, 200, 5)
-    print(f"  ceiling: {result.requests_per_s:,.0f} req/s, p99 {result.p99_ms:.1f} ms", flush=True)
+        result, cpu, rss, cpu_us = _measure(server, "/", script, options, 200, 5)
+    print(
+        f"  ceiling: {result.requests_per_s:,.0f} req/s, p99 {result.p99_ms:.1f} ms, "
+        f"server CPU {cpu_us:.0f} us/request",
+        flush=True,
+    )
     return {
+        "cpu_us_per_request": cpu_us,
         "requests_per_s": result.requests_per_s,
         "p50_ms": result.p50_ms,
         "p99_ms": result.p99_ms,
@@ -122,13 +146,16 @@ def run_scenario(
     prefix: str,
     options: Options,
     variant: str,
-    ceiling_rps: float,
+    ceiling: dict[str, Any],
 ) -> ScenarioResult:
     script = scenario.script(data, prefix)
-    result, cpu, rss = _measure(
+    result, cpu, rss, cpu_us = _measure(
         server, "/", script, options, scenario.expected_status, scenario.timeout_s
     )
+    ceiling_rps = ceiling["requests_per_s"]
     ratio = result.requests_per_s / ceiling_rps if ceiling_rps else 0.0
+    # The same comparison by server CPU per request: steadier than req/s on a busy machine.
+    equal_cpu = ceiling["cpu_us_per_request"] / cpu_us if cpu_us else 0.0
     measured = Measured(result.requests_per_s, result.p50_ms, result.p99_ms, result.errors, ratio)
     target, passed = scenario.target, scenario.judge(measured, variant)
     if scenario.key == "movies":
@@ -137,8 +164,10 @@ def run_scenario(
         passed = result.errors == 0 and result.requests_per_s >= 0.8 * bound
     print(
         f"  {scenario.key:<16} {result.requests_per_s:>9,.0f} req/s  p50 {result.p50_ms:7.1f} ms"
-        f"  p99 {result.p99_ms:7.1f} ms  errors {result.errors}  cpu {cpu:4.0f}%"
-        f"  ratio {ratio:6.1%}  {'PASS' if passed else 'FAIL' if passed is False else ''}",
+        f"  p99 {result.p99_ms:7.1f} ms  errors {result.errors}"
+        f"  cpu {cpu:4.0f}% {cpu_us:6.0f} us/req"
+        f"  ratio {ratio:6.1%} (at equal CPU {equal_cpu:6.1%})"
+        f"  {'PASS' if passed else 'FAIL' if passed is False else ''}",
         flush=True,
     )
     return ScenarioResult(
@@ -153,7 +182,9 @@ def run_scenario(
         status_counts=result.status_counts,
         cpu_percent=cpu,
         peak_rss_mb=rss,
+        cpu_us_per_request=cpu_us,
         ratio_to_ceiling=ratio,
+        ratio_at_equal_cpu=equal_cpu,
         target=target,
         passed=passed,
     )
@@ -212,7 +243,7 @@ def has_mock_upstream() -> bool:
 
 
 @contextlib.contextmanager
-def mock_upstream(latency_s: float) -> Iterator[str | None]:
+def mock_upstream(latency_s: float) -> Iterator[Server | None]:
     """The stand-in catalogue with `latency_s` per answer, when the CLI offers it."""
     if not has_mock_upstream():
         yield None
@@ -227,27 +258,72 @@ def mock_upstream(latency_s: float) -> Iterator[str | None]:
         str(port),
         "--latency",
         str(latency_s),
+        "--username",
+        UPSTREAM_USER,
+        "--password",
+        UPSTREAM_PASSWORD,
     ]
-    from bench.servers import base_environment
-
-    server = Server("mock-upstream", command, port, base_environment({}), "/")
+    server = Server("mock-upstream", command, port, base_environment({}), "/__stats")
     server.start()
     try:
-        yield server.url + "/"
+        yield server
     finally:
         server.stop()
+
+
+def set_upstream_latency(upstream: Server, latency_s: float) -> None:
+    response = httpx.post(upstream.url + "/__control", json={"latency": latency_s}, timeout=10)
+    response.raise_for_status()
+
+
+def isolation_from_slow_upstream(
+    server: Server,
+    data: Dataset,
+    prefix: str,
+    options: Options,
+    variant: str,
+    ceiling: dict[str, Any],
+    upstream: Server,
+) -> ScenarioResult:
+    """GET /collection/ measured while 64 other connections wait on a 2 s upstream."""
+    slow_load = threading.Thread(
+        target=run_wrk,
+        args=(server.url + "/", MOVIES_SCENARIO.script(data, prefix)),
+        kwargs={
+            "duration_s": options.warmup_s + options.duration_s + 2,
+            "connections": options.connections,
+            "threads": 1,
+            "timeout_s": 15,
+            "expected_status": 200,
+        },
+        daemon=True,
+    )
+    set_upstream_latency(upstream, SLOW_UPSTREAM_LATENCY_S)
+    try:
+        slow_load.start()
+        time.sleep(1)
+        result = run_scenario(server, ISOLATION_SCENARIO, data, prefix, options, variant, ceiling)
+    finally:
+        slow_load.join()
+        set_upstream_latency(upstream, UPSTREAM_LATENCY_S)
+    return result
 
 
 def run_variant(
     variant: str,
     environment: dict[str, str],
     options: Options,
-    ceiling_rps: float,
-    upstream_url: str | None,
+    ceiling: dict[str, Any],
+    upstream: Server | None,
 ) -> dict[str, Any]:
     prefix = secrets.token_hex(4)
-    if upstream_url is not None:
-        environment = {**environment, "MOVIES_API_URL": upstream_url}
+    if upstream is not None:
+        environment = {
+            **environment,
+            "MOVIES_API_URL": upstream.url + "/api/v1/maya/movies/",
+            "MOVIES_API_USERNAME": UPSTREAM_USER,
+            "MOVIES_API_PASSWORD": UPSTREAM_PASSWORD,
+        }
     selected = [s for s in SCENARIOS if options.scenarios is None or s.key in options.scenarios]
     movies_wanted = options.scenarios is None or "movies" in options.scenarios
     notes: list[str] = []
@@ -258,19 +334,15 @@ def run_variant(
         seeded_s = time.monotonic() - started
         print(f"  seeded in {seeded_s:.1f} s", flush=True)
         for scenario in selected:
-            results.append(
-                run_scenario(server, scenario, data, prefix, options, variant, ceiling_rps)
-            )
+            results.append(run_scenario(server, scenario, data, prefix, options, variant, ceiling))
         if movies_wanted:
-            if upstream_url is None:
+            if upstream is None:
                 notes.append(
                     "GET /movies/ skipped: this build has no `movie-collections mock-upstream`."
                 )
             else:
                 results.append(
-                    run_scenario(
-                        server, MOVIES_SCENARIO, data, prefix, options, variant, ceiling_rps
-                    )
+                    run_scenario(server, MOVIES_SCENARIO, data, prefix, options, variant, ceiling)
                 )
     return {
         "variant": variant,
@@ -425,12 +497,10 @@ def main(argv: list[str] | None = None) -> Path:
     variants: list[dict[str, Any]] = []
     overheads: list[dict[str, Any]] = []
     with contextlib.ExitStack() as stack:
-        upstream_url = stack.enter_context(mock_upstream(UPSTREAM_LATENCY_S))
+        upstream = stack.enter_context(mock_upstream(UPSTREAM_LATENCY_S))
         for key, description, environment in variant_environments(options, stack):
             print(f"{key}: {description}", flush=True)
-            outcome = run_variant(
-                key, environment, options, ceiling_before["requests_per_s"], upstream_url
-            )
+            outcome = run_variant(key, environment, options, ceiling_before, upstream)
             outcome["description"] = description
             variants.append(outcome)
             if options.counter_overhead and options.scenarios is None:

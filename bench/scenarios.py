@@ -152,3 +152,12 @@ MOVIES_SCENARIO = Scenario(
     "≥ 80% of connections ÷ upstream latency, 0 errors",
     _no_errors,  # replaced in run.py by the bound computed from connections and latency
 )
+
+ISOLATION_SCENARIO = Scenario(
+    "list_during_slow_upstream",
+    "GET /collection/ (10 x 5) while 64 connections wait on a 2 s upstream",
+    _list_small,
+    200,
+    "p99 ≤ 50 ms, 0 errors: a slow upstream delays nothing else",
+    lambda m, _variant: m.p99_ms <= 50 and m.errors == 0,
+)

@@ -1,0 +1,176 @@
+"""CPU cost per request of one endpoint, in process, without HTTP or load generator noise.
+
+`python -m bench.profile_app list --requests 3000 [--profile out.txt]` builds the real app on a
+fresh SQLite file, seeds it through the app, then drives the ASGI callable directly with
+`--concurrency` requests in flight, and reports the process CPU time per request (the worker
+threads of aiosqlite included). On a busy shared machine this is far steadier than req/s, so
+it is what A/B comparisons of an optimisation use; wrk runs (`make bench`) give the real figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from asgi_lifespan import LifespanManager
+
+from bench.seed import collection_body
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+async def call(
+    app: Any, method: str, path: str, headers: dict[str, str], body: bytes = b""
+) -> tuple[int, bytes]:
+    """One request straight into the ASGI app: the server's part is left out on purpose."""
+    raw_headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    if body:
+        raw_headers.append((b"content-length", str(len(body)).encode()))
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"bench"), *raw_headers],
+        "client": ("127.0.0.1", 1234),
+        "server": ("127.0.0.1", 80),
+        "state": {},
+    }
+    sent = False
+    status = 0
+    chunks: list[bytes] = []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.sleep(3600)
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, send)
+    return status, b"".join(chunks)
+
+
+def prepare(arguments: argparse.Namespace) -> None:
+    """Settings in the environment and a migrated SQLite file (before any event loop runs)."""
+    directory = Path(tempfile.mkdtemp(prefix="mc-profile-"))
+    os.environ.update(
+        {
+            "DATABASE_URL": f"sqlite:///{directory}/p.db",
+            "DATA_DIR": str(directory),
+            "SECRET_KEY": "profile-secret-key-0123456789abcdef0123456789",
+            "PASSWORD_HASH_TIME_COST": "1",
+            "PASSWORD_HASH_MEMORY_KIB": "8",
+            "PASSWORD_HASH_PARALLELISM": "1",
+            "LOG_LEVEL": "WARNING",
+            **dict(item.split("=", 1) for item in arguments.env),
+        }
+    )
+    from movie_collections.config import Settings
+    from movie_collections.migrate import upgrade_to_head
+
+    upgrade_to_head(Settings().database_url)
+
+
+async def main_async(arguments: argparse.Namespace) -> str | None:
+    """Drives the scenario; returns the profile's text when one was asked for."""
+    from movie_collections.app import create_app
+
+    app = create_app()
+    async with LifespanManager(app):
+        status, body = await call(
+            app, "POST", "/register/", {"content-type": "application/json"},
+            json.dumps({"username": "profiler", "password": "profile-password"}).encode(),
+        )  # fmt: skip
+        assert status == 201, body
+        auth = {"authorization": "Bearer " + json.loads(body)["access_token"]}
+        writes = {**auth, "content-type": "application/json"}
+        ids = []
+        for index in range(arguments.collections):
+            status, body = await call(
+                app, "POST", "/collection/", writes,
+                json.dumps(collection_body(index, arguments.movies)).encode(),
+            )  # fmt: skip
+            assert status == 201, body
+            ids.append(json.loads(body)["collection_uuid"])
+        new_list = json.dumps({"movies": collection_body(999, 10)["movies"]}).encode()
+        create_body = json.dumps(collection_body(1000, 10)).encode()
+        requests: dict[str, Callable[[int], Awaitable[tuple[int, bytes]]]] = {
+            "list": lambda i: call(app, "GET", "/collection/", auth),
+            "detail": lambda i: call(app, "GET", f"/collection/{ids[i % len(ids)]}/", auth),
+            "count": lambda i: call(app, "GET", "/request-count/", auth),
+            "unauthenticated": lambda i: call(app, "GET", "/collection/", {}),
+            "create": lambda i: call(app, "POST", "/collection/", writes, create_body),
+            "replace": lambda i: call(
+                app, "PUT", f"/collection/{ids[i % len(ids)]}/", writes, new_list
+            ),
+        }
+        make = requests[arguments.scenario]
+        for index in range(min(200, arguments.requests)):  # warm-up: caches, pools, JIT-less paths
+            await make(index)
+        profiler = None
+        if arguments.profile:
+            from pyinstrument import Profiler
+
+            profiler = Profiler(interval=0.0005, async_mode="disabled")
+            profiler.start()
+        slots = asyncio.Semaphore(arguments.concurrency)
+        statuses: dict[int, int] = {}
+
+        async def one(index: int) -> None:
+            async with slots:
+                status, _ = await make(index)
+                statuses[status] = statuses.get(status, 0) + 1
+
+        cpu_start, wall_start = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(arguments.requests)))
+        cpu, wall = time.process_time() - cpu_start, time.perf_counter() - wall_start
+        if profiler is not None:
+            profiler.stop()
+    print(
+        f"{arguments.scenario}: {1e6 * cpu / arguments.requests:,.0f} µs CPU/request, "
+        f"{arguments.requests / wall:,.0f} req/s in one process, statuses {statuses}"
+    )
+    return profiler.output_text(show_all=True) if profiler is not None else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "scenario", choices=["list", "detail", "count", "unauthenticated", "create", "replace"]
+    )
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--collections", type=int, default=10)
+    parser.add_argument("--movies", type=int, default=5)
+    parser.add_argument("--profile", help="write a pyinstrument profile (text) to this file")
+    parser.add_argument("--env", action="append", default=[], help="NAME=value setting")
+    arguments = parser.parse_args()
+    prepare(arguments)
+    profile = asyncio.run(main_async(arguments))
+    if profile is not None:
+        Path(arguments.profile).write_text(profile)
+
+
+if __name__ == "__main__":
+    main()
