@@ -344,6 +344,11 @@ def run_variant(
                 results.append(
                     run_scenario(server, MOVIES_SCENARIO, data, prefix, options, variant, ceiling)
                 )
+                results.append(
+                    isolation_from_slow_upstream(
+                        server, data, prefix, options, variant, ceiling, upstream
+                    )
+                )
     return {
         "variant": variant,
         "seed_seconds": seeded_s,
