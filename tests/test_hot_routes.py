@@ -48,8 +48,10 @@ async def test_same_bytes_and_headers_as_fastapi(
     answered: list[bytes] = []
     original_try = HotRoutes._try
 
-    async def recording_try(self: HotRoutes, scope: Scope, answer: Any) -> bytes | None:
-        body = await original_try(self, scope, answer)
+    async def recording_try(
+        self: HotRoutes, scope: Scope, answer: Any, request_body: bytes
+    ) -> bytes | None:
+        body = await original_try(self, scope, answer, request_body)
         if body is not None:
             answered.append(body)
         return body
@@ -87,7 +89,7 @@ async def test_same_bytes_and_headers_as_fastapi(
         fast_response = await fast.get(path, headers=same_id)
         plain_response = await plain.get(path, headers=same_id)
         assert _comparable(fast_response) == _comparable(plain_response), path
-    assert len(answered) == 4  # the four 200s above came from the shortcut
+    assert len(answered) == 5  # the POST and the four 200s above came from the shortcut
     # The request count differs between the apps (each counts its own), so compare shapes.
     fast_count = await fast.get("/request-count/", headers=auth)
     plain_count = await plain.get("/request-count/", headers=auth)
@@ -112,3 +114,52 @@ async def test_writes_are_seen_by_the_next_read(
     )
     await fast.delete(f"/collection/{collection}/", headers=auth)
     assert (await fast.get(f"/collection/{collection}/", headers=auth)).status_code == 404
+
+
+async def test_writes_answer_as_fastapi_and_bad_bodies_get_its_errors(
+    clients: tuple[httpx.AsyncClient, httpx.AsyncClient],
+) -> None:
+    fast, plain = clients
+    auth = await register(fast)
+    other = await register(fast)
+    same_id = {"X-Request-ID": "compare-2"}
+    good = {"title": "Films “é”", "movies": [movie(1, genres="Drama,Comedy"), movie(2)]}
+    fast_created = await fast.post("/collection/", json=good, headers=auth)
+    plain_created = await plain.post("/collection/", json=good, headers=auth)
+    assert fast_created.status_code == plain_created.status_code == 201
+    assert dict(fast_created.headers).keys() == dict(plain_created.headers).keys()
+    assert fast_created.json().keys() == plain_created.json().keys() == {"collection_uuid"}
+    collection = fast_created.json()["collection_uuid"]
+    bad_posts: list[dict[str, Any]] = [
+        {"json": {"movies": []}},  # no title
+        {"json": {"title": "x", "movies": [{**movie(1), "uuid": "nope"}]}},
+        {"json": {"title": "x", "movies": [movie(1), movie(1)]}},  # repeated movie
+        {"json": {"title": 5}},
+        {"content": b'{"title": "x",', "headers": {"Content-Type": "application/json"}},
+        {"content": b'{"title": "x"}', "headers": {"Content-Type": "text/plain"}},
+        {"content": b"[]", "headers": {"Content-Type": "application/json"}},
+    ]
+    for request in bad_posts:
+        headers = {**auth, **same_id, **request.pop("headers", {})}
+        fast_response = await fast.post("/collection/", headers=headers, **request)
+        plain_response = await plain.post("/collection/", headers=headers, **request)
+        assert _comparable(fast_response) == _comparable(plain_response), request
+        assert fast_response.status_code >= 400
+    replacement = {"title": "Renamed", "movies": [movie(3, genres="Horror")]}
+    puts: list[tuple[dict[str, str], dict[str, Any]]] = [
+        (auth, replacement),
+        (auth, {"description": "only the description"}),
+        (auth, {"title": None}),
+        (auth, {"movies": [movie(4), movie(4)]}),
+        (other, replacement),  # not theirs: 404
+        ({}, replacement),
+    ]
+    for headers, body in puts:
+        path = f"/collection/{collection}/"
+        fast_response = await fast.put(path, json=body, headers={**headers, **same_id})
+        plain_response = await plain.put(path, json=body, headers={**headers, **same_id})
+        assert _comparable(fast_response) == _comparable(plain_response), body
+    listed = await fast.get(f"/collection/{collection}/", headers=auth)
+    assert listed.json()["title"] == "Renamed"
+    assert listed.json()["description"] == "only the description"
+    assert [m["uuid"] for m in listed.json()["movies"]] == [movie(3)["uuid"]]

@@ -1,16 +1,23 @@
-"""A shortcut for the happy path of the hottest GETs; anything else goes through FastAPI as is.
+"""A shortcut for the happy path of the hottest calls; anything else goes through FastAPI as is.
 
 FastAPI's routing and dependency solving cost ~150 us of CPU per request here (route matching
 through included routers, a dependency graph walked per request), several times the SQL of
 a small read and five times a whole constant answer from the server. For the three reads the
 benchmark shows to be hottest (`GET /collection/`, `GET /collection/<uuid>/`,
-`GET /request-count/`) this middleware answers directly when, and only when, everything goes
-right: a well-formed bearer token that verifies, and a 200 answer. It calls the very same
-token service and collection/counter services as the routers and serialises the same response
-models the same way (pydantic-core's JSON dump), so the bytes are those FastAPI would send.
+`GET /request-count/`) and writes (`POST /collection/`, `PUT /collection/<uuid>/`), this
+middleware answers directly when, and only when, everything goes right: a well-formed bearer
+token that verifies, a JSON body (`Content-Type: application/json`) that the same request
+model accepts (validated by pydantic-core straight from the bytes), and a success. It calls
+the very same token service and collection/counter services as the routers and serialises
+the same response models the same way (pydantic-core's JSON dump), so the bytes are those
+FastAPI would send.
 
-Every other case — another method or path, no or a bad token, an unknown collection, an error
-of any kind — is passed, untouched, to FastAPI, which answers it with the one error mapping.
+Every other case — another method or path, no or a bad token, a body that does not validate,
+an unknown collection, an error of any kind — is passed to FastAPI (with the body replayed
+as it came), which answers it with the one error mapping. A write handed over after an error
+had not committed (the driver rolls its transaction back on any error), so FastAPI cannot
+apply it twice; once committed, the only step left is building the answer from rows read
+in the same transaction.
 It sits inside the request counter, request id, body-size and catch-all middleware, so those
 apply to it as to every request. It caches nothing.
 """
@@ -21,13 +28,20 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 
-from pydantic import BaseModel
-from starlette.types import ASGIApp, Receive, Scope, Send
+from pydantic import BaseModel, ValidationError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from movie_collections.collection import service as collection_service
+from movie_collections.collection.schemas import (
+    CollectionCreate,
+    CollectionCreated,
+    CollectionUpdate,
+)
 from movie_collections.container import Container
 from movie_collections.counter.schemas import RequestCount
 from movie_collections.errors import AppError
+
+Answer = Callable[[Container, uuid.UUID, bytes], Awaitable[BaseModel]]
 
 logger = logging.getLogger(__name__)
 
@@ -55,71 +69,140 @@ class HotRoutes:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET":
-            answer = self._route(scope)
-            if answer is not None:
-                body = await self._try(scope, answer)
-                if body is not None:
-                    await send(
-                        {
-                            "type": "http.response.start",
-                            "status": 200,
-                            "headers": [
-                                (b"content-length", str(len(body)).encode()),
-                                (b"content-type", b"application/json"),
-                            ],
-                        }
-                    )
-                    await send({"type": "http.response.body", "body": body})
-                    return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method: str = scope["method"]
+        route = _route(method, scope["path"])
+        if route is None:
+            await self.app(scope, receive, send)
+            return
+        answer, status = route
+        body = b""
+        if method != "GET":
+            if not _is_json(scope):
+                await self.app(scope, receive, send)
+                return
+            body, pending = await _read_body(receive)
+            receive = _replay(body, pending, receive)
+            if pending is not None:  # the client went away mid-body: FastAPI deals with it
+                await self.app(scope, receive, send)
+                return
+        answered = await self._try(scope, answer, body)
+        if answered is None:
+            await self.app(scope, receive, send)
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-length", str(len(answered)).encode()),
+                    (b"content-type", b"application/json"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": answered})
 
-    def _route(self, scope: Scope) -> Callable[[Container, uuid.UUID], Awaitable[BaseModel]] | None:
-        path: str = scope["path"]
-        if path == "/collection/":
-            return _overview
-        if path == "/request-count/":
-            return _request_count
-        if (
-            len(path) == _DETAIL_PATH_LENGTH
-            and path.startswith(_COLLECTION_PREFIX)
-            and path.endswith("/")
-        ):
-            try:
-                collection_id = uuid.UUID(path[len(_COLLECTION_PREFIX) : -1])
-            except ValueError:
-                return None
-
-            async def detail(container: Container, user_id: uuid.UUID) -> BaseModel:
-                return await collection_service.read_detail(
-                    container.database, user_id, collection_id
-                )
-
-            return detail
-        return None
-
-    async def _try(
-        self, scope: Scope, answer: Callable[[Container, uuid.UUID], Awaitable[BaseModel]]
-    ) -> bytes | None:
-        """The JSON body of the 200 answer, or None to let FastAPI handle the request."""
+    async def _try(self, scope: Scope, answer: Answer, body: bytes) -> bytes | None:
+        """The JSON body of the success answer, or None to let FastAPI handle the request."""
         token = _bearer_token(scope)
         if token is None:
             return None
         container: Container = scope["app"].state.container
         try:
             user_id = container.tokens.user_id_from(token)
-            model = await answer(container, user_id)
-        except AppError:
-            return None  # 401, 404, 503...: FastAPI answers it, with the one error mapping
+            model = await answer(container, user_id, body)
+        except (AppError, ValidationError):
+            return None  # 401, 404, 422, 503...: FastAPI answers, with the one error mapping
         except Exception:
             logger.debug("hot route failed; FastAPI will answer", exc_info=True)
             return None
         return model.__pydantic_serializer__.to_json(model)
 
 
-async def _overview(container: Container, user_id: uuid.UUID) -> BaseModel:
+def _route(method: str, path: str) -> tuple[Answer, int] | None:
+    """The shortcut's answer for this method and path, with its success status."""
+    if path == "/collection/":
+        if method == "GET":
+            return _overview, 200
+        if method == "POST":
+            return _create, 201
+        return None
+    if path == "/request-count/":
+        return (_request_count, 200) if method == "GET" else None
+    if (
+        method in ("GET", "PUT")
+        and len(path) == _DETAIL_PATH_LENGTH
+        and path.startswith(_COLLECTION_PREFIX)
+        and path.endswith("/")
+    ):
+        try:
+            collection_id = uuid.UUID(path[len(_COLLECTION_PREFIX) : -1])
+        except ValueError:
+            return None
+        if method == "GET":
+
+            async def detail(container: Container, user_id: uuid.UUID, _body: bytes) -> BaseModel:
+                return await collection_service.read_detail(
+                    container.database, user_id, collection_id
+                )
+
+            return detail, 200
+
+        async def replace(container: Container, user_id: uuid.UUID, body: bytes) -> BaseModel:
+            payload = CollectionUpdate.model_validate_json(body)
+            return await collection_service.write_changes(
+                container.database, user_id, collection_id, payload
+            )
+
+        return replace, 200
+    return None
+
+
+def _is_json(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            return bool(value.split(b";", 1)[0].strip().lower() == b"application/json")
+    return False
+
+
+async def _read_body(receive: Receive) -> tuple[bytes, Message | None]:
+    """The whole body (already within MAX_BODY_BYTES: that middleware is outside this one),
+    and a message other than the body's, if one came first (e.g. a disconnect)."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks), message
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks), None
+
+
+def _replay(body: bytes, pending: Message | None, receive: Receive) -> Receive:
+    """A receive that gives FastAPI the body as it came, then whatever follows."""
+    queue: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
+    if pending is not None:
+        queue = [pending]
+
+    async def replaying_receive() -> Message:
+        if queue:
+            return queue.pop(0)
+        return await receive()
+
+    return replaying_receive
+
+
+async def _overview(container: Container, user_id: uuid.UUID, _body: bytes) -> BaseModel:
     return await collection_service.read_overview(container.database, user_id)
 
 
-async def _request_count(container: Container, user_id: uuid.UUID) -> BaseModel:
+async def _request_count(container: Container, _user_id: uuid.UUID, _body: bytes) -> BaseModel:
     return RequestCount(requests=await container.counter.total())
+
+
+async def _create(container: Container, user_id: uuid.UUID, body: bytes) -> BaseModel:
+    payload = CollectionCreate.model_validate_json(body)
+    collection_id = await collection_service.write_new(container.database, user_id, payload)
+    return CollectionCreated(collection_uuid=collection_id)
