@@ -62,6 +62,9 @@ def run_server(app: str, *, factory: bool, arguments: argparse.Namespace, log_le
     The benchmark's ceiling app is served through this same function, so it is measured under
     exactly the server, loop, HTTP parser and logging settings of the service.
     """
+    if arguments.server == "granian":
+        _run_granian(app, factory=factory, arguments=arguments, log_level=log_level)
+        return
     import uvicorn
 
     uvicorn.run(
@@ -76,6 +79,33 @@ def run_server(app: str, *, factory: bool, arguments: argparse.Namespace, log_le
         forwarded_allow_ips=arguments.forwarded_allow_ips,
         timeout_graceful_shutdown=arguments.graceful_timeout,
     )
+
+
+def _run_granian(app: str, *, factory: bool, arguments: argparse.Namespace, log_level: str) -> None:
+    """Granian (a Rust HTTP server) with the same options; X-Forwarded-* handled as uvicorn does.
+
+    Granian does not read X-Forwarded-* itself, so each worker wraps the app in uvicorn's own
+    ProxyHeadersMiddleware (movie_collections.granian_app), trusting the same proxies.
+    """
+    from granian.constants import Interfaces
+    from granian.log import LogLevels
+    from granian.server import Server
+
+    os.environ["MOVIE_COLLECTIONS_ASGI_TARGET"] = app
+    os.environ["MOVIE_COLLECTIONS_ASGI_FACTORY"] = "1" if factory else ""
+    os.environ["FORWARDED_ALLOW_IPS"] = arguments.forwarded_allow_ips
+    Server(
+        "movie_collections.granian_app:create_proxied_app",
+        address=arguments.host,
+        port=arguments.port,
+        interface=Interfaces.ASGI,
+        workers=arguments.workers,
+        factory=True,
+        log_level=LogLevels(log_level.lower()),
+        log_access=arguments.access_log,
+        workers_kill_timeout=arguments.graceful_timeout,
+        respawn_failed_workers=True,
+    ).serve()
 
 
 def command_mock_upstream(arguments: argparse.Namespace) -> None:
@@ -199,6 +229,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=20,
         help="seconds to finish in-flight requests on SIGTERM (default 20)",
+    )
+    serve.add_argument(
+        "--server",
+        choices=["uvicorn", "granian"],
+        default="granian",
+        help="HTTP server (default granian, measured faster: docs/benchmarks.md)",
     )
     serve.set_defaults(handler=command_serve)
 
