@@ -130,7 +130,8 @@ async def seed(base_url: str, prefix: str, large_collections: int = 1000) -> Dat
         )
         await add_collections(client, small, 10, 5, seed=1)
         await add_collections(client, editor, 64, 10, seed=2)
-        await add_collections(client, large, large_collections, 20, seed=3)
+        if large_collections:
+            await add_collections(client, large, large_collections, 20, seed=3)
     rng = random.Random(4)
     replacements = [[make_movie(rng) for _ in range(10)] for _ in range(8)]
     return Dataset(small, large, writer, editor, replacements)

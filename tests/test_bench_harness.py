@@ -1,0 +1,63 @@
+"""`make bench` end to end at toy size: real servers, wrk, results JSON, Markdown and chart."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from bench.wrk import ensure_wrk
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_bench_run_writes_results_report_and_chart(tmp_path: Path) -> None:
+    ensure_wrk()  # installed from Debian's packages when missing, as `make bench` does
+    docs = tmp_path / "benchmarks.md"
+    docs.write_text("# Benchmarks\n\nHand-written text that must survive.\n")
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.run",
+            "--duration",
+            "1",
+            "--warmup",
+            "0",
+            "--connections",
+            "8",
+            "--variants",
+            "embedded",
+            "--large-collections",
+            "2",
+            "--scenarios",
+            "list_10x5,unauthenticated",
+            "--no-counter-overhead",
+            "--no-server-comparison",
+            "--output-dir",
+            str(tmp_path / "results"),
+            "--docs",
+            str(docs),
+        ],
+        cwd=REPOSITORY,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    [results_file] = (tmp_path / "results").glob("*.json")
+    results = json.loads(results_file.read_text())
+    assert results["ceiling"]["before"]["requests_per_s"] > 0
+    [variant] = results["variants"]
+    scenarios = {s["key"]: s for s in variant["scenarios"]}
+    assert scenarios["list_10x5"]["requests_per_s"] > 0
+    assert scenarios["list_10x5"]["errors"] == 0
+    assert scenarios["unauthenticated"]["status_counts"].keys() == {"401"}
+    text = docs.read_text()
+    assert "Hand-written text that must survive." in text
+    assert "| GET /collection/ (10 x 5) |" in text
+    assert (tmp_path / "benchmarks.png").stat().st_size > 1000
