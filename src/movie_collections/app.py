@@ -67,7 +67,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
-    app.add_middleware(RequestCounterMiddleware, counter=container.counter)
+    if settings.resolved_counter_backend != "off":
+        app.add_middleware(
+            RequestCounterMiddleware,
+            counter=container.counter,
+            durable_wait_seconds=settings.counter_durable_wait,
+        )
     return app
 
 
