@@ -108,10 +108,19 @@ async def test_reset_counts_this_process_earlier_requests_before_it(
 async def test_a_retried_batch_is_applied_once(shared_redis: tuple[Redis, str]) -> None:
     redis, prefix = shared_redis
     counter = RedisCounter(redis, key_prefix=prefix)
-    batch = _Batch(identifier="same-id", shard=0, amount=42)
-    await counter._send(batch)
-    await counter._send(batch)  # the answer to the first was "lost": same id again
+    first = _Batch(sequence=1, shard=0, amount=42)
+    await counter._send(first)
+    await counter._send(first)  # the answer to the first send was "lost": sent again
     assert await counter.total() == 42
+    await counter._send(_Batch(sequence=2, shard=0, amount=8))  # the next batch does count
+    assert await counter.total() == 50
+    other_writer = RedisCounter(redis, key_prefix=prefix)  # numbers are per writer
+    await other_writer._send(_Batch(sequence=1, shard=0, amount=1))
+    assert await counter.total() == 51
+    marks = [key async for key in redis.scan_iter(match=f"{prefix}*writer*")]
+    assert len(marks) == 2  # one small key per writer, not one per batch
+    for key in marks:
+        assert 0 < await redis.ttl(key) <= 24 * 3600
 
 
 async def test_unreachable_redis_serves_then_catches_up(tmp_path: Path) -> None:

@@ -23,5 +23,6 @@ def build_counter(settings: Settings, redis: Redis | None) -> RequestCounter:
             shards=settings.counter_shards,
             retry_max_seconds=settings.counter_retry_max_seconds,
             read_flush_seconds=max(2 * settings.redis_socket_timeout, 0.5),
+            batch_linger_seconds=settings.counter_batch_linger,
         )
     return LocalFileCounter(settings.resolved_counter_dir)

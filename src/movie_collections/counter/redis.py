@@ -3,16 +3,20 @@
 `increment()` adds 1 to a number in memory and returns the future of the batch that will carry
 it. One background task per process sends everything pending in one round trip, then resolves
 that batch's future; the middleware waits (bounded) for it before the response starts, so once
-a client holds its response its request is in Redis.
+a client holds its response its request is in Redis. Under load the flusher lingers a moment
+(`COUNTER_BATCH_LINGER`) before sending, so batches grow and the per-batch client cost stays a
+small part of each request's; when requests are sparse it sends at once.
 
-A batch is written by a small Lua script that applies it at most once: `SET <batch key> NX`
-then `INCRBY <shard key>`. A batch whose outcome is unknown (timeout, connection dropped after
-sending) is retried with the same id, shard and amount until Redis answers, so a retry can
-never count twice and a lost answer never loses a count. New increments meanwhile accumulate
-in memory in the next batch. The batch-id key expires (a day); the counter keys never do.
+A batch is applied at most once by a small Lua script: each process (writer) numbers its
+batches and sends them one at a time in order, and the script does `INCRBY` only when the
+number is above the writer's last applied one on that shard (kept in a small per-writer key
+that expires a day after its last use). A batch whose outcome is unknown (timeout, connection
+dropped after sending, the client's own retry) is re-sent with the same number until Redis
+answers, so a retry never counts twice and a lost answer never loses a count. New increments
+meanwhile accumulate in memory for the next batch. The counter keys never expire.
 
 Shards: with `COUNTER_SHARDS=K` each batch goes to one of K keys `...request-count:{i}`, round
-robin; the braces are a Redis Cluster hash tag, so the keys (and each key's batch-id keys)
+robin; the braces are a Redis Cluster hash tag, so the keys (and each key's writer marks)
 land in different slots and no single node takes every increment. Reads sum all shards.
 """
 
@@ -32,21 +36,24 @@ from movie_collections.counter.backend import CounterUnavailable
 
 logger = logging.getLogger(__name__)
 
-# KEYS[1] shard counter, KEYS[2] batch id (same hash tag, so same cluster slot); ARGV[1] amount.
+# KEYS[1] shard counter; KEYS[2] this writer's last applied batch on that shard (same hash
+# tag, so same cluster slot). ARGV: amount, batch sequence number, seconds the mark is kept.
 APPLY_BATCH_ONCE = """
-if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then
-    return redis.call('INCRBY', KEYS[1], ARGV[1])
+local last = tonumber(redis.call('GET', KEYS[2]) or '0')
+if tonumber(ARGV[2]) <= last then
+    return false
 end
-return false
+redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+return redis.call('INCRBY', KEYS[1], ARGV[1])
 """
-BATCH_ID_SECONDS = 24 * 3600
+WRITER_MARK_SECONDS = 24 * 3600
 
 
 @dataclass(slots=True)
 class _Batch:
     """Increments handed to Redis as one INCRBY; `done` resolves once Redis confirmed them."""
 
-    identifier: str
+    sequence: int
     shard: int
     amount: int
     waiters: list[asyncio.Future[None]] = field(default_factory=list)
@@ -61,14 +68,21 @@ class RedisCounter:
         retry_max_seconds: float = 1.0,
         stop_flush_seconds: float = 5.0,
         read_flush_seconds: float = 2.0,
+        batch_linger_seconds: float = 0.0,
     ) -> None:
         self.redis = redis
         self.shard_keys = [f"{key_prefix}request-count:{{{index}}}" for index in range(shards)]
         self.retry_max_seconds = retry_max_seconds
         self.stop_flush_seconds = stop_flush_seconds
         self.read_flush_seconds = read_flush_seconds
+        self.batch_linger_seconds = batch_linger_seconds
+        self._last_flush_end = 0.0
         self._apply = redis.register_script(APPLY_BATCH_ONCE)
         self._next_shard = itertools.cycle(range(shards))
+        # Batches of one writer are sent one at a time in sequence order (a failed one is
+        # re-sent before any later one), so "applied up to N" per writer and shard suffices.
+        self._writer = secrets.token_hex(8)
+        self._sequence = 0
         self._pending = 0
         self._pending_future: asyncio.Future[None] | None = None
         self._unconfirmed: _Batch | None = None  # sent (maybe applied), not yet confirmed
@@ -143,8 +157,13 @@ class RedisCounter:
             else:
                 await self._wake.wait()
             self._wake.clear()
+            loop = asyncio.get_running_loop()
+            if delay == 0 and loop.time() - self._last_flush_end < self.batch_linger_seconds:
+                # Busy (the last batch has just gone): let this one fill up a little.
+                await asyncio.sleep(self.batch_linger_seconds)
             try:
                 await self._flush_all()
+                self._last_flush_end = loop.time()
                 delay = 0.0
                 if not self._reachable:
                     logger.warning("request counter: Redis is reachable again, counts flushed")
@@ -172,8 +191,9 @@ class RedisCounter:
                         waiter.set_result(None)
 
     def _take_pending(self) -> _Batch:
+        self._sequence += 1
         batch = _Batch(
-            identifier=secrets.token_hex(8),
+            sequence=self._sequence,
             shard=next(self._next_shard),
             amount=self._pending,
         )
@@ -184,12 +204,12 @@ class RedisCounter:
         return batch
 
     async def _send(self, batch: _Batch) -> None:
-        # An exception (or cancellation) here leaves the batch unconfirmed: it is retried
-        # with the same id, which the script applies at most once.
+        # An exception (or cancellation) here leaves the batch unconfirmed: it is re-sent
+        # with the same sequence number, which the script applies at most once.
         key = self.shard_keys[batch.shard]
         await self._apply(
-            keys=[key, f"{key}:batch:{batch.identifier}"],
-            args=[batch.amount, BATCH_ID_SECONDS],
+            keys=[key, f"{key}:writer:{self._writer}"],
+            args=[batch.amount, batch.sequence, WRITER_MARK_SECONDS],
         )
 
     @property
