@@ -180,15 +180,23 @@ class RedisCounter:
                 delay = self.retry_max_seconds
 
     async def _flush_all(self) -> None:
+        """Send what is pending now (one round); with nothing new arriving, that is all."""
         async with self._flush_lock:
-            while self._unconfirmed is not None or self._pending:
-                if self._unconfirmed is None:
-                    self._unconfirmed = self._take_pending()
-                await self._send(self._unconfirmed)
-                batch, self._unconfirmed = self._unconfirmed, None
-                for waiter in batch.waiters:
-                    if not waiter.done():
-                        waiter.set_result(None)
+            # One round, not "until nothing is pending": under steady load more is always
+            # pending, and a reader queued on the lock (FIFO) must get its turn.
+            if self._unconfirmed is not None:
+                await self._send_unconfirmed()
+            if self._pending:
+                self._unconfirmed = self._take_pending()
+                await self._send_unconfirmed()
+
+    async def _send_unconfirmed(self) -> None:
+        assert self._unconfirmed is not None
+        await self._send(self._unconfirmed)
+        batch, self._unconfirmed = self._unconfirmed, None
+        for waiter in batch.waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     def _take_pending(self) -> _Batch:
         self._sequence += 1
