@@ -105,6 +105,31 @@ async def test_reset_counts_this_process_earlier_requests_before_it(
     await counter.stop()
 
 
+async def test_reads_are_not_starved_by_steady_load(shared_redis: tuple[Redis, str]) -> None:
+    redis, prefix = shared_redis
+    counter = RedisCounter(redis, key_prefix=prefix, read_flush_seconds=2)
+    await counter.start()
+    running = True
+
+    async def steady_load() -> None:
+        while running:
+            counter.increment()
+            await asyncio.sleep(0)
+
+    load = asyncio.create_task(steady_load())
+    try:
+        await asyncio.sleep(0.2)
+        previous = 0
+        for _ in range(3):
+            current = await asyncio.wait_for(counter.total(), 3)  # not CounterUnavailable
+            assert current > previous
+            previous = current
+    finally:
+        running = False
+        await load
+        await counter.stop()
+
+
 async def test_a_retried_batch_is_applied_once(shared_redis: tuple[Redis, str]) -> None:
     redis, prefix = shared_redis
     counter = RedisCounter(redis, key_prefix=prefix)

@@ -23,7 +23,6 @@ land in different slots and no single node takes every increment. Reads sum all 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import secrets
@@ -90,15 +89,19 @@ class RedisCounter:
         self._wake = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
         self._reachable = True
+        self._stopping = False
 
     async def start(self) -> None:
         self._flusher = asyncio.create_task(self._flush_forever(), name="request-counter-flush")
 
     async def stop(self) -> None:
         if self._flusher is not None:
+            # A flag as well as cancel(): redis-py may turn a cancellation inside a command
+            # into a connection error, which the flusher would otherwise retry forever.
+            self._stopping = True
+            self._wake.set()
             self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
+            await asyncio.wait({self._flusher}, timeout=self.stop_flush_seconds)
             self._flusher = None
         try:
             await asyncio.wait_for(self._flush_all(), self.stop_flush_seconds)
@@ -151,7 +154,7 @@ class RedisCounter:
 
     async def _flush_forever(self) -> None:
         delay = 0.0
-        while True:
+        while not self._stopping:
             if delay:
                 await asyncio.sleep(delay)
             else:
