@@ -78,7 +78,7 @@ def test_local_backend_with_four_workers_is_exact(tmp_path: Path) -> None:
     with ServerProcess(environment, workers=4) as server:
         auth = register(server.url)
         before = count(server.url, auth)
-        statuses = asyncio.run(drive([server.url], 1500, auth))
+        statuses = asyncio.run(drive([server.url], 2000, auth))
         assert statuses == {200: 500, 401: 500, 404: 500, 422: 500}
         assert count(server.url, auth) - before == 2000 + 1
 
