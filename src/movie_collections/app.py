@@ -20,12 +20,16 @@ from movie_collections.counter.middleware import RequestCounterMiddleware
 from movie_collections.counter.router import router as counter_router
 from movie_collections.db import Database
 from movie_collections.errors import install_error_handlers
+from movie_collections.health.router import LIVE_PATH, READY_PATH
+from movie_collections.health.router import router as health_router
 from movie_collections.http_middleware import (
     BodySizeLimitMiddleware,
     RequestIdMiddleware,
     UnhandledErrorMiddleware,
 )
 from movie_collections.logging_setup import configure_logging
+from movie_collections.movies.client import MoviesClient
+from movie_collections.movies.router import router as movies_router
 from movie_collections.redis_client import create_redis
 
 logger = logging.getLogger(__name__)
@@ -60,17 +64,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(auth_router)
+    app.include_router(movies_router)
     app.include_router(collection_router)
     app.include_router(counter_router)
+    app.include_router(health_router)
     # Added innermost first: the counter sees every request first, then ids, the size limit,
     # and closest to the app the catch-all for errors nobody handled.
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
+    uncounted = (
+        frozenset()
+        if settings.health_counts_in_request_count
+        else frozenset({LIVE_PATH, READY_PATH})
+    )
     if settings.resolved_counter_backend != "off":
         app.add_middleware(
             RequestCounterMiddleware,
             counter=container.counter,
+            excluded_paths=uncounted,
             durable_wait_seconds=settings.counter_durable_wait,
         )
     return app
@@ -85,6 +97,7 @@ def build_container(settings: Settings) -> Container:
         passwords=PasswordHashing(settings),
         tokens=TokenService(settings),
         counter=build_counter(settings, redis),
+        movies=MoviesClient(settings),
         redis=redis,
     )
 
