@@ -69,18 +69,19 @@ def markdown(document: dict[str, Any], results_path: Path, chart_name: str) -> s
         lines.append("")
     if document["counter_overhead"]:
         lines += [
-            "### Request-counter overhead "
-            "(unauthenticated 401, counter on vs `COUNTER_BACKEND=off`)",
+            "### Request-counter overhead (GET /me/, counter on vs `COUNTER_BACKEND=off`)",
             "",
-            "| Variant | backend | req/s with counter | req/s without | overhead | target "
-            "| result |",
-            "| --- | --- | ---: | ---: | ---: | --- | --- |",
+            "| Variant | backend | req/s with counter | req/s without | CPU µs/req with "
+            "| CPU µs/req without | overhead (CPU per request) | target | result |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- |",
         ]
         for o in document["counter_overhead"]:
             lines.append(
                 f"| {o['variant']} | {o['backend']} | {o['requests_per_s_counter_on']:,.0f} | "
-                f"{o['requests_per_s_counter_off']:,.0f} | {o['overhead']:+.1%} | {o['target']} | "
-                f"{_verdict(o['passed'])} |"
+                f"{o['requests_per_s_counter_off']:,.0f} | "
+                f"{o['cpu_us_per_request_counter_on']:.0f} | "
+                f"{o['cpu_us_per_request_counter_off']:.0f} | {o['overhead']:+.1%} | "
+                f"{o['target']} | {_verdict(o['passed'])} |"
             )
         lines.append("")
     if document.get("server_comparison"):
