@@ -113,6 +113,7 @@ def service_server(
         str(port),
         "--workers",
         str(workers),
+        "--migrate",  # PostgreSQL is only migrated when asked (SQLite always is)
         *server_arguments,
     ]
     return Server("service", command, port, base_environment(environment), "/openapi.json")
