@@ -9,6 +9,7 @@ export class ApiError extends Error {
     this.name = "ApiError";
     this.status = status;
     this.problem = problem;
+    this.sessionEnded = false;
   }
 
   /** The upstream catalogue failed (502/504) or the service is briefly unavailable (503). */
@@ -100,9 +101,13 @@ export function createApi({ onUnauthorized, onBusyChange }) {
       }
       const data = await parseBody(response);
       if (response.ok) return data;
-      const detail = describeProblem(response.status, data);
-      if (response.status === 401 && current) onUnauthorized(detail);
-      throw new ApiError(response.status, detail, data);
+      const error = new ApiError(response.status, describeProblem(response.status, data), data);
+      if (response.status === 401 && current) {
+        // The session is over; the login screen replaces the view, so views stay quiet.
+        error.sessionEnded = true;
+        onUnauthorized(error.message);
+      }
+      throw error;
     } finally {
       busy(-1);
     }

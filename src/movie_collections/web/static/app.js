@@ -152,7 +152,7 @@ async function withButton(button, area, action, busyLabel) {
   try {
     return await action();
   } catch (error) {
-    if (!(error instanceof ApiError) || error.status !== 401) {
+    if (!error.sessionEnded) {
       if (area) showError(area, error);
       else showToast(error.message);
     }
@@ -453,7 +453,7 @@ async function catalogueView(page, generation) {
         movies.length > 3 ? pagination(page, answer, movies.length) : null,
       );
     } catch (error) {
-      if (generation !== renderGeneration || error.status === 401) return;
+      if (generation !== renderGeneration || error.sessionEnded) return;
       const box = errorBox(error, { retry: () => load() });
       if (error.isUpstreamFailure) {
         box.prepend(h("p", { className: "alert-title" }, "The movie catalogue is not answering right now."));
@@ -541,7 +541,7 @@ async function collectionsView(generation) {
         ),
       );
     } catch (error) {
-      if (generation !== renderGeneration || error.status === 401) return;
+      if (generation !== renderGeneration || error.sessionEnded) return;
       fill(body, errorBox(error, { retry: () => load() }));
     }
   }
@@ -731,7 +731,7 @@ async function collectionView(id, generation) {
     if (generation !== renderGeneration) return view;
     draw();
   } catch (error) {
-    if (generation === renderGeneration && error.status !== 401) {
+    if (generation === renderGeneration && !error.sessionEnded) {
       fill(view, 
         h("p", { className: "crumbs" }, h("a", { href: "#/collections" }, "← My collections")),
         heading("Collection"),
@@ -755,7 +755,7 @@ async function counterView(generation) {
     if (button) await withButton(button, area, action);
     else
       await action().catch((error) => {
-        if (error.status !== 401) showError(area, error);
+        if (!error.sessionEnded) showError(area, error);
       });
   }
   refreshButton.addEventListener("click", () => load(refreshButton));
