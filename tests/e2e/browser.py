@@ -42,7 +42,10 @@ CONTRAST_FAILURES_JS = """
     const parts = m[1].split(/[ ,\\/]+/).filter(Boolean).map(Number);
     return { r: parts[0], g: parts[1], b: parts[2], a: parts.length > 3 ? parts[3] : 1 };
   };
-  const channel = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+  const channel = (c) => {
+    c /= 255;
+    return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+  };
   const luminance = (c) => 0.2126 * channel(c.r) + 0.7152 * channel(c.g) + 0.0722 * channel(c.b);
   const blend = (top, bottom) => ({
     r: top.r * top.a + bottom.r * (1 - top.a),
@@ -70,8 +73,9 @@ CONTRAST_FAILURES_JS = """
     seen.add(element);
     const style = getComputedStyle(element);
     const box = element.getBoundingClientRect();
-    if (style.visibility === "hidden" || style.display === "none" || box.width === 0 || box.height === 0) continue;
-    if (Number(style.opacity) === 0 || element.closest("[hidden], .skip-link, .toast:not(.visible)")) continue;
+    if (style.visibility === "hidden" || style.display === "none") continue;
+    if (box.width === 0 || box.height === 0 || Number(style.opacity) === 0) continue;
+    if (element.closest("[hidden], .skip-link, .toast:not(.visible)")) continue;
     const bg = background(element);
     const fg = blend(parse(style.color), bg);
     const [light, dark] = [luminance(fg), luminance(bg)].sort((a, b) => b - a);
@@ -79,7 +83,12 @@ CONTRAST_FAILURES_JS = """
     const size = parseFloat(style.fontSize);
     const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
     if (ratio < (large ? 3 : 4.5)) {
-      failures.push({ text: text.slice(0, 40), ratio: Math.round(ratio * 100) / 100, color: style.color, background: JSON.stringify(bg) });
+      failures.push({
+        text: text.slice(0, 40),
+        ratio: Math.round(ratio * 100) / 100,
+        color: style.color,
+        background: JSON.stringify(bg),
+      });
     }
   }
   return failures;

@@ -91,9 +91,13 @@ def open_context(browser: Browser, base_url: str, **options: Any) -> BrowserCont
 
 
 @pytest.fixture
-def page(browser: Browser, server: ServerProcess) -> Iterator[Page]:
+def problems() -> BrowserProblems:
+    return BrowserProblems()
+
+
+@pytest.fixture
+def page(browser: Browser, server: ServerProcess, problems: BrowserProblems) -> Iterator[Page]:
     context = open_context(browser, server.url)
-    problems = BrowserProblems()
     opened = context.new_page()
     problems.watch(opened)
     yield opened

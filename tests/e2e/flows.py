@@ -65,9 +65,13 @@ def wait_until_idle(page: Page) -> None:
     expect(page.locator("#progress")).to_be_hidden()
 
 
-def screenshot(page: Page, directory: Path, name: str, *, full_page: bool = False) -> Path:
+def screenshot(
+    page: Page, directory: Path, name: str, *, full_page: bool = False, keep_toast: bool = False
+) -> Path:
     wait_until_idle(page)
-    # Let the toast and focus rings settle so the picture shows the resting state.
+    if not keep_toast:
+        page.evaluate("() => document.getElementById('toast').classList.remove('visible')")
+    # Let transitions settle so the picture shows the resting state.
     page.wait_for_timeout(250)
     path = directory / f"{name}.png"
     page.screenshot(path=str(path), full_page=full_page, animations="disabled")

@@ -88,13 +88,15 @@ def test_favourite_genres_and_removing_a_movie(
 
     favourites = page.locator(".favourite-genres li")
     expect(favourites).to_have_text(["Crime", "Drama", "Comedy"])
+    screenshot(page, screenshot_dir, "collections")
     assert collections_by_api(server.url, headers)["favourite_genres"] == "Crime,Drama,Comedy"
 
     page.get_by_role("link", name="Crime nights").click()
     expect(page.get_by_role("heading", name="Movies (3)")).to_be_visible()
     page.get_by_role("button", name="Remove Paddington 2").click()
     expect(page.get_by_role("heading", name="Movies (2)")).to_be_visible()
-    expect(page.locator(".collection-movies .movie-title")).to_have_text(["The Long Goodbye", "Heat"])
+    titles = page.locator(".collection-movies .movie-title")
+    expect(titles).to_have_text(["The Long Goodbye", "Heat"])
     # Focus returns to the list after it is redrawn, so keyboard users keep their place.
     expect(page.get_by_role("heading", name="Movies (2)")).to_be_focused()
 
@@ -102,7 +104,9 @@ def test_favourite_genres_and_removing_a_movie(
     expect(favourites).to_have_text(["Crime", "Drama", "Thriller"])
 
 
-def test_request_count_shown_and_reset(page: Page, server: ServerProcess) -> None:
+def test_request_count_shown_and_reset(
+    page: Page, server: ServerProcess, screenshot_dir: Path
+) -> None:
     register_in_browser(page, "counter_user")
     page.get_by_role("link", name="Request count").click()
     count = page.get_by_label("Requests served")
@@ -118,6 +122,7 @@ def test_request_count_shown_and_reset(page: Page, server: ServerProcess) -> Non
     expect(toast(page)).to_contain_text("Request count reset successfully.")
     # The reset, then the read that includes itself: a count that starts again from zero.
     expect(count).to_have_text(re.compile(r"^[12]$"))
+    screenshot(page, screenshot_dir, "request-count", keep_toast=True)
 
 
 def test_an_error_from_the_api_is_shown_from_its_detail(page: Page, server: ServerProcess) -> None:

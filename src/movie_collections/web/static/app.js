@@ -419,7 +419,7 @@ function movieCard(movie, onPickChange) {
 }
 
 async function catalogueView(page, generation) {
-  const results = h("div", { className: "results" });
+  const results = h("div", { className: "results", tabIndex: -1, attrs: { "aria-label": "Catalogue results" } });
   const cards = [];
   const { panel, draw } = pickedPanel(() => cards.forEach((card) => card.drawPick()));
   const view = h(
@@ -434,7 +434,8 @@ async function catalogueView(page, generation) {
     h("div", { className: "catalogue-layout" }, results, panel),
   );
 
-  async function load() {
+  // `retrying`: the person pressed Retry, so focus goes back to the new Retry or the results.
+  async function load(retrying = false) {
     fill(results, loadingBlock(`Loading page ${page}…`));
     try {
       const answer = await api.movies(page);
@@ -447,19 +448,21 @@ async function catalogueView(page, generation) {
         cards.push(card);
         list.append(card.element);
       }
-      fill(results, 
+      fill(
+        results,
         pagination(page, answer, movies.length),
         movies.length ? list : h("p", { className: "muted" }, "No movies on this page."),
         movies.length > 3 ? pagination(page, answer, movies.length) : null,
       );
+      if (retrying) results.focus();
     } catch (error) {
       if (generation !== renderGeneration || error.sessionEnded) return;
-      const box = errorBox(error, { retry: () => load() });
+      const box = errorBox(error, { retry: () => load(true) });
       if (error.isUpstreamFailure) {
         box.prepend(h("p", { className: "alert-title" }, "The movie catalogue is not answering right now."));
       }
       fill(results, box);
-      box.querySelector("button")?.focus();
+      if (retrying) box.querySelector("button")?.focus();
     }
   }
   load();
