@@ -19,7 +19,10 @@ except ImportError:  # pragma: no cover - the dev extra installs it
     sync_playwright = None
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while Playwright's sync API runs, its event loop counts as the
+# thread's running loop, which would break the async tests and asyncio.run() in the modules
+# collected after these.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     if sync_playwright is None:
         skip_or_fail("Playwright for Python is not installed (pip install -e '.[dev]')")
@@ -29,7 +32,7 @@ def playwright() -> Iterator[Playwright]:
         yield instance
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     launched = playwright.chromium.launch(
         executable_path=chromium_path(), args=CHROMIUM_ARGUMENTS, headless=True
