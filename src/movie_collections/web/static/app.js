@@ -277,7 +277,7 @@ function pickedPanel(onChange) {
                   {
                     type: "button",
                     className: "icon-button",
-                    attrs: { "aria-label": `Unpick ${movie.title || "untitled movie"}` },
+                    attrs: { "aria-label": `Remove ${movie.title || "untitled movie"} from the picks` },
                     on: {
                       click: () => {
                         picked.toggle(movie);
