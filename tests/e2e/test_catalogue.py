@@ -181,7 +181,6 @@ def test_the_whole_journey(
         expect(page.locator(".favourite-genres li")).to_have_text(genres)
     else:
         expect(page.get_by_text("Add movies to your collections to see")).to_be_visible()
-    screenshot(page, screenshot_dir, "collections-journey")
 
     # The request count, and its reset.
     page.get_by_role("link", name="Request count").click()
