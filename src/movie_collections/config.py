@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(5 * 1024 * 1024, ge=1024, description="Larger bodies get 413.")
     max_movies_per_collection: int = Field(1000, ge=1)
 
+    health_counts_in_request_count: bool = Field(
+        True, description="Whether /health/live and /health/ready count as requests."
+    )
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("database_url")
