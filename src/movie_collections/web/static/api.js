@@ -70,15 +70,38 @@ export function createApi({ onUnauthorized, onBusyChange }) {
     });
   }
 
-  /** Trade a refresh token for a new access token, where the service offers it. */
-  async function refresh(current) {
-    if (!current.refreshToken) return null;
+  let refreshing = null;
+
+  /**
+   * Trade a refresh token for a new access token, where the service offers it. Refresh tokens
+   * are single use (a reused one revokes the whole login), so concurrent 401s share one call.
+   */
+  function refresh(current) {
+    if (!current.refreshToken) return Promise.resolve(null);
+    if (!refreshing) {
+      refreshing = (async () => {
+        try {
+          const response = await send("POST", "/token/refresh/", { refresh_token: current.refreshToken });
+          if (!response.ok) return null;
+          return session.save(current.username, await response.json());
+        } catch {
+          return null;
+        } finally {
+          refreshing = null;
+        }
+      })();
+    }
+    return refreshing;
+  }
+
+  /** Revoke the refresh token on the server where it has one; the local session goes anyway. */
+  async function logout() {
+    const current = session.read();
+    if (!current?.refreshToken) return;
     try {
-      const response = await send("POST", "/token/refresh/", { refresh_token: current.refreshToken });
-      if (!response.ok) return null;
-      return session.save(current.username, await response.json());
+      await send("POST", "/logout/", { refresh_token: current.refreshToken });
     } catch {
-      return null;
+      // Offline or an older server: the token then simply expires.
     }
   }
 
@@ -114,6 +137,7 @@ export function createApi({ onUnauthorized, onBusyChange }) {
   }
 
   return {
+    logout,
     register: (username, password) =>
       request("POST", "/register/", { username, password }, { auth: false }),
     login: (username, password) => request("POST", "/login/", { username, password }, { auth: false }),

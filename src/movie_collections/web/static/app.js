@@ -107,7 +107,10 @@ function showChrome(current) {
   accountName.textContent = current ? current.username : "";
 }
 
-document.getElementById("logout").addEventListener("click", () => endSession("You have logged out."));
+document.getElementById("logout").addEventListener("click", async () => {
+  await api.logout();
+  endSession("You have logged out.");
+});
 
 /* ---------- small shared pieces ---------- */
 
