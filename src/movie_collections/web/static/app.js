@@ -453,7 +453,7 @@ async function catalogueView(page, generation) {
       }
       fill(
         results,
-        pagination(page, answer, movies.length),
+        pagination(page, answer, movies.length, true),
         movies.length ? list : h("p", { className: "muted" }, "No movies on this page."),
         movies.length > 3 ? pagination(page, answer, movies.length) : null,
       );
@@ -472,7 +472,7 @@ async function catalogueView(page, generation) {
   return view;
 }
 
-function pagination(page, answer, pageSize) {
+function pagination(page, answer, pageSize, withJump = false) {
   const previousPage = pageFromLink(answer.previous);
   const nextPage = pageFromLink(answer.next);
   const count = Number(answer.count) || 0;
@@ -488,6 +488,31 @@ function pagination(page, answer, pageSize) {
     link(previousPage, "← Previous", "prev"),
     h("span", { className: "page-info" }, `Page ${page} of ${pages.toLocaleString()} · ${count.toLocaleString()} movies`),
     link(nextPage, "Next →", "next"),
+    withJump && pages > 1 ? jumpToPage(page, pages) : null,
+  );
+}
+
+/** A page number field: thousands of pages are too many to click through. */
+function jumpToPage(page, pages) {
+  const number = field({ label: "Go to page", name: "page", type: "number", value: String(page) });
+  number.input.min = "1";
+  number.input.max = String(pages);
+  number.input.inputMode = "numeric";
+  return h(
+    "form",
+    {
+      className: "jump",
+      noValidate: true,
+      on: {
+        submit: (event) => {
+          event.preventDefault();
+          const target = Math.min(pages, Math.max(1, Number.parseInt(number.input.value, 10) || 1));
+          location.hash = `#/catalogue?page=${target}`;
+        },
+      },
+    },
+    number.field,
+    h("button", { type: "submit", className: "button" }, "Go"),
   );
 }
 
