@@ -28,6 +28,8 @@ from movie_collections.http_middleware import (
     UnhandledErrorMiddleware,
 )
 from movie_collections.logging_setup import configure_logging
+from movie_collections.movies.client import MoviesClient
+from movie_collections.movies.router import router as movies_router
 from movie_collections.redis_client import create_redis
 from movie_collections.web.router import STATIC_PATH, client_files
 from movie_collections.web.router import router as web_router
@@ -64,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(auth_router)
+    app.include_router(movies_router)
     app.include_router(collection_router)
     app.include_router(counter_router)
     app.include_router(health_router)
@@ -94,6 +97,7 @@ def build_container(settings: Settings) -> Container:
         passwords=PasswordHashing(settings),
         tokens=TokenService(settings),
         counter=build_counter(settings, redis),
+        movies=MoviesClient(settings),
         redis=redis,
     )
 
