@@ -24,15 +24,12 @@ from tests.e2e.flows import (
     toast,
     wait_until_idle,
 )
-from tests.processes import ServerProcess
-
-# The stand-in upstream and /movies/ come from the movies branch.
-pytest.importorskip("tests.movies.upstream", reason="needs /movies/ and the stand-in upstream")
 from tests.movies.upstream import (
     UPSTREAM_PASSWORD,
     UPSTREAM_USERNAME,
     MockUpstreamProcess,
 )
+from tests.processes import ServerProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
