@@ -83,3 +83,16 @@ def screenshot(
 def toast(page: Page) -> Locator:
     """The polite status message that confirms an action."""
     return page.locator("#toast")
+
+
+def revoke_refresh_token(page: Page, base_url: str) -> None:
+    """Where the service issues refresh tokens, revoke this tab's one (POST /logout/), so that
+    the session cannot be renewed and really ends when the access token expires."""
+    refresh_token = page.evaluate(
+        "() => JSON.parse(sessionStorage.getItem('movie-collections.session')).refreshToken"
+    )
+    if refresh_token:
+        answer = httpx.post(
+            f"{base_url}/logout/", json={"refresh_token": refresh_token}, timeout=10
+        )
+        assert answer.is_success, answer.text

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.conftest import BrowserProblems, open_context, server_environment
-from tests.e2e.flows import register_in_browser
+from tests.e2e.flows import register_in_browser, revoke_refresh_token
 from tests.processes import ServerProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
@@ -39,9 +39,12 @@ def short_page(browser: Browser, short_lived_server: ServerProcess) -> Iterator[
     assert problems.csp_violations == []
 
 
-def test_logged_out_when_the_token_expires(short_page: Page) -> None:
+def test_logged_out_when_the_token_expires(
+    short_page: Page, short_lived_server: ServerProcess
+) -> None:
     register_in_browser(short_page, "brief_visitor")
     expect(short_page.get_by_role("button", name="Log out")).to_be_visible()
+    revoke_refresh_token(short_page, short_lived_server.url)
 
     # Nothing is clicked: the client knows expires_in and ends the session on time.
     expect(short_page.get_by_role("heading", level=1, name="Log in")).to_be_visible(
@@ -52,8 +55,11 @@ def test_logged_out_when_the_token_expires(short_page: Page) -> None:
     assert short_page.evaluate(f"() => sessionStorage.getItem('{SESSION_KEY}')") is None
 
 
-def test_a_401_from_the_api_drops_the_token_and_shows_login(short_page: Page) -> None:
+def test_a_401_from_the_api_drops_the_token_and_shows_login(
+    short_page: Page, short_lived_server: ServerProcess
+) -> None:
     register_in_browser(short_page, "clock_skewed")
+    revoke_refresh_token(short_page, short_lived_server.url)
     # Pretend the client's clock thinks the token is still good, so only the API can tell.
     short_page.evaluate(
         f"""() => {{

@@ -47,9 +47,10 @@ export const session = {
 /**
  * `onUnauthorized(detail)` runs when a request made with a token answers 401 (expired or
  * revoked): the caller drops the session and shows the login screen.
- * `onBusyChange(busy)` drives the progress indicator.
+ * `onBusyChange(busy)` drives the progress indicator; `onRenewed(session)` is told of each
+ * access token obtained with a refresh token.
  */
-export function createApi({ onUnauthorized, onBusyChange }) {
+export function createApi({ onUnauthorized, onBusyChange, onRenewed }) {
   let inFlight = 0;
 
   function busy(delta) {
@@ -83,7 +84,9 @@ export function createApi({ onUnauthorized, onBusyChange }) {
         try {
           const response = await send("POST", "/token/refresh/", { refresh_token: current.refreshToken });
           if (!response.ok) return null;
-          return session.save(current.username, await response.json());
+          const renewed = session.save(current.username, await response.json());
+          onRenewed(renewed);
+          return renewed;
         } catch {
           return null;
         } finally {
@@ -138,6 +141,11 @@ export function createApi({ onUnauthorized, onBusyChange }) {
 
   return {
     logout,
+    /** A new access token from the refresh token, or null when there is none or it is refused. */
+    renew: () => {
+      const current = session.read();
+      return current ? refresh(current) : Promise.resolve(null);
+    },
     register: (username, password) =>
       request("POST", "/register/", { username, password }, { auth: false }),
     login: (username, password) => request("POST", "/login/", { username, password }, { auth: false }),

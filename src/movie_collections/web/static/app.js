@@ -20,6 +20,7 @@ let pendingNotice = null;
 
 const api = createApi({
   onUnauthorized: () => endSession("Your session has expired. Please log in again."),
+  onRenewed: (renewed) => scheduleExpiry(renewed),
   onBusyChange: (busy) => {
     progress.hidden = !busy;
     main.setAttribute("aria-busy", busy ? "true" : "false");
@@ -77,18 +78,17 @@ function startSession(username, answer) {
 
 function scheduleExpiry(current) {
   clearTimeout(expiryTimer);
-  // With a refresh token the API call that meets the 401 renews the session instead.
-  if (!current?.expiresAt || current.refreshToken) return;
-  const remaining = current.expiresAt - Date.now();
-  if (remaining <= 0) {
-    endSession("Your session has expired. Please log in again.");
-    return;
-  }
+  if (!current?.expiresAt) return;
   // setTimeout cannot wait longer than about 24.8 days.
-  expiryTimer = setTimeout(
-    () => endSession("Your session has expired. Please log in again."),
-    Math.min(remaining, 2 ** 31 - 1),
-  );
+  const remaining = Math.min(current.expiresAt - Date.now(), 2 ** 31 - 1);
+  expiryTimer = setTimeout(onAccessTokenExpired, Math.max(0, remaining));
+}
+
+/** The access token ran out: renew it with the refresh token where there is one, else end. */
+async function onAccessTokenExpired() {
+  if (!session.read()) return;
+  const renewed = await api.renew();
+  if (!renewed) endSession("Your session has expired. Please log in again.");
 }
 
 function endSession(notice) {
