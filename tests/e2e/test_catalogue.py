@@ -277,6 +277,30 @@ def test_last_page_and_accessibility_of_the_catalogue(
     )
 
 
+def test_movies_with_missing_fields_are_shown_and_the_ones_without_id_cannot_be_picked(
+    page: Page, server: ServerProcess, upstream: MockUpstreamProcess
+) -> None:
+    register_in_browser(page, "sparse_sue")
+    upstream.control(sparse=True)
+    page.get_by_label("Go to page").fill("2")
+    page.get_by_label("Go to page").press("Enter")
+    expect(page.get_by_role("list", name="Movies, page 2")).to_be_visible()
+    token = page.evaluate(
+        "() => JSON.parse(sessionStorage.getItem('movie-collections.session')).token"
+    )
+    answer = httpx.get(
+        f"{server.url}/movies/?page=2", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    ).json()["data"]
+    without_id = [movie for movie in answer if not movie["uuid"]]
+    without_genres = [movie for movie in answer if not movie["genres"]]
+    assert without_id, "the sparse stand-in should leave some ids out"
+    expect(page.locator(".movie-grid .movie")).to_have_count(len(answer))
+    expect(page.get_by_role("button", name=re.compile("has no id"))).to_have_count(len(without_id))
+    for button in page.get_by_role("button", name=re.compile("has no id")).all():
+        expect(button).to_be_disabled()
+    expect(page.get_by_text("No genres listed")).to_have_count(len(without_genres))
+
+
 @pytest.fixture
 def phone_page(browser: Browser, server: ServerProcess) -> Iterator[Page]:
     context = open_context(browser, server.url, viewport=PHONE, is_mobile=True, has_touch=True)

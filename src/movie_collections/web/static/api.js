@@ -58,7 +58,7 @@ export function createApi({ onUnauthorized, onBusyChange, onRenewed }) {
     onBusyChange(inFlight > 0);
   }
 
-  async function send(method, path, body, token) {
+  async function send(method, path, body, token, signal = undefined) {
     const headers = { Accept: "application/json, application/problem+json" };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     if (token) headers.Authorization = `Bearer ${token}`;
@@ -68,6 +68,7 @@ export function createApi({ onUnauthorized, onBusyChange, onRenewed }) {
       body: body === undefined ? undefined : JSON.stringify(body),
       credentials: "omit",
       cache: "no-store",
+      signal,
     });
   }
 
@@ -102,7 +103,8 @@ export function createApi({ onUnauthorized, onBusyChange, onRenewed }) {
     const current = session.read();
     if (!current?.refreshToken) return;
     try {
-      await send("POST", "/logout/", { refresh_token: current.refreshToken });
+      // Logging out must not hang on an unreachable server.
+      await send("POST", "/logout/", { refresh_token: current.refreshToken }, null, AbortSignal.timeout(3000));
     } catch {
       // Offline or an older server: the token then simply expires.
     }

@@ -407,6 +407,12 @@ function movieCard(movie, onPickChange) {
     onPickChange();
   });
   drawPick();
+  if (!movie.uuid) {
+    // The catalogue sometimes omits the id; a collection cannot hold a movie without one.
+    pickButton.disabled = true;
+    pickButton.textContent = "No id to pick";
+    pickButton.setAttribute("aria-label", `${movie.title || "Untitled"} has no id and cannot be picked`);
+  }
   return {
     element: h(
       "li",
