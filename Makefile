@@ -7,7 +7,7 @@ RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP := $(VENV)/.dev-installed
 PYTEST_ARGS ?=
 
-.PHONY: run demo test lint format migrate lock clean screenshots
+.PHONY: run demo test lint format migrate lock clean bench-counter screenshots
 
 run: $(RUNTIME_STAMP) ## serve the API on http://127.0.0.1:8000 (embedded SQLite)
 	$(BIN)/movie-collections serve
@@ -46,6 +46,9 @@ migrate: $(RUNTIME_STAMP) ## apply migrations to $$DATABASE_URL
 lock: $(DEV_STAMP) ## re-pin constraints.txt from the installed environment
 	( head -n 2 constraints.txt; $(PIP) freeze --exclude-editable | grep -iv '^movie-collections' ) > constraints.txt.new
 	mv constraints.txt.new constraints.txt
+
+bench-counter: $(DEV_STAMP) ## throughput of GET /me/ with the request counter off, local, redis
+	$(BIN)/python bench/counter_overhead.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
