@@ -59,7 +59,9 @@ def server_environment(data_dir: Path, **overrides: str) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="module")
+# One server for every module that needs no special settings: starting one costs seconds on
+# a loaded machine. Tests register users of their own names, so they do not meet.
+@pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     data_dir = tmp_path_factory.mktemp("e2e-server")
     with ServerProcess(server_environment(data_dir), cwd=data_dir) as process:
