@@ -9,7 +9,7 @@ BENCH_STAMP := $(VENV)/.bench-installed
 BENCH_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: run demo test lint format migrate lock clean bench bench-counter
+.PHONY: run demo test lint format migrate lock clean bench bench-counter screenshots
 
 run: $(RUNTIME_STAMP) ## serve the API on http://127.0.0.1:8000 (embedded SQLite)
 	$(BIN)/movie-collections serve
@@ -29,6 +29,9 @@ demo: $(RUNTIME_STAMP) ## serve the API against the bundled stand-in upstream, o
 
 test: $(DEV_STAMP) ## the whole test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+screenshots: $(DEV_STAMP) ## re-take docs/screenshots/*.png from the web client's end-to-end tests
+	E2E_SCREENSHOT_DIR=docs/screenshots $(BIN)/python -m pytest -m e2e -p no:cacheprovider -q
 
 lint: $(DEV_STAMP) ## ruff and mypy --strict
 	$(BIN)/ruff check src tests bench

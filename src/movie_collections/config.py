@@ -155,6 +155,14 @@ class Settings(BaseSettings):
             raise ValueError("REDIS_URL must start with redis://, rediss:// or unix://")
         return value
 
+    @field_validator("access_token_ttl", mode="before")
+    @classmethod
+    def _seconds_as_number(cls, value: object) -> object:
+        """Environment values are strings: '86400' means seconds, like the number 86400."""
+        if isinstance(value, str) and value.strip().replace(".", "", 1).isdigit():
+            return float(value)
+        return value
+
     @model_validator(mode="after")
     def _positive_ttl(self) -> Settings:
         if self.access_token_ttl.total_seconds() < 1:
