@@ -45,6 +45,17 @@ Answer = Callable[[Container, uuid.UUID, bytes], Awaitable[BaseModel]]
 
 logger = logging.getLogger(__name__)
 
+# Requests with these headers ask for behaviour the shortcut does not implement
+# (conditional requests, idempotent retries): they always go through FastAPI.
+_DEFERRED_HEADERS = frozenset(
+    {
+        b"if-match",
+        b"if-none-match",
+        b"if-modified-since",
+        b"if-unmodified-since",
+        b"idempotency-key",
+    }
+)
 _COLLECTION_PREFIX = "/collection/"
 _UUID_TEXT_LENGTH = 36
 _DETAIL_PATH_LENGTH = len(_COLLECTION_PREFIX) + _UUID_TEXT_LENGTH + 1
@@ -74,7 +85,7 @@ class HotRoutes:
             return
         method: str = scope["method"]
         route = _route(method, scope["path"])
-        if route is None:
+        if route is None or any(name in _DEFERRED_HEADERS for name, _ in scope["headers"]):
             await self.app(scope, receive, send)
             return
         answer, status = route
