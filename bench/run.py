@@ -20,7 +20,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -170,8 +170,19 @@ def run_scenario(
     ceiling: dict[str, Any],
 ) -> ScenarioResult:
     script = scenario.script(data, prefix)
+    scenario_options = replace(
+        options,
+        connections=scenario.connections or options.connections,
+        warmup_s=options.warmup_s if scenario.warmup else 0,
+    )
     result, cpu, rss, cpu_us = _measure(
-        server, "/", script, options, scenario.expected_status, scenario.timeout_s
+        server,
+        "/",
+        script,
+        scenario_options,
+        scenario.expected_status,
+        scenario.timeout_s,
+        duration_s=options.duration_s * scenario.duration_factor,
     )
     ceiling_rps = ceiling["requests_per_s"]
     ratio = result.requests_per_s / ceiling_rps if ceiling_rps else 0.0

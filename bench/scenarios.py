@@ -31,6 +31,10 @@ class Scenario:
     judge: Callable[[Measured, str], bool | None]  # (measured, variant key) -> pass / n.a.
     timeout_s: float = 5
     count_statuses: bool = False
+    # Overrides for scenarios that cannot take 64 connections usefully (see register).
+    connections: int | None = None
+    duration_factor: float = 1.0
+    warmup: bool = True
 
 
 def _read_target(m: Measured, _variant: str) -> bool:
@@ -48,6 +52,10 @@ def _large_target(m: Measured, _variant: str) -> bool:
 
 def _no_errors(m: Measured, _variant: str) -> bool:
     return m.errors == 0
+
+
+def _answers_without_errors(m: Measured, _variant: str) -> bool:
+    return m.errors == 0 and m.requests_per_s > 0
 
 
 def _get(path: str, headers: dict[str, str]) -> HttpRequest:
@@ -138,9 +146,14 @@ SCENARIOS: list[Scenario] = [
         "POST /register/ (Argon2id, production cost)",
         _register,
         201,
-        "bounded by hashing; reported separately, 0 errors",
-        _no_errors,
-        timeout_s=30,
+        "bounded by hashing; reported separately: answers, 0 errors",
+        _answers_without_errors,
+        # One production Argon2id hash takes 0.3-2.5 s of a core here and each worker runs
+        # four at a time: 64 connections would only queue, finishing nothing in the window.
+        timeout_s=60,
+        connections=8,
+        duration_factor=3,
+        warmup=False,
     ),
 ]
 
