@@ -15,6 +15,11 @@ SKELETON = f"""# Benchmarks
 """
 
 
+def _escape(text: str) -> str:
+    """Markdown would take `<uuid>` for an HTML tag."""
+    return text.replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _verdict(passed: bool | None) -> str:
     return "—" if passed is None else "pass" if passed else "**FAIL**"
 
@@ -59,7 +64,7 @@ def markdown(document: dict[str, Any], results_path: Path, chart_name: str) -> s
         ]
         for s in variant["scenarios"]:
             lines.append(
-                f"| {s['title']} | {s['requests_per_s']:,.0f} | {s['p50_ms']:.1f} | "
+                f"| {_escape(s['title'])} | {s['requests_per_s']:,.0f} | {s['p50_ms']:.1f} | "
                 f"{s['p99_ms']:.1f} | {s['errors']} | {s['cpu_percent']:.0f}% | "
                 f"{s['cpu_us_per_request']:,.0f} | {s['peak_rss_mb']:.0f} MB | "
                 f"{s['ratio_to_ceiling']:.1%} | {s['ratio_at_equal_cpu']:.1%} | {s['target']} | "
@@ -151,3 +156,14 @@ def render(document: dict[str, Any], results_path: Path, docs_path: Path) -> Non
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
     docs_path.write_text(head + START + "\n" + generated + "\n" + END + tail)
+
+
+if __name__ == "__main__":
+    # Re-render docs/benchmarks.md and its chart from a results file:
+    # python -m bench.report bench/results/<date>.json
+    import json
+    import sys
+
+    results = Path(sys.argv[1])
+    docs = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+    render(json.loads(results.read_text()), results, docs)
