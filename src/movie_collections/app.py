@@ -25,7 +25,10 @@ from movie_collections.http_middleware import (
     RequestIdMiddleware,
     UnhandledErrorMiddleware,
 )
+from movie_collections.limits.router import router as limits_router
+from movie_collections.limits.service import describe_limits
 from movie_collections.logging_setup import configure_logging
+from movie_collections.ratelimit.limiter import build_auth_rate_limiter
 from movie_collections.redis_client import create_redis
 
 logger = logging.getLogger(__name__)
@@ -34,8 +37,13 @@ DESCRIPTION = """
 Register, browse the movie catalogue, keep personal collections of movies, see your
 favourite genres, and read or reset the service's request counter.
 
-Every endpoint except `/register/`, `/login/` and these docs needs
-`Authorization: Bearer <access_token>`. Errors are `application/problem+json` (RFC 9457).
+Every endpoint except `/register/`, `/login/`, `/token/refresh/`, `/logout/` and these docs
+needs `Authorization: Bearer <access_token>`. Errors are `application/problem+json` (RFC 9457).
+
+## Limits
+
+`GET /limits/` returns these to a client.
+
 """
 
 
@@ -55,13 +63,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="movie-collections",
         version=__version__,
-        description=DESCRIPTION,
+        description=DESCRIPTION + describe_limits(settings),
         lifespan=lifespan,
     )
     install_error_handlers(app)
     app.include_router(auth_router)
     app.include_router(collection_router)
     app.include_router(counter_router)
+    app.include_router(limits_router)
     # Added innermost first: the counter sees every request first, then ids, the size limit,
     # and closest to the app the catch-all for errors nobody handled.
     app.add_middleware(UnhandledErrorMiddleware)
@@ -81,6 +90,7 @@ def build_container(settings: Settings) -> Container:
         tokens=TokenService(settings),
         counter=build_counter(settings, redis),
         redis=redis,
+        auth_rate_limiter=build_auth_rate_limiter(settings, redis),
     )
 
 

@@ -13,6 +13,7 @@ from movie_collections.auth.tokens import TokenService
 from movie_collections.config import Settings
 from movie_collections.counter.backend import RequestCounter
 from movie_collections.db import Database
+from movie_collections.ratelimit.limiter import AuthRateLimiter
 
 
 @dataclass(slots=True)
@@ -23,6 +24,7 @@ class Container:
     tokens: TokenService
     counter: RequestCounter
     redis: Redis | None
+    auth_rate_limiter: AuthRateLimiter
 
     async def start(self) -> None:
         await self.counter.start()
@@ -30,6 +32,7 @@ class Container:
     async def close(self) -> None:
         """Flush and release everything, in reverse order of dependence."""
         await self.counter.stop()
+        self.auth_rate_limiter.close()
         if self.redis is not None:
             await self.redis.aclose()
         await self.database.dispose()

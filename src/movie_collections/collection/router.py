@@ -40,6 +40,7 @@ async def list_collections(user_id: CurrentUserId, database: DatabaseDependency)
 async def create_collection(
     payload: CollectionCreate, user_id: CurrentUserId, database: DatabaseDependency
 ) -> CollectionCreated:
+    service.check_movie_count(payload.movies, database.settings.max_movies_per_collection)
     async with database.transaction(write=True) as connection:
         collection_id = await service.create(connection, user_id, payload)
     return CollectionCreated(collection_uuid=collection_id)
@@ -72,6 +73,7 @@ async def update_collection(
     database: DatabaseDependency,
 ) -> CollectionDetail:
     collection_id = service.parse_collection_id(collection_uuid)
+    service.check_movie_count(payload.movies, database.settings.max_movies_per_collection)
     async with database.transaction(write=True) as connection:
         return await service.update(connection, user_id, collection_id, payload)
 
