@@ -5,7 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    field_validator,
+)
 
 MAX_MOVIES_PER_COLLECTION = 1000
 
@@ -21,17 +29,30 @@ def _none_as_empty(value: object) -> object:
     return "" if value is None else value
 
 
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold U+0000: refused here as 422 on every database, not a 500.
+    if "\x00" in value:
+        raise ValueError("must not contain the NUL character (U+0000)")
+    return value
+
+
+NoNul = AfterValidator(_no_nul)
+
+
 class Movie(BaseModel):
     """A movie as the catalogue describes it; stored as given."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_MOVIE]})
 
-    title: Annotated[str, BeforeValidator(_none_as_empty), Field(max_length=500)]
-    description: Annotated[str, BeforeValidator(_none_as_empty), Field(max_length=10_000)] = ""
+    title: Annotated[str, BeforeValidator(_none_as_empty), Field(max_length=500), NoNul]
+    description: Annotated[
+        str, BeforeValidator(_none_as_empty), Field(max_length=10_000), NoNul
+    ] = ""
     genres: Annotated[
         str,
         BeforeValidator(_none_as_empty),
         Field(max_length=500, description="Comma-separated genres; may be empty."),
+        NoNul,
     ] = ""
     uuid: uuid.UUID
 
@@ -47,9 +68,9 @@ def _no_repeated_movies(movies: list[Movie] | None) -> list[Movie] | None:
     return movies
 
 
-Title = Annotated[str, Field(min_length=1, max_length=200, examples=["Weekend classics"])]
+Title = Annotated[str, Field(min_length=1, max_length=200, examples=["Weekend classics"]), NoNul]
 Description = Annotated[
-    str, Field(max_length=5000, examples=["Films to watch on a rainy weekend."])
+    str, Field(max_length=5000, examples=["Films to watch on a rainy weekend."]), NoNul
 ]
 MovieList = Annotated[list[Movie], Field(max_length=MAX_MOVIES_PER_COLLECTION)]
 
