@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request, Response, status
 
 from movie_collections.auth import service
@@ -11,6 +13,26 @@ from movie_collections.container import ContainerDependency
 from movie_collections.errors import problem_responses
 
 router = APIRouter(tags=["auth"])
+
+REFRESH_OPERATION = "refresh_token"
+LOGOUT_OPERATION = "logout"
+# OpenAPI links: a client (or a stateful fuzzer) can follow a token pair to its next uses.
+TOKEN_PAIR_LINKS = {
+    "Refresh": {
+        "operationId": REFRESH_OPERATION,
+        "requestBody": {"refresh_token": "$response.body#/refresh_token"},
+        "description": "Exchange the refresh token for a new pair.",
+    },
+    "Logout": {
+        "operationId": LOGOUT_OPERATION,
+        "requestBody": {"refresh_token": "$response.body#/refresh_token"},
+        "description": "Revoke the refresh token's family.",
+    },
+}
+
+
+def _with_links(status_code: int, *problem_statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {status_code: {"links": TOKEN_PAIR_LINKS}, **problem_responses(*problem_statuses)}
 
 
 def client_address(request: Request) -> str:
@@ -23,7 +45,7 @@ def client_address(request: Request) -> str:
     "/register/",
     status_code=status.HTTP_201_CREATED,
     response_model=TokenPair,
-    responses=problem_responses(400, 409, 413, 422, 429),
+    responses=_with_links(201, 400, 409, 413, 422, 429),
     summary="Register a user and get an access token and a refresh token",
 )
 async def register(
@@ -45,7 +67,7 @@ async def register(
 @router.post(
     "/login/",
     response_model=TokenPair,
-    responses=problem_responses(400, 401, 413, 422, 429),
+    responses=_with_links(200, 400, 401, 413, 422, 429),
     summary="Get a new access token and refresh token for an existing user",
 )
 async def login(
@@ -63,8 +85,9 @@ async def login(
 
 @router.post(
     "/token/refresh/",
+    operation_id=REFRESH_OPERATION,
     response_model=TokenPair,
-    responses=problem_responses(400, 401, 413, 422),
+    responses=_with_links(200, 400, 401, 413, 422),
     summary="Exchange a refresh token (single use) for a new access and refresh token",
     description="A refresh token works once. Presenting one that was already used revokes "
     "every refresh token of its login (the owner must log in again): it means someone else "
@@ -81,6 +104,7 @@ async def refresh_token(payload: RefreshRequest, container: ContainerDependency)
 
 @router.post(
     "/logout/",
+    operation_id=LOGOUT_OPERATION,
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     responses=problem_responses(400, 413, 422),

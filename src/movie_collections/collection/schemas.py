@@ -14,6 +14,7 @@ from pydantic import (
     JsonValue,
     field_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 MAX_MOVIES_PER_COLLECTION = 1000
 
@@ -102,8 +103,9 @@ class CollectionUpdate(BaseModel):
         json_schema_extra={"examples": [{"title": "Renamed", "movies": [EXAMPLE_MOVIE]}]}
     )
 
-    title: Title | None = None
-    description: Description | None = None
+    # May be omitted but not null (see _not_null), so null is left out of the schema.
+    title: Title | SkipJsonSchema[None] = None
+    description: Description | SkipJsonSchema[None] = None
     movies: MovieList | None = None
 
     _unique_movies = field_validator("movies")(_no_repeated_movies)
