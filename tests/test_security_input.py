@@ -167,7 +167,9 @@ async def test_limits_appear_in_the_openapi_schema(client: httpx.AsyncClient) ->
     for name in ["max_body_bytes", "max_movies_per_collection", "auth_attempts_per_username"]:
         assert f"`{name}`" in description
     components = schema["components"]["schemas"]
-    assert components["Movie"]["properties"]["title"]["maxLength"] == 500
+    movie_input = components.get("Movie-Input") or components["Movie"]
+    assert movie_input["properties"]["title"]["maxLength"] == 500
+    assert movie_input["properties"]["title"]["pattern"] == r"^[^\x00]*$"
     assert components["Credentials"]["properties"]["password"]["maxLength"] == 1024
     assert "/limits/" in schema["paths"]
     for path in ["/login/", "/register/"]:
