@@ -7,7 +7,7 @@ RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP := $(VENV)/.dev-installed
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format migrate lock clean
+.PHONY: run test lint fuzz format migrate lock clean
 
 run: $(RUNTIME_STAMP) ## serve the API on http://127.0.0.1:8000 (embedded SQLite)
 	$(BIN)/movie-collections serve
@@ -19,6 +19,9 @@ lint: $(DEV_STAMP) ## ruff and mypy --strict
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy
+
+fuzz: $(DEV_STAMP) ## Schemathesis against a live server's /openapi.json (scripts/fuzz.sh)
+	BIN=$(BIN) scripts/fuzz.sh
 
 format: $(DEV_STAMP)
 	$(BIN)/ruff format src tests

@@ -4,7 +4,8 @@
 # operation. Fails on any 5xx, any response that does not match its documented schema, status
 # code or content type. Settings: FUZZ_MAX_EXAMPLES (per operation and phase, default 100),
 # FUZZ_SEED (reproduce a run; each run prints its seed), FUZZ_MAX_TIME (seconds: keep fuzzing
-# until spent, for long runs; unset, each phase runs once).
+# until spent, for long runs; unset, each phase runs once), FUZZ_DATABASE (sqlite, the default,
+# or postgres: a throwaway database on TEST_POSTGRES_URL's server, dropped afterwards).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +21,41 @@ port=$(free_port)
 upstream_port=$(free_port) # nothing listens there: the catalogue is down, /movies/ must say 502
 base="http://127.0.0.1:$port"
 
-export DATABASE_URL="sqlite:///$workdir/fuzz.db"
+POSTGRES_ADMIN_URL=${TEST_POSTGRES_URL:-postgresql://postgres@127.0.0.1:5432/postgres}
+fuzz_database=""
+server_pid=""
+cleanup() {
+    if [ -n "$server_pid" ]; then
+        kill "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
+    if [ -n "$fuzz_database" ]; then
+        postgres_admin "DROP DATABASE IF EXISTS \"$fuzz_database\" WITH (FORCE)" || true
+    fi
+    rm -rf "$workdir"
+}
+trap cleanup EXIT
+postgres_admin() { # $1: SQL statement
+    "$BIN/python" - "$POSTGRES_ADMIN_URL" "$1" <<'PY'
+import asyncio, sys, asyncpg
+async def main() -> None:
+    connection = await asyncpg.connect(sys.argv[1])
+    try:
+        await connection.execute(sys.argv[2])
+    finally:
+        await connection.close()
+asyncio.run(main())
+PY
+}
+case "${FUZZ_DATABASE:-sqlite}" in
+sqlite) export DATABASE_URL="sqlite:///$workdir/fuzz.db" ;;
+postgres)
+    fuzz_database="mc_fuzz_$("$BIN/python" -c 'import secrets; print(secrets.token_hex(6))')"
+    postgres_admin "CREATE DATABASE \"$fuzz_database\""
+    export DATABASE_URL="${POSTGRES_ADMIN_URL%/*}/$fuzz_database"
+    ;;
+*) echo "FUZZ_DATABASE must be sqlite or postgres" >&2; exit 2 ;;
+esac
 export DATA_DIR="$workdir"
 export SECRET_KEY
 SECRET_KEY=$("$BIN/python" -c 'import secrets; print(secrets.token_urlsafe(48))')
@@ -32,14 +67,9 @@ export PASSWORD_HASH_TIME_COST=1 PASSWORD_HASH_MEMORY_KIB=1024 PASSWORD_HASH_PAR
 export AUTH_RATE_LIMIT_PER_ADDRESS=100000
 unset REDIS_URL PREVIOUS_SECRET_KEYS
 
-"$BIN/movie-collections" serve --host 127.0.0.1 --port "$port" --workers 1 >"$workdir/server.log" 2>&1 &
+"$BIN/movie-collections" serve --migrate --host 127.0.0.1 --port "$port" --workers 1 \
+    >"$workdir/server.log" 2>&1 &
 server_pid=$!
-cleanup() {
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-    rm -rf "$workdir"
-}
-trap cleanup EXIT
 
 for _ in $(seq 100); do
     if "$BIN/python" -c "import httpx, sys; httpx.get('$base/openapi.json', timeout=1)" 2>/dev/null; then
