@@ -187,6 +187,8 @@ async def test_expired_token_says_so(client: httpx.AsyncClient) -> None:
         ("DELETE", f"/collection/{uuid.uuid4()}/"),
         ("GET", "/request-count/"),
         ("POST", "/request-count/reset/"),
+        ("GET", "/limits/"),
+        ("DELETE", "/me/"),
     ],
 )
 async def test_every_endpoint_but_register_and_login_needs_a_token(
