@@ -105,6 +105,10 @@ class Settings(BaseSettings):
         20, ge=1, le=1000, description="Concurrent catalogue requests per worker process."
     )
 
+    health_counts_in_request_count: bool = Field(
+        True, description="Whether /health/live and /health/ready count as requests."
+    )
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("database_url")
