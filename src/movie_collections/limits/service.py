@@ -6,6 +6,7 @@ Field sizes are read from the models' JSON schema, which is what validation enfo
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from pydantic import BaseModel
@@ -16,7 +17,9 @@ from movie_collections.config import Settings
 from movie_collections.limits.schemas import Limits
 
 
+@functools.cache
 def _property(model: type[BaseModel], name: str) -> dict[str, Any]:
+    # Cached: the models never change while the process runs.
     schema = model.model_json_schema()
     found: dict[str, Any] = schema["properties"][name]
     return found
