@@ -171,3 +171,28 @@ async def test_another_users_collection_by_uuid_is_404_and_untouched(
     assert len(mine.json()["movies"]) == 1
     listed = (await client.get("/collection/", headers=intruder)).json()["data"]
     assert listed["collections"] == []
+
+
+def test_a_remembered_token_still_expires(tmp_path: Path) -> None:
+    from movie_collections.auth.tokens import LEEWAY_SECONDS, TokenService
+    from movie_collections.errors import Unauthorized
+
+    offset = 0.0
+
+    def clock() -> float:
+        return time.time() + offset
+
+    tokens = TokenService(
+        settings_with("sqlite:///" + str(tmp_path / "unused.db"), tmp_path, access_token_ttl=60),
+        clock=clock,
+    )
+    user_id = uuid.uuid4()
+    token = tokens.issue(user_id).token
+    assert tokens.user_id_from(token) == user_id
+    assert tokens.user_id_from(token) == user_id  # now answered from memory
+    offset = 60 + LEEWAY_SECONDS + 1
+    with pytest.raises(Unauthorized, match="expired"):
+        tokens.user_id_from(token)
+    # Failures are not remembered: a bad token stays bad, a good one stays good.
+    with pytest.raises(Unauthorized):
+        tokens.user_id_from(token[:-2] + "xx")
