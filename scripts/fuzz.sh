@@ -18,17 +18,18 @@ free_port() {
     "$BIN/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 port=$(free_port)
-upstream_port=$(free_port) # nothing listens there: the catalogue is down, /movies/ must say 502
+upstream_port=$(free_port) # the stand-in catalogue, failing now and then (502s are documented)
 base="http://127.0.0.1:$port"
 
 POSTGRES_ADMIN_URL=${TEST_POSTGRES_URL:-postgresql://postgres@127.0.0.1:5432/postgres}
 fuzz_database=""
 server_pid=""
+upstream_pid=""
 cleanup() {
-    if [ -n "$server_pid" ]; then
-        kill "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
+    for pid in $server_pid $upstream_pid; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
     if [ -n "$fuzz_database" ]; then
         postgres_admin "DROP DATABASE IF EXISTS \"$fuzz_database\" WITH (FORCE)" || true
     fi
@@ -60,6 +61,9 @@ export DATA_DIR="$workdir"
 export SECRET_KEY
 SECRET_KEY=$("$BIN/python" -c 'import secrets; print(secrets.token_urlsafe(48))')
 export MOVIES_API_URL="http://127.0.0.1:$upstream_port/api/v1/maya/movies/"
+export MOVIES_API_USERNAME=fuzz MOVIES_API_PASSWORD=fuzz-password
+# Short deadlines: a hanging upstream must not stall the fuzzer.
+export MOVIES_API_DEADLINE=3 MOVIES_API_ATTEMPTS=2
 export LOG_LEVEL=WARNING
 # Cheap hashing and a high per-address limit let the fuzzer explore login/register in depth;
 # the per-username limit stays at its default, so 429s are still met (and must be documented).
@@ -67,6 +71,9 @@ export PASSWORD_HASH_TIME_COST=1 PASSWORD_HASH_MEMORY_KIB=1024 PASSWORD_HASH_PAR
 export AUTH_RATE_LIMIT_PER_ADDRESS=100000
 unset REDIS_URL PREVIOUS_SECRET_KEYS
 
+"$BIN/movie-collections" mock-upstream --port "$upstream_port" --username fuzz \
+    --password fuzz-password --failure-rate 0.2 >"$workdir/upstream.log" 2>&1 &
+upstream_pid=$!
 "$BIN/movie-collections" serve --migrate --host 127.0.0.1 --port "$port" --workers 1 \
     >"$workdir/server.log" 2>&1 &
 server_pid=$!

@@ -128,8 +128,8 @@ async def test_limits_are_settings_enforced_and_reported(database_url: str, tmp_
         tmp_path,
         max_body_bytes=4096,
         max_movies_per_collection=3,
-        max_movies_page=7,
-        upstream_concurrency=5,
+        movies_max_page=7,
+        movies_api_max_connections=5,
     )
     async with client_for(settings) as client:
         assert (await client.get("/limits/")).status_code == 401

@@ -30,6 +30,8 @@ from movie_collections.http_middleware import (
 from movie_collections.limits.router import router as limits_router
 from movie_collections.limits.service import describe_limits
 from movie_collections.logging_setup import configure_logging
+from movie_collections.movies.client import MoviesClient
+from movie_collections.movies.router import router as movies_router
 from movie_collections.ratelimit.limiter import build_auth_rate_limiter
 from movie_collections.redis_client import create_redis
 
@@ -70,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(auth_router)
+    app.include_router(movies_router)
     app.include_router(collection_router)
     app.include_router(counter_router)
     app.include_router(limits_router)
@@ -99,6 +102,7 @@ def build_container(settings: Settings) -> Container:
         passwords=PasswordHashing(settings),
         tokens=TokenService(settings),
         counter=build_counter(settings, redis),
+        movies=MoviesClient(settings),
         redis=redis,
         auth_rate_limiter=build_auth_rate_limiter(settings, redis),
     )

@@ -13,6 +13,7 @@ from movie_collections.auth.tokens import TokenService
 from movie_collections.config import Settings
 from movie_collections.counter.backend import RequestCounter
 from movie_collections.db import Database
+from movie_collections.movies.client import MoviesClient
 from movie_collections.ratelimit.limiter import AuthRateLimiter
 
 
@@ -23,14 +24,17 @@ class Container:
     passwords: PasswordHashing
     tokens: TokenService
     counter: RequestCounter
+    movies: MoviesClient
     redis: Redis | None
     auth_rate_limiter: AuthRateLimiter
 
     async def start(self) -> None:
         await self.counter.start()
+        await self.movies.start()
 
     async def close(self) -> None:
         """Flush and release everything, in reverse order of dependence."""
+        await self.movies.close()
         await self.counter.stop()
         self.auth_rate_limiter.close()
         if self.redis is not None:

@@ -16,9 +16,12 @@ class Limits(BaseModel):
     movie_title_max_chars: int = Field(description="Longest movie title (422).")
     movie_description_max_chars: int = Field(description="Longest movie description (422).")
     movie_genres_max_chars: int = Field(description="Longest movie genres string (422).")
-    max_movies_page: int = Field(description="Highest page of GET /movies/ (422 beyond).")
+    max_movies_page: int = Field(
+        description="Highest `page` of GET /movies/ (422 beyond); MOVIES_MAX_PAGE."
+    )
     upstream_concurrency: int = Field(
-        description="Catalogue requests in flight per worker process."
+        description="Catalogue connections per worker process (further calls wait); "
+        "MOVIES_API_MAX_CONNECTIONS."
     )
     auth_attempts_per_username: int = Field(
         description="Login (and, separately, register) attempts per username per window "
