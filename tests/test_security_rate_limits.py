@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import statistics
 import time
 from pathlib import Path
 
@@ -203,8 +202,10 @@ async def test_unknown_user_costs_the_same_time_as_a_known_one(
             return time.perf_counter() - started
 
         known, unknown = [], []
-        for _ in range(7):
+        for _ in range(9):
             known.append(await timed("known"))
             unknown.append(await timed("unknown-user"))
-    ratio = statistics.median(unknown) / statistics.median(known)
-    assert 0.6 < ratio < 1.6, (known, unknown)
+    # The fastest of several runs: other load on the machine only ever adds time. Skipping the
+    # hash for unknown names would make that path ~10x faster, far outside these bounds.
+    ratio = min(unknown) / min(known)
+    assert 0.5 < ratio < 2, (known, unknown)
