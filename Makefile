@@ -7,7 +7,7 @@ RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP := $(VENV)/.dev-installed
 PYTEST_ARGS ?=
 
-.PHONY: run demo test lint fuzz format migrate lock clean
+.PHONY: run demo test lint fuzz format migrate lock clean bench-counter screenshots
 
 run: $(RUNTIME_STAMP) ## serve the API on http://127.0.0.1:8000 (embedded SQLite)
 	$(BIN)/movie-collections serve
@@ -28,6 +28,9 @@ demo: $(RUNTIME_STAMP) ## serve the API against the bundled stand-in upstream, o
 test: $(DEV_STAMP) ## the whole test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+screenshots: $(DEV_STAMP) ## re-take docs/screenshots/*.png from the web client's end-to-end tests
+	E2E_SCREENSHOT_DIR=docs/screenshots $(BIN)/python -m pytest -m e2e -p no:cacheprovider -q
+
 lint: $(DEV_STAMP) ## ruff and mypy --strict
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
@@ -46,6 +49,9 @@ migrate: $(RUNTIME_STAMP) ## apply migrations to $$DATABASE_URL
 lock: $(DEV_STAMP) ## re-pin constraints.txt from the installed environment
 	( head -n 2 constraints.txt; $(PIP) freeze --exclude-editable | grep -iv '^movie-collections' ) > constraints.txt.new
 	mv constraints.txt.new constraints.txt
+
+bench-counter: $(DEV_STAMP) ## throughput of GET /me/ with the request counter off, local, redis
+	$(BIN)/python bench/counter_overhead.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -34,6 +34,8 @@ from movie_collections.movies.client import MoviesClient
 from movie_collections.movies.router import router as movies_router
 from movie_collections.ratelimit.limiter import build_auth_rate_limiter
 from movie_collections.redis_client import create_redis
+from movie_collections.web.router import STATIC_PATH, client_files
+from movie_collections.web.router import router as web_router
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +79,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(counter_router)
     app.include_router(limits_router)
     app.include_router(health_router)
+    app.include_router(web_router)
+    app.mount(STATIC_PATH, client_files(), name="static")
     # Added innermost first: the counter sees every request first, then ids, the size limit,
     # and closest to the app the catch-all for errors nobody handled.
     app.add_middleware(UnhandledErrorMiddleware)
@@ -87,9 +91,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.health_counts_in_request_count
         else frozenset({LIVE_PATH, READY_PATH})
     )
-    app.add_middleware(
-        RequestCounterMiddleware, counter=container.counter, excluded_paths=uncounted
-    )
+    if settings.resolved_counter_backend != "off":
+        app.add_middleware(
+            RequestCounterMiddleware,
+            counter=container.counter,
+            excluded_paths=uncounted,
+            durable_wait_seconds=settings.counter_durable_wait,
+        )
     return app
 
 

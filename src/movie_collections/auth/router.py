@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response, status
 
 from movie_collections.auth import service
 from movie_collections.auth.dependencies import CurrentUserId
-from movie_collections.auth.schemas import Credentials, RefreshRequest, TokenPair
+from movie_collections.auth.schemas import Credentials, CurrentUser, RefreshRequest, TokenPair
 from movie_collections.container import ContainerDependency
 from movie_collections.errors import problem_responses
 
@@ -81,6 +81,16 @@ async def login(
         container.settings.refresh_token_ttl,
         credentials,
     )
+
+
+@router.get(
+    "/me/",
+    response_model=CurrentUser,
+    responses=problem_responses(401),
+    summary="Who the access token belongs to (checked from its signature, no database)",
+)
+async def me(user_id: CurrentUserId) -> CurrentUser:
+    return CurrentUser(user_id=user_id)
 
 
 @router.post(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -46,3 +47,7 @@ class TokenPair(BaseModel):
 class RefreshRequest(BaseModel):
     # Issued tokens are 43 characters; the bound keeps junk from being hashed at length.
     refresh_token: str = Field(min_length=1, max_length=200)
+
+
+class CurrentUser(BaseModel):
+    user_id: uuid.UUID = Field(description="The id of the user the access token belongs to.")
