@@ -129,13 +129,17 @@ async def test_redis_limit_holds_across_hosts(database_url: str, tmp_path: Path)
 
     redis = Redis.from_url(REDIS_TEST_URL)
     try:
-        keys = [key async for key in redis.scan_iter(match=f"{prefix}*")]
+        # Only the limiter's keys: the request counter keeps its own (never-expiring) keys
+        # under the same prefix.
+        keys = [key async for key in redis.scan_iter(match=f"{prefix}ratelimit:*")]
         assert keys, "the limit was not kept in Redis"
         for key in keys:
             assert await redis.pttl(key) > 0  # nothing lives forever
         assert not any(b"shared" in key for key in keys)  # digests, not usernames
-        await redis.delete(*keys)
     finally:
+        everything = [key async for key in redis.scan_iter(match=f"{prefix}*")]
+        if everything:
+            await redis.delete(*everything)
         await redis.aclose()
 
 
