@@ -9,7 +9,7 @@ BENCH_STAMP := $(VENV)/.bench-installed
 BENCH_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: run demo test lint format migrate lock clean bench bench-counter screenshots
+.PHONY: run demo test lint fuzz format migrate lock clean bench bench-counter screenshots
 
 run: $(RUNTIME_STAMP) ## serve the API on http://127.0.0.1:8000 (embedded SQLite)
 	$(BIN)/movie-collections serve
@@ -37,6 +37,9 @@ lint: $(DEV_STAMP) ## ruff and mypy --strict
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+
+fuzz: $(DEV_STAMP) ## Schemathesis against a live server's /openapi.json (scripts/fuzz.sh)
+	BIN=$(BIN) scripts/fuzz.sh
 
 format: $(DEV_STAMP)
 	$(BIN)/ruff format src tests bench

@@ -14,6 +14,7 @@ from movie_collections.config import Settings
 from movie_collections.counter.backend import RequestCounter
 from movie_collections.db import Database
 from movie_collections.movies.client import MoviesClient
+from movie_collections.ratelimit.limiter import AuthRateLimiter
 
 
 @dataclass(slots=True)
@@ -25,6 +26,7 @@ class Container:
     counter: RequestCounter
     movies: MoviesClient
     redis: Redis | None
+    auth_rate_limiter: AuthRateLimiter
 
     async def start(self) -> None:
         await self.counter.start()
@@ -34,6 +36,7 @@ class Container:
         """Flush and release everything, in reverse order of dependence."""
         await self.movies.close()
         await self.counter.stop()
+        self.auth_rate_limiter.close()
         if self.redis is not None:
             await self.redis.aclose()
         await self.database.dispose()

@@ -76,7 +76,9 @@ def as_sqlalchemy_error(error: BaseException) -> BaseException:
         return sa_exc.TimeoutError(f"no database connection within the pool timeout ({name})")
     if isinstance(error, sqlite3.OperationalError | OSError) or "Connection" in name:
         return sa_exc.OperationalError(None, None, error)
-    if isinstance(error, sqlite3.IntegrityError):
+    if isinstance(error, sqlite3.IntegrityError) or any(
+        "IntegrityConstraintViolation" in cls.__name__ for cls in type(error).__mro__
+    ):
         return sa_exc.IntegrityError(None, None, error)
     if isinstance(error, Exception) and (
         isinstance(error, sqlite3.Error) or type(error).__module__.startswith("asyncpg")

@@ -163,6 +163,9 @@ def _route(method: str, path: str) -> tuple[Answer, int] | None:
 
         async def replace(container: Container, user_id: uuid.UUID, body: bytes) -> BaseModel:
             payload = CollectionUpdate.model_validate_json(body)
+            collection_service.check_movie_count(
+                payload.movies, container.settings.max_movies_per_collection
+            )
             return await collection_service.write_changes(
                 container.database, user_id, collection_id, payload
             )
@@ -215,5 +218,8 @@ async def _request_count(container: Container, _user_id: uuid.UUID, _body: bytes
 
 async def _create(container: Container, user_id: uuid.UUID, body: bytes) -> BaseModel:
     payload = CollectionCreate.model_validate_json(body)
+    collection_service.check_movie_count(
+        payload.movies, container.settings.max_movies_per_collection
+    )
     collection_id = await collection_service.write_new(container.database, user_id, payload)
     return CollectionCreated(collection_uuid=collection_id)

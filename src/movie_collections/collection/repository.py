@@ -224,6 +224,15 @@ _LIST_MOVIES_SQL = (
 )
 
 
+_USER_EXISTS_SQL = "SELECT 1 FROM users WHERE id = $1"
+
+
+async def read_user_exists(database: Database, user_id: uuid.UUID) -> bool:
+    """Only asked when an answer would be empty (see service._not_found)."""
+    [rows] = await database.read_snapshot([(_USER_EXISTS_SQL, (user_id,))])
+    return bool(rows)
+
+
 @dataclass(frozen=True, slots=True)
 class SummaryRecord:
     id: uuid.UUID

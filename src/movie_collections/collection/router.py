@@ -39,6 +39,7 @@ async def list_collections(user_id: CurrentUserId, database: DatabaseDependency)
 async def create_collection(
     payload: CollectionCreate, user_id: CurrentUserId, database: DatabaseDependency
 ) -> CollectionCreated:
+    service.check_movie_count(payload.movies, database.settings.max_movies_per_collection)
     collection_id = await service.write_new(database, user_id, payload)
     return CollectionCreated(collection_uuid=collection_id)
 
@@ -69,6 +70,7 @@ async def update_collection(
     database: DatabaseDependency,
 ) -> CollectionDetail:
     collection_id = service.parse_collection_id(collection_uuid)
+    service.check_movie_count(payload.movies, database.settings.max_movies_per_collection)
     return await service.write_changes(database, user_id, collection_id, payload)
 
 

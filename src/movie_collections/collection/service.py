@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from movie_collections.auth.repository import user_exists
 from movie_collections.collection import repository
 from movie_collections.collection.schemas import (
     CollectionCreate,
@@ -14,11 +16,35 @@ from movie_collections.collection.schemas import (
     CollectionsOverview,
     CollectionSummary,
     CollectionUpdate,
+    Movie,
 )
 from movie_collections.db import Database
-from movie_collections.errors import NotFound
+from movie_collections.errors import NotFound, Unauthorized, Unprocessable
 
 COLLECTION_NOT_FOUND = "Collection not found."
+USER_GONE = "The user of this access token no longer exists."
+
+
+def check_movie_count(movies: list[Movie] | None, limit: int) -> None:
+    """MAX_MOVIES_PER_COLLECTION may be set below the schema's maximum; checked before SQL."""
+    if movies is not None and len(movies) > limit:
+        raise Unprocessable(f"A collection holds at most {limit} movies.")
+
+
+async def _not_found(connection: AsyncConnection, owner_id: uuid.UUID) -> NotFound | Unauthorized:
+    """The error for an empty answer. Tokens are checked without the database, so the token
+    of a deleted user still verifies: the user is looked up only here, on the paths whose
+    answer would otherwise be empty, which keeps the hot paths free of the extra query."""
+    if not await user_exists(connection, owner_id):
+        return Unauthorized(USER_GONE)
+    return NotFound(COLLECTION_NOT_FOUND)
+
+
+async def _read_not_found(database: Database, owner_id: uuid.UUID) -> NotFound | Unauthorized:
+    """_not_found on the driver path: 401 for a deleted user's token, else 404."""
+    if not await repository.read_user_exists(database, owner_id):
+        return Unauthorized(USER_GONE)
+    return NotFound(COLLECTION_NOT_FOUND)
 
 
 def parse_collection_id(raw: str) -> uuid.UUID:
@@ -31,6 +57,8 @@ def parse_collection_id(raw: str) -> uuid.UUID:
 
 async def overview(connection: AsyncConnection, owner_id: uuid.UUID) -> CollectionList:
     records = await repository.list_collections(connection, owner_id)
+    if not records and not await user_exists(connection, owner_id):
+        raise Unauthorized(USER_GONE)
     genres = await repository.favourite_genres(connection, owner_id) if records else []
     return CollectionList(
         data=CollectionsOverview(
@@ -46,6 +74,8 @@ async def overview(connection: AsyncConnection, owner_id: uuid.UUID) -> Collecti
 async def read_overview(database: Database, owner_id: uuid.UUID) -> CollectionList:
     """GET /collection/ on the hot-read path (one snapshot, no ORM layer)."""
     summaries, genres = await repository.read_overview(database, owner_id)
+    if not summaries and not await repository.read_user_exists(database, owner_id):
+        raise Unauthorized(USER_GONE)
     return CollectionList(
         data=CollectionsOverview(collections=summaries, favourite_genres=",".join(genres))
     )
@@ -57,7 +87,7 @@ async def read_detail(
     """GET /collection/<uuid>/ on the hot-read path (one snapshot, no ORM layer)."""
     found = await repository.read_collection(database, owner_id, collection_id)
     if found is None:
-        raise NotFound(COLLECTION_NOT_FOUND)
+        raise await _read_not_found(database, owner_id)
     record, movies = found
     return CollectionDetail(
         uuid=record.id, title=record.title, description=record.description, movies=movies
@@ -68,9 +98,15 @@ async def write_new(
     database: Database, owner_id: uuid.UUID, payload: CollectionCreate
 ) -> uuid.UUID:
     """POST /collection/ on the hot-write path (one driver-level transaction)."""
-    return await repository.write_new_collection(
-        database, owner_id, payload.title, payload.description, payload.movies
-    )
+    try:
+        return await repository.write_new_collection(
+            database, owner_id, payload.title, payload.description, payload.movies
+        )
+    except IntegrityError as error:
+        # As in create(): the owner's row is referenced by a foreign key (deleted user).
+        if "foreign key" in str(error.orig).lower():
+            raise Unauthorized(USER_GONE) from error
+        raise
 
 
 async def write_changes(
@@ -83,7 +119,7 @@ async def write_changes(
         database, owner_id, collection_id, changes, payload.movies
     )
     if found is None:
-        raise NotFound(COLLECTION_NOT_FOUND)
+        raise await _read_not_found(database, owner_id)
     record, movies = found
     return CollectionDetail(
         uuid=record.id, title=record.title, description=record.description, movies=movies
@@ -93,9 +129,15 @@ async def write_changes(
 async def create(
     connection: AsyncConnection, owner_id: uuid.UUID, payload: CollectionCreate
 ) -> uuid.UUID:
-    return await repository.insert_collection(
-        connection, owner_id, payload.title, payload.description, payload.movies
-    )
+    try:
+        return await repository.insert_collection(
+            connection, owner_id, payload.title, payload.description, payload.movies
+        )
+    except IntegrityError as error:
+        # The owner's row is referenced by a foreign key: its absence means a deleted user.
+        if "foreign key" in str(error.orig).lower():
+            raise Unauthorized(USER_GONE) from error
+        raise
 
 
 async def detail(
@@ -103,7 +145,7 @@ async def detail(
 ) -> CollectionDetail:
     record = await repository.find_collection(connection, owner_id, collection_id)
     if record is None:
-        raise NotFound(COLLECTION_NOT_FOUND)
+        raise await _not_found(connection, owner_id)
     movies = await repository.list_movies(connection, record.id)
     return CollectionDetail(
         uuid=record.id, title=record.title, description=record.description, movies=movies
@@ -121,7 +163,7 @@ async def update(
         connection, owner_id, collection_id, changes, payload.movies
     )
     if not updated:
-        raise NotFound(COLLECTION_NOT_FOUND)
+        raise await _not_found(connection, owner_id)
     return await detail(connection, owner_id, collection_id)
 
 
@@ -129,4 +171,4 @@ async def delete(
     connection: AsyncConnection, owner_id: uuid.UUID, collection_id: uuid.UUID
 ) -> None:
     if not await repository.delete_collection(connection, owner_id, collection_id):
-        raise NotFound(COLLECTION_NOT_FOUND)
+        raise await _not_found(connection, owner_id)
