@@ -43,6 +43,8 @@ from bench.wrk import HttpRequest, WrkResult, ensure_wrk, run_wrk, script_cyclin
 
 UPSTREAM_LATENCY_S = 0.05
 SLOW_UPSTREAM_LATENCY_S = 2.0
+# The register scenario measures hashing, not the login/register rate limits (0: no limit).
+NO_AUTH_RATE_LIMITS = {"AUTH_RATE_LIMIT_PER_USERNAME": "0", "AUTH_RATE_LIMIT_PER_ADDRESS": "0"}
 UPSTREAM_USER = "bench"
 UPSTREAM_PASSWORD = "bench-upstream-password"
 
@@ -475,7 +477,7 @@ def variant_environments(
 ) -> list[tuple[str, str, dict[str, str]]]:
     """(key, description, environment) of each variant that can run here."""
     secret = secrets.token_urlsafe(48)
-    common = {"SECRET_KEY": secret, "LOG_LEVEL": "WARNING"}
+    common = {"SECRET_KEY": secret, "LOG_LEVEL": "WARNING", **NO_AUTH_RATE_LIMITS}
     found: list[tuple[str, str, dict[str, str]]] = []
     if "embedded" in options.variants:
         directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mc-bench-")))
@@ -588,6 +590,7 @@ def main(argv: list[str] | None = None) -> Path:
                 {
                     "SECRET_KEY": secrets.token_urlsafe(48),
                     "LOG_LEVEL": "WARNING",
+                    **NO_AUTH_RATE_LIMITS,
                     "DATABASE_URL": f"sqlite:///{directory}/servers.db",
                     "DATA_DIR": directory,
                 },
