@@ -61,7 +61,8 @@ async def _truncate_postgres(url: str) -> None:
     connection = await asyncpg.connect(url)
     try:
         await connection.execute(
-            "TRUNCATE users, collections, collection_movies, collection_genres CASCADE"
+            "TRUNCATE users, collections, collection_movies, collection_genres, idempotency_keys"
+            " CASCADE"
         )
     finally:
         await connection.close()

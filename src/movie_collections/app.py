@@ -25,6 +25,7 @@ from movie_collections.http_middleware import (
     RequestIdMiddleware,
     UnhandledErrorMiddleware,
 )
+from movie_collections.idempotency.service import IdempotencyKeys
 from movie_collections.logging_setup import configure_logging
 from movie_collections.redis_client import create_redis
 
@@ -74,13 +75,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def build_container(settings: Settings) -> Container:
     """Construct the per-process objects; nothing connects until the lifespan starts."""
     redis = create_redis(settings)
+    database = Database(settings)
     return Container(
         settings=settings,
-        database=Database(settings),
+        database=database,
         passwords=PasswordHashing(settings),
         tokens=TokenService(settings),
         counter=build_counter(settings, redis),
         redis=redis,
+        idempotency=IdempotencyKeys(database, settings),
     )
 
 

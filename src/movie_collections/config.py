@@ -70,6 +70,16 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(5 * 1024 * 1024, ge=1024, description="Larger bodies get 413.")
     max_movies_per_collection: int = Field(1000, ge=1)
 
+    idempotency_key_ttl: timedelta = Field(
+        timedelta(hours=24),
+        description="How long an Idempotency-Key of POST /collection/ is remembered.",
+    )
+    idempotency_in_flight_timeout: timedelta = Field(
+        timedelta(seconds=60),
+        description="A key whose request has not finished after this long is taken over "
+        "(its process died); longer than any request can take.",
+    )
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("database_url")
@@ -93,6 +103,10 @@ class Settings(BaseSettings):
     def _positive_ttl(self) -> Settings:
         if self.access_token_ttl.total_seconds() < 1:
             raise ValueError("ACCESS_TOKEN_TTL must be at least one second")
+        if self.idempotency_key_ttl.total_seconds() < 1:
+            raise ValueError("IDEMPOTENCY_KEY_TTL must be at least one second")
+        if self.idempotency_in_flight_timeout.total_seconds() <= 0:
+            raise ValueError("IDEMPOTENCY_IN_FLIGHT_TIMEOUT must be positive")
         return self
 
     @property

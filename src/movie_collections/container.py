@@ -13,6 +13,7 @@ from movie_collections.auth.tokens import TokenService
 from movie_collections.config import Settings
 from movie_collections.counter.backend import RequestCounter
 from movie_collections.db import Database
+from movie_collections.idempotency.service import IdempotencyKeys
 
 
 @dataclass(slots=True)
@@ -23,6 +24,7 @@ class Container:
     tokens: TokenService
     counter: RequestCounter
     redis: Redis | None
+    idempotency: IdempotencyKeys
 
     async def start(self) -> None:
         await self.counter.start()

@@ -1,12 +1,16 @@
-"""Collection rules: ownership (through the repository), limits, favourite genres."""
+"""Collection rules: ownership (through the repository), limits, versions, favourite genres."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NoReturn
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from movie_collections.collection import repository
+from movie_collections.collection.etags import IfMatch, etag_for
 from movie_collections.collection.schemas import (
     CollectionCreate,
     CollectionDetail,
@@ -14,10 +18,12 @@ from movie_collections.collection.schemas import (
     CollectionsOverview,
     CollectionSummary,
     CollectionUpdate,
+    Movie,
 )
-from movie_collections.errors import NotFound
+from movie_collections.errors import NotFound, PreconditionFailed, Unprocessable
 
 COLLECTION_NOT_FOUND = "Collection not found."
+MOVIE_NOT_FOUND = "Movie not found in this collection."
 
 
 def parse_collection_id(raw: str) -> uuid.UUID:
@@ -42,9 +48,30 @@ async def overview(connection: AsyncConnection, owner_id: uuid.UUID) -> Collecti
     )
 
 
+@dataclass(frozen=True, slots=True)
+class VersionedDetail:
+    """A collection as answered, with the version its ETag is made from."""
+
+    detail: CollectionDetail
+    version: int
+
+    @property
+    def etag(self) -> str:
+        return etag_for(self.detail.uuid, self.version)
+
+
+def _check_limit(count: int, limit: int) -> None:
+    if count > limit:
+        raise Unprocessable(f"A collection holds at most {limit} movies; this would make {count}.")
+
+
 async def create(
-    connection: AsyncConnection, owner_id: uuid.UUID, payload: CollectionCreate
+    connection: AsyncConnection,
+    owner_id: uuid.UUID,
+    payload: CollectionCreate,
+    movie_limit: int,
 ) -> uuid.UUID:
+    _check_limit(len(payload.movies), movie_limit)
     return await repository.insert_collection(
         connection, owner_id, payload.title, payload.description, payload.movies
     )
@@ -52,13 +79,16 @@ async def create(
 
 async def detail(
     connection: AsyncConnection, owner_id: uuid.UUID, collection_id: uuid.UUID
-) -> CollectionDetail:
+) -> VersionedDetail:
     record = await repository.find_collection(connection, owner_id, collection_id)
     if record is None:
         raise NotFound(COLLECTION_NOT_FOUND)
     movies = await repository.list_movies(connection, record.id)
-    return CollectionDetail(
-        uuid=record.id, title=record.title, description=record.description, movies=movies
+    return VersionedDetail(
+        CollectionDetail(
+            uuid=record.id, title=record.title, description=record.description, movies=movies
+        ),
+        record.version,
     )
 
 
@@ -67,18 +97,106 @@ async def update(
     owner_id: uuid.UUID,
     collection_id: uuid.UUID,
     payload: CollectionUpdate,
-) -> CollectionDetail:
+    movie_limit: int,
+    if_match: IfMatch | None = None,
+) -> VersionedDetail:
+    if payload.movies is not None:
+        _check_limit(len(payload.movies), movie_limit)
     changes = payload.model_dump(include={"title", "description"}, exclude_unset=True)
     updated = await repository.update_collection(
-        connection, owner_id, collection_id, changes, payload.movies
+        connection, owner_id, collection_id, changes, payload.movies, _versions(if_match)
     )
-    if not updated:
-        raise NotFound(COLLECTION_NOT_FOUND)
+    if updated is None:
+        await _raise_missing_or_stale(connection, owner_id, collection_id)
     return await detail(connection, owner_id, collection_id)
 
 
 async def delete(
-    connection: AsyncConnection, owner_id: uuid.UUID, collection_id: uuid.UUID
+    connection: AsyncConnection,
+    owner_id: uuid.UUID,
+    collection_id: uuid.UUID,
+    if_match: IfMatch | None = None,
 ) -> None:
-    if not await repository.delete_collection(connection, owner_id, collection_id):
+    deleted = await repository.delete_collection(
+        connection, owner_id, collection_id, _versions(if_match)
+    )
+    if not deleted:
+        await _raise_missing_or_stale(connection, owner_id, collection_id)
+
+
+async def add_movies(
+    connection: AsyncConnection,
+    owner_id: uuid.UUID,
+    collection_id: uuid.UUID,
+    movies: Sequence[Movie],
+    movie_limit: int,
+    if_match: IfMatch | None = None,
+) -> tuple[VersionedDetail, list[uuid.UUID]]:
+    """Append the movies not there yet, in the order given; report those already there."""
+    version = await _lock(connection, owner_id, collection_id, if_match)
+    present = set(await repository.movie_uuids(connection, collection_id))
+    already_present = [movie.uuid for movie in movies if movie.uuid in present]
+    new_movies = [movie for movie in movies if movie.uuid not in present]
+    if new_movies:
+        _check_limit(len(present) + len(new_movies), movie_limit)
+        await repository.append_movies(
+            connection, owner_id, collection_id, new_movies, len(present), version
+        )
+    return await detail(connection, owner_id, collection_id), already_present
+
+
+async def remove_movie(
+    connection: AsyncConnection,
+    owner_id: uuid.UUID,
+    collection_id: uuid.UUID,
+    movie_uuid: uuid.UUID,
+    if_match: IfMatch | None = None,
+) -> int:
+    """Take one movie out; the collection's new version."""
+    version = await _lock(connection, owner_id, collection_id, if_match)
+    new_version = await repository.remove_movie(
+        connection, owner_id, collection_id, movie_uuid, version
+    )
+    if new_version is None:
+        raise NotFound(MOVIE_NOT_FOUND)
+    return new_version
+
+
+async def _lock(
+    connection: AsyncConnection,
+    owner_id: uuid.UUID,
+    collection_id: uuid.UUID,
+    if_match: IfMatch | None,
+) -> int:
+    """Lock the collection for this transaction and check If-Match against the locked version."""
+    version = await repository.current_version(connection, owner_id, collection_id, lock=True)
+    if version is None:
         raise NotFound(COLLECTION_NOT_FOUND)
+    if if_match is not None and not if_match.allows(version):
+        raise _stale(collection_id, version)
+    return version
+
+
+def _versions(if_match: IfMatch | None) -> frozenset[int] | None:
+    """The versions a write may apply to; None means any (no If-Match, or `*`)."""
+    if if_match is None or if_match.any_version:
+        return None
+    return if_match.versions
+
+
+async def _raise_missing_or_stale(
+    connection: AsyncConnection, owner_id: uuid.UUID, collection_id: uuid.UUID
+) -> NoReturn:
+    """After a write matched no row: 404 if the collection is not the caller's, else 412."""
+    version = await repository.current_version(connection, owner_id, collection_id, lock=False)
+    if version is None:
+        raise NotFound(COLLECTION_NOT_FOUND)
+    raise _stale(collection_id, version)
+
+
+def _stale(collection_id: uuid.UUID, version: int) -> PreconditionFailed:
+    return PreconditionFailed(
+        "The collection has changed since you read it (If-Match does not match); "
+        "fetch it again and retry.",
+        headers={"ETag": etag_for(collection_id, version)},
+    )
