@@ -20,6 +20,8 @@ from movie_collections.counter.middleware import RequestCounterMiddleware
 from movie_collections.counter.router import router as counter_router
 from movie_collections.db import Database
 from movie_collections.errors import install_error_handlers
+from movie_collections.health.router import LIVE_PATH, READY_PATH
+from movie_collections.health.router import router as health_router
 from movie_collections.http_middleware import (
     BodySizeLimitMiddleware,
     RequestIdMiddleware,
@@ -63,12 +65,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(collection_router)
     app.include_router(counter_router)
+    app.include_router(health_router)
     # Added innermost first: the counter sees every request first, then ids, the size limit,
     # and closest to the app the catch-all for errors nobody handled.
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
-    app.add_middleware(RequestCounterMiddleware, counter=container.counter)
+    uncounted = (
+        frozenset()
+        if settings.health_counts_in_request_count
+        else frozenset({LIVE_PATH, READY_PATH})
+    )
+    app.add_middleware(
+        RequestCounterMiddleware, counter=container.counter, excluded_paths=uncounted
+    )
     return app
 
 

@@ -79,6 +79,9 @@ class Settings(BaseSettings):
         description="A key whose request has not finished after this long is taken over "
         "(its process died); longer than any request can take.",
     )
+    health_counts_in_request_count: bool = Field(
+        True, description="Whether /health/live and /health/ready count as requests."
+    )
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

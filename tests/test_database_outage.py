@@ -1,0 +1,68 @@
+"""When PostgreSQL goes away the API answers 503 problem+json, and recovers by itself."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from movie_collections.app import create_app
+from movie_collections.migrate import upgrade_to_head
+from tests.conftest import make_settings, movie, register
+from tests.private_services import PrivatePostgres, postgres_server_available
+from tests.services import skip_or_fail
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PrivatePostgres]:
+    if not postgres_server_available():
+        skip_or_fail("PostgreSQL server binaries are not installed")
+    with PrivatePostgres() as server:
+        upgrade_to_head(server.url)
+        yield server
+
+
+async def test_database_outage_is_503_and_recovers(
+    private_postgres: PrivatePostgres, tmp_path: Path
+) -> None:
+    settings = make_settings(private_postgres.url, tmp_path / "data", database_pool_timeout=2)
+    app = create_app(settings)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,
+    ):
+        auth = await register(client)
+        created = await client.post(
+            "/collection/", json={"title": "before", "movies": [movie(1)]}, headers=auth
+        )
+        assert created.status_code == 201
+
+        await asyncio.to_thread(private_postgres.stop)
+        for request in (
+            client.get("/collection/", headers=auth),
+            client.post("/collection/", json={"title": "during"}, headers=auth),
+            client.post("/register/", json={"username": "during", "password": "x" * 12}),
+            client.get("/health/ready"),
+        ):
+            response = await request
+            assert response.status_code == 503, response.text
+            assert response.headers["content-type"] == "application/problem+json"
+        # Endpoints that need no database keep answering.
+        assert (await client.get("/health/live")).status_code == 200
+        assert (await client.get("/request-count/", headers=auth)).status_code == 200
+
+        await asyncio.to_thread(private_postgres.start)
+        listed = await client.get("/collection/", headers=auth)
+        assert listed.status_code == 200, listed.text
+        titles = [c["title"] for c in listed.json()["data"]["collections"]]
+        assert titles == ["before"]
+        assert (await client.get("/health/ready")).status_code == 200
+        again = await client.post("/collection/", json={"title": "after"}, headers=auth)
+        assert again.status_code == 201
