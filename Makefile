@@ -6,8 +6,9 @@ PIP := $(BIN)/python -m pip
 RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP := $(VENV)/.dev-installed
 PYTEST_ARGS ?=
+SOAK_ARGS ?=
 
-.PHONY: run test lint format migrate lock clean
+.PHONY: run test lint format migrate lock clean soak soak-ci
 
 run: $(RUNTIME_STAMP) ## serve the API on http://127.0.0.1:8000 (embedded SQLite)
 	$(BIN)/movie-collections serve
@@ -30,6 +31,12 @@ migrate: $(RUNTIME_STAMP) ## apply migrations to $$DATABASE_URL
 lock: $(DEV_STAMP) ## re-pin constraints.txt from the installed environment
 	( head -n 2 constraints.txt; $(PIP) freeze --exclude-editable | grep -iv '^movie-collections' ) > constraints.txt.new
 	mv constraints.txt.new constraints.txt
+
+soak: $(DEV_STAMP) ## soak test: 5 minutes of mixed load, then every write checked (docs/reliability.md)
+	$(BIN)/python -m bench.soak --duration 300 $(SOAK_ARGS)
+
+soak-ci: $(DEV_STAMP) ## the soak test at CI length (60 s)
+	$(BIN)/python -m bench.soak --duration 60 $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
