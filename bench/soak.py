@@ -46,6 +46,9 @@ UPSTREAM_PASSWORD = "soak-upstream-password"  # noqa: S105
 UPSTREAM_PATH = "/api/v1/maya/movies/"
 # GET /movies/ may answer these when the upstream fails or is too slow: documented, not anomalies.
 UPSTREAM_STATUSES = {502, 504}
+POSTGRES_ADMIN_URL = os.environ.get(
+    "SOAK_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 
 
 # --------------------------------------------------------------------------- processes
@@ -752,6 +755,11 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--database-url", default=None, help="PostgreSQL URL of an empty database (default SQLite)"
     )
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="run on a fresh database on the machine's PostgreSQL ($SOAK_POSTGRES_URL's server)",
+    )
     parser.add_argument("--redis-url", default=None, help="use the Redis backends at this URL")
     parser.add_argument(
         "--think-time", type=float, default=0.01, help="mean pause between a client's requests"
@@ -773,11 +781,35 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+async def _postgres_admin(statement: str) -> None:
+    import asyncpg  # type: ignore[import-untyped]
+
+    connection = await asyncpg.connect(POSTGRES_ADMIN_URL)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@contextlib.contextmanager
+def fresh_postgres_database() -> Iterator[str]:
+    """A new database on the machine's PostgreSQL for this soak, dropped afterwards."""
+    name = f"mc_soak_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_postgres_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 def main(argv: list[str] | None = None) -> int:
     arguments = parse_arguments(argv)
     directory = Path(tempfile.mkdtemp(prefix="mc-soak-"))
     try:
-        with services(arguments, directory) as (server, movies_enabled):
+        with contextlib.ExitStack() as stack:
+            if arguments.postgres:
+                arguments.database_url = stack.enter_context(fresh_postgres_database())
+            server, movies_enabled = stack.enter_context(services(arguments, directory))
             summary = asyncio.run(soak(arguments, server, movies_enabled))
     finally:
         shutil.rmtree(directory, ignore_errors=True)
