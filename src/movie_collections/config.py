@@ -85,6 +85,20 @@ class Settings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    @field_validator(
+        "access_token_ttl", "idempotency_key_ttl", "idempotency_in_flight_timeout", mode="before"
+    )
+    @classmethod
+    def _seconds_as_number(cls, value: object) -> object:
+        """`86400` or `2.5` from the environment means seconds (pydantic only takes ISO 8601
+        strings, and reads a bare number string as a malformed one)."""
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                return value
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:

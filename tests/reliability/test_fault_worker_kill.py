@@ -37,12 +37,13 @@ async def test_sigkill_of_a_worker_and_then_of_the_server_loses_no_acknowledged_
     environment = {
         "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}",
         "SECRET_KEY": "fault-secret-0123456789abcdef0123456789abcdef",
+        "IDEMPOTENCY_IN_FLIGHT_TIMEOUT": "2",
     }
     server = ServerProcess(environment, workers=2).start()
     try:
         workers = worker_pids(server)
         assert len(workers) == 2, workers
-        traffic = Traffic(server.url, clients=6)
+        traffic = Traffic(server.url, clients=6, idempotent_creates=True)
         running = asyncio.create_task(traffic.run())
         await asyncio.sleep(2.0)
         acknowledged_before = len(traffic.collections)

@@ -58,6 +58,10 @@ class Traffic:
     # Creates whose answer was lost: they may exist, but must be whole if they do.
     unacknowledged_creates: set[str] = field(default_factory=set)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    # Creates carry an Idempotency-Key and a failed one is retried with the same key and body
+    # until it is acknowledged, as a client that timed out would.
+    idempotent_creates: bool = False
+    replays: int = 0
 
     async def register(self, http: httpx.AsyncClient) -> dict[str, str]:
         name = f"fault_{uuid.uuid4().hex[:10]}"
@@ -94,27 +98,35 @@ class Traffic:
         auth = self.tokens[number]
         mine: list[str] = []
         sequence = 0
+        retrying: tuple[str, dict[str, str]] | None = None
         while not self.stop.is_set():
             sequence += 1
-            if not mine or sequence % 3 == 0:
-                title = f"c{number}-{sequence} v1"
+            if retrying is not None or not mine or sequence % 3 == 0:
+                title, headers = retrying or (f"c{number}-{sequence} v1", dict(auth))
+                if self.idempotent_creates and retrying is None:
+                    headers["Idempotency-Key"] = str(uuid.uuid4())
                 try:
                     response = await http.post(
                         "/collection/",
                         json={"title": title, "movies": movies_for(title)},
-                        headers=auth,
+                        headers=headers,
                     )
                 except httpx.TransportError:
                     self._note(0)
                     self.unacknowledged_creates.add(title)
+                    retrying = (title, headers) if self.idempotent_creates else None
                     continue
                 self._note(response.status_code)
                 if response.status_code == 201:
                     collection_id = response.json()["collection_uuid"]
                     self.collections[collection_id] = CollectionModel(1)
+                    self.unacknowledged_creates.discard(title)
+                    self.replays += response.headers.get("Idempotent-Replayed") == "true"
                     mine.append(collection_id)
+                    retrying = None
                 else:
                     self.unacknowledged_creates.add(title)
+                    retrying = (title, headers) if self.idempotent_creates else None
                     await asyncio.sleep(0.05)
                 continue
             collection_id = mine[sequence % len(mine)]
@@ -142,6 +154,7 @@ class Traffic:
     async def verify(self, base_url: str) -> list[str]:
         """Read every collection back; the list of anomalies (empty when all is well)."""
         problems: list[str] = []
+        titles: Counter[str] = Counter()
         async with httpx.AsyncClient(base_url=base_url, timeout=15) as http:
             owned: set[str] = set()
             for auth in self.tokens:
@@ -152,6 +165,8 @@ class Traffic:
                     detail = (
                         await http.get(f"/collection/{summary['uuid']}/", headers=auth)
                     ).json()
+                    if "-" in detail["title"]:  # still as created (c<client>-<n> v1)
+                        titles[detail["title"]] += 1
                     if detail["movies"] != movies_for(detail["title"]):
                         problems.append(f"partial collection {summary['uuid']}: {detail['title']}")
                     model = self.collections.get(summary["uuid"])
@@ -170,6 +185,8 @@ class Traffic:
             for collection_id in self.collections:
                 if collection_id not in owned:
                     problems.append(f"acknowledged collection {collection_id} is missing")
+        if self.idempotent_creates:
+            problems.extend(f"{title} created {n} times" for title, n in titles.items() if n > 1)
         return problems
 
     def statuses_between(self, start: float, end: float) -> Counter[int]:
