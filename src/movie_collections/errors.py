@@ -215,6 +215,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(InterfaceError, _database_unavailable)
     app.add_exception_handler(PoolTimeoutError, _database_unavailable)
     app.add_exception_handler(DBAPIError, _database_error)
-    app.add_exception_handler(ConnectionRefusedError, _database_unavailable)
+    # asyncpg lets socket errors of a new connection escape unwrapped: refused while the
+    # server is down, reset while it is starting up (seen in the database-restart fault test).
+    app.add_exception_handler(ConnectionError, _database_unavailable)
     # Anything else is caught by UnhandledErrorMiddleware, which (unlike Starlette's
     # ServerErrorMiddleware) answers without re-raising into the server.
