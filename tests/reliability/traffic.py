@@ -51,13 +51,14 @@ class Traffic:
     clients: int = 4
     statuses: Counter[int] = field(default_factory=Counter)
     transport_errors: int = 0
-    # Timeline of (monotonic time, status or 0 for a transport error), for phase checks.
-    timeline: list[tuple[float, int]] = field(default_factory=list)
+    # Timeline of (monotonic time, status or 0 for a transport error, seconds taken).
+    timeline: list[tuple[float, int, float]] = field(default_factory=list)
     collections: dict[str, CollectionModel] = field(default_factory=dict)
     tokens: list[dict[str, str]] = field(default_factory=list)
     # Creates whose answer was lost: they may exist, but must be whole if they do.
     unacknowledged_creates: set[str] = field(default_factory=set)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    registered: asyncio.Event = field(default_factory=asyncio.Event)
     # Creates carry an Idempotency-Key and a failed one is retried with the same key and body
     # until it is acknowledged, as a client that timed out would.
     idempotent_creates: bool = False
@@ -85,10 +86,12 @@ class Traffic:
     async def run(self) -> None:
         async with httpx.AsyncClient(base_url=self.base_url, timeout=15) as http:
             self.tokens = [await self.register(http) for _ in range(self.clients)]
+            self.registered.set()
             await asyncio.gather(*(self._client(http, n) for n in range(self.clients)))
 
-    def _note(self, status: int) -> None:
-        self.timeline.append((time.monotonic(), status))
+    def _note(self, status: int, started: float) -> None:
+        now = time.monotonic()
+        self.timeline.append((now, status, now - started))
         if status:
             self.statuses[status] += 1
         else:
@@ -105,6 +108,7 @@ class Traffic:
                 title, headers = retrying or (f"c{number}-{sequence} v1", dict(auth))
                 if self.idempotent_creates and retrying is None:
                     headers["Idempotency-Key"] = str(uuid.uuid4())
+                started = time.monotonic()
                 try:
                     response = await http.post(
                         "/collection/",
@@ -112,11 +116,11 @@ class Traffic:
                         headers=headers,
                     )
                 except httpx.TransportError:
-                    self._note(0)
+                    self._note(0, started)
                     self.unacknowledged_creates.add(title)
                     retrying = (title, headers) if self.idempotent_creates else None
                     continue
-                self._note(response.status_code)
+                self._note(response.status_code, started)
                 if response.status_code == 201:
                     collection_id = response.json()["collection_uuid"]
                     self.collections[collection_id] = CollectionModel(1)
@@ -133,6 +137,7 @@ class Traffic:
             model = self.collections[collection_id]
             version = max(model.acknowledged_version, *model.attempted_versions, 0) + 1
             title = f"{collection_id[:8]} v{version}"
+            started = time.monotonic()
             try:
                 response = await http.put(
                     f"/collection/{collection_id}/",
@@ -140,10 +145,10 @@ class Traffic:
                     headers=auth,
                 )
             except httpx.TransportError:
-                self._note(0)
+                self._note(0, started)
                 model.attempted_versions.add(version)
                 continue
-            self._note(response.status_code)
+            self._note(response.status_code, started)
             if response.status_code == 200:
                 model.acknowledged_version = version
                 model.attempted_versions = {v for v in model.attempted_versions if v > version}
@@ -190,4 +195,9 @@ class Traffic:
         return problems
 
     def statuses_between(self, start: float, end: float) -> Counter[int]:
-        return Counter(status for moment, status in self.timeline if start <= moment < end)
+        return Counter(status for moment, status, _ in self.timeline if start <= moment < end)
+
+    def slowest_between(self, start: float, end: float, share: float = 0.95) -> float:
+        """The `share` quantile of the seconds requests took (answered in the window)."""
+        taken = sorted(seconds for moment, _, seconds in self.timeline if start <= moment < end)
+        return taken[min(len(taken) - 1, int(len(taken) * share))] if taken else 0.0
