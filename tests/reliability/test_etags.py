@@ -199,5 +199,9 @@ async def test_openapi_documents_the_headers(client: httpx.AsyncClient) -> None:
     assert "If-None-Match" in {p["name"] for p in get["parameters"]}
     assert "ETag" in put["responses"]["412"]["headers"]
     assert "304" in get["responses"]
+    assert "ETag" in get["responses"]["200"]["headers"]
+    assert "schema" in get["responses"]["200"]["content"]["application/json"]
+    movie_delete = schema["paths"]["/collection/{collection_uuid}/movies/{movie_uuid}/"]["delete"]
+    assert "ETag" in movie_delete["responses"]["204"]["headers"]
     create = schema["paths"]["/collection/"]["post"]
     assert "Idempotency-Key" in {p["name"] for p in create["parameters"]}

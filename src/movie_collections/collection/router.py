@@ -62,14 +62,18 @@ _ETAG_HEADER = {
 }
 
 
-def _with_etag(*statuses: int, not_modified: bool = False) -> dict[int | str, dict[str, Any]]:
+def _with_etag(
+    *statuses: int, success: int | None = 200, not_modified: bool = False
+) -> dict[int | str, dict[str, Any]]:
     """`responses=` of an endpoint whose success carries an ETag, plus its problem answers."""
     responses = problem_responses(*statuses)
     if 412 in responses:
         responses[412]["headers"] = _ETAG_HEADER
         responses[412]["description"] = "If-Match does not match: the body is a problem, the "
         responses[412]["description"] += "ETag header the current version."
-    responses["2XX"] = {"description": "Success", "headers": _ETAG_HEADER}
+    # FastAPI merges this into the success response it documents itself (model, description).
+    if success is not None:
+        responses[success] = {"headers": _ETAG_HEADER}
     if not_modified:
         responses[304] = {"description": "Not modified (If-None-Match)", "headers": _ETAG_HEADER}
     return responses
@@ -181,7 +185,7 @@ async def update_collection(
     "/{collection_uuid}/",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses={**problem_responses(401, 404), **_with_etag(412)},
+    responses=_with_etag(401, 404, 412, success=None),
     summary="Delete a collection",
 )
 async def delete_collection(
@@ -230,7 +234,7 @@ async def add_movies(
     "/{collection_uuid}/movies/{movie_uuid}/",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=_with_etag(401, 404, 412),
+    responses=_with_etag(401, 404, 412, success=204),
     summary="Remove one movie from a collection",
 )
 async def remove_movie(
