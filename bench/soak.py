@@ -665,6 +665,7 @@ async def soak(
             raise RuntimeError(
                 f"cannot reset the request counter: {reset.status_code} {reset.text}"
             )
+        rss_before_load = server_rss(server)
         rng = random.Random(arguments.seed)  # noqa: S311
         clients = [
             SoakClient(
@@ -678,7 +679,8 @@ async def soak(
         ]
         started = time.monotonic()
         deadline = started + arguments.duration
-        warm_until = started + min(10.0, arguments.duration / 10)
+        # RSS is measured from the end of warm-up: pools, caches and arenas fill up first.
+        warm_until = started + min(30.0, arguments.duration / 5)
         tasks = [asyncio.create_task(client.run(deadline)) for client in clients]
         await asyncio.sleep(max(0.0, warm_until - time.monotonic()))
         rss_start = server_rss(server)
@@ -736,6 +738,7 @@ async def soak(
         "collections_alive": sum(
             len(user.collections) for client in clients for user in client.users
         ),
+        "rss_kib_before_load": sum(rss_before_load.values()),
         "rss_kib_start": sum(rss_start.values()),
         "rss_kib_end": sum(rss_end.values()),
         "rss_kib_peak": max(rss_samples),
