@@ -8,10 +8,23 @@ DEV_STAMP := $(VENV)/.dev-installed
 PYTEST_ARGS ?=
 SOAK_ARGS ?=
 
-.PHONY: run test lint format migrate lock clean soak soak-ci
+.PHONY: run demo test lint format migrate lock clean soak soak-ci
 
 run: $(RUNTIME_STAMP) ## serve the API on http://127.0.0.1:8000 (embedded SQLite)
 	$(BIN)/movie-collections serve
+
+# The whole service offline: the stand-in catalogue on :8001 (50 ms latency, 10% failures)
+# and the API on :8000 wired to it (DEMO_PORT, DEMO_UPSTREAM_PORT to move them). Ctrl-C stops both.
+DEMO_UPSTREAM_ARGS ?= --latency 0.05 --failure-rate 0.1
+DEMO_PORT ?= 8000
+DEMO_UPSTREAM_PORT ?= 8001
+demo: $(RUNTIME_STAMP) ## serve the API against the bundled stand-in upstream, offline
+	$(BIN)/movie-collections mock-upstream --port $(DEMO_UPSTREAM_PORT) --username demo --password demo-password $(DEMO_UPSTREAM_ARGS) & \
+	upstream=$$!; trap 'kill $$upstream 2>/dev/null' EXIT INT TERM; \
+	MOVIES_API_URL=http://127.0.0.1:$(DEMO_UPSTREAM_PORT)/api/v1/maya/movies/ \
+	MOVIES_API_USERNAME=demo MOVIES_API_PASSWORD=demo-password \
+	DATABASE_URL=$${DATABASE_URL:-sqlite:///./data/demo.db} \
+	$(BIN)/movie-collections serve --port $(DEMO_PORT)
 
 test: $(DEV_STAMP) ## the whole test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

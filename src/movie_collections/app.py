@@ -29,6 +29,8 @@ from movie_collections.http_middleware import (
 )
 from movie_collections.idempotency.service import IdempotencyKeys
 from movie_collections.logging_setup import configure_logging
+from movie_collections.movies.client import MoviesClient
+from movie_collections.movies.router import router as movies_router
 from movie_collections.redis_client import create_redis
 
 logger = logging.getLogger(__name__)
@@ -63,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(auth_router)
+    app.include_router(movies_router)
     app.include_router(collection_router)
     app.include_router(counter_router)
     app.include_router(health_router)
@@ -92,6 +95,7 @@ def build_container(settings: Settings) -> Container:
         passwords=PasswordHashing(settings),
         tokens=TokenService(settings),
         counter=build_counter(settings, redis),
+        movies=MoviesClient(settings),
         redis=redis,
         idempotency=IdempotencyKeys(database, settings),
     )

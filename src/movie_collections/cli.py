@@ -1,4 +1,4 @@
-"""The `movie-collections` command: serve, migrate, and (later) the stand-in upstream."""
+"""The `movie-collections` command: serve, migrate, and the stand-in upstream (mock-upstream)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -63,6 +64,88 @@ def command_serve(arguments: argparse.Namespace) -> None:
     )
 
 
+def command_mock_upstream(arguments: argparse.Namespace) -> None:
+    from movie_collections.mock_upstream.server import Behaviour, run
+
+    configure_logging("INFO")
+    try:
+        behaviour = Behaviour(
+            latency=arguments.latency,
+            failure_rate=arguments.failure_rate,
+            failure_kinds=[kind for kind in arguments.failure_kinds.split(",") if kind],
+            fail_next=arguments.fail_next,
+            list_key=arguments.list_key,
+            retry_after=arguments.retry_after,
+            hang_seconds=arguments.hang_seconds,
+            sparse=arguments.sparse,
+        )
+        behaviour.validate()
+    except ValueError as error:
+        sys.exit(f"movie-collections mock-upstream: {error}")
+    run(
+        host=arguments.host,
+        port=arguments.port,
+        public_url=arguments.public_url,
+        path=arguments.path,
+        username=arguments.username,
+        password=arguments.password,
+        movies=arguments.movies,
+        seed=arguments.seed,
+        behaviour=behaviour,
+        ssl_certfile=arguments.ssl_certfile,
+        ssl_keyfile=arguments.ssl_keyfile,
+    )
+
+
+def _add_mock_upstream_parser(commands: Any) -> None:
+    from movie_collections.mock_upstream.server import DEFAULT_PATH, FAILURE_KINDS
+
+    mock = commands.add_parser(
+        "mock-upstream",
+        help="serve a stand-in of the third-party movie catalogue (offline runs, tests)",
+        description="A deterministic generated catalogue in the real upstream's shape, with "
+        "basic auth and fault knobs. GET /__stats counts calls; POST /__control changes any "
+        "knob at run time (JSON with the names below, underscores for dashes).",
+    )
+    mock.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    mock.add_argument("--port", type=int, default=8001, help="port to bind (default 8001)")
+    mock.add_argument("--path", default=DEFAULT_PATH, help=f"catalogue path ({DEFAULT_PATH})")
+    mock.add_argument(
+        "--public-url", default=None, help="scheme://host:port used in its links (default: bound)"
+    )
+    mock.add_argument("--username", default="mock", help="basic-auth user (default mock)")
+    mock.add_argument(
+        "--password", default="mock-password", help="basic-auth password; '' with '' user: none"
+    )
+    mock.add_argument("--movies", type=int, default=4500, help="catalogue size (default 4500)")
+    mock.add_argument("--seed", type=int, default=1, help="catalogue and fault seed (default 1)")
+    mock.add_argument("--latency", type=float, default=0.0, help="seconds added to every call")
+    mock.add_argument(
+        "--failure-rate", type=float, default=0.0, help="share of calls that fail (0..1)"
+    )
+    mock.add_argument(
+        "--failure-kinds",
+        default="5xx,reset,html,badjson",
+        help=f"comma-separated, of: {', '.join(FAILURE_KINDS)} (default 5xx,reset,html,badjson)",
+    )
+    mock.add_argument("--fail-next", type=int, default=0, help="the next N calls fail, in turn")
+    mock.add_argument(
+        "--list-key", choices=["data", "results"], default="data", help="key of the movie list"
+    )
+    mock.add_argument("--retry-after", default="1", help="Retry-After sent with 429 (default 1)")
+    mock.add_argument(
+        "--hang-seconds", type=float, default=60.0, help="how long a 'hang' lasts (default 60)"
+    )
+    mock.add_argument(
+        "--sparse",
+        action="store_true",
+        help="some movies lack genres, have a null description or no uuid",
+    )
+    mock.add_argument("--ssl-certfile", default=None, help="serve HTTPS with this certificate")
+    mock.add_argument("--ssl-keyfile", default=None, help="the certificate's private key")
+    mock.set_defaults(handler=command_mock_upstream)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="movie-collections",
@@ -107,6 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = commands.add_parser("migrate", help="bring the database schema up to date")
     migrate.set_defaults(handler=command_migrate)
+
+    _add_mock_upstream_parser(commands)
     return parser
 
 

@@ -55,9 +55,39 @@ class Settings(BaseSettings):
         30.0, gt=0, description="Seconds a SQLite writer waits for the write lock."
     )
 
-    movies_api_url: str = "https://demo.credy.in/api/v1/maya/movies/"
+    movies_api_url: str = Field(
+        "https://demo.credy.in/api/v1/maya/movies/", description="The third-party catalogue."
+    )
     movies_api_username: str = ""
     movies_api_password: SecretStr = SecretStr("")
+    # Defaults: 6 attempts make a 30%-failing upstream fail a call 0.3**6 = 0.07% of the time,
+    # and the 10 s deadline answers within 15 s even when the upstream hangs.
+    movies_api_attempts: int = Field(6, ge=1, le=20, description="Upstream tries per request.")
+    movies_api_backoff_base: float = Field(
+        0.05, ge=0, le=10, description="Seconds; the n-th retry waits up to base * 2**n."
+    )
+    movies_api_backoff_max: float = Field(
+        1.0, ge=0, le=60, description="Seconds; cap of one backoff wait (before jitter)."
+    )
+    movies_api_connect_timeout: float = Field(2.0, gt=0, le=60)
+    movies_api_read_timeout: float = Field(
+        4.0, gt=0, le=120, description="Seconds without a byte from the upstream."
+    )
+    movies_api_deadline: float = Field(
+        10.0, gt=0, le=120, description="Seconds for one /movies/ request, all retries included."
+    )
+    movies_api_max_connections: int = Field(
+        100, ge=1, le=10_000, description="Concurrent upstream connections per process."
+    )
+    movies_api_max_keepalive: int = Field(
+        100, ge=0, le=10_000, description="Idle keep-alive connections kept per process."
+    )
+    movies_api_pool_shards: int = Field(
+        8, ge=1, le=256, description="Connection pools the upstream connections are split over."
+    )
+    movies_max_page: int = Field(
+        100_000, ge=1, description="Largest page number accepted by /movies/ (422 above)."
+    )
 
     redis_url: str | None = Field(None, description="redis://host:port/db; enables Redis backends.")
     redis_key_prefix: str = Field(

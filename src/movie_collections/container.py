@@ -14,6 +14,7 @@ from movie_collections.config import Settings
 from movie_collections.counter.backend import RequestCounter
 from movie_collections.db import Database
 from movie_collections.idempotency.service import IdempotencyKeys
+from movie_collections.movies.client import MoviesClient
 
 
 @dataclass(slots=True)
@@ -23,14 +24,17 @@ class Container:
     passwords: PasswordHashing
     tokens: TokenService
     counter: RequestCounter
+    movies: MoviesClient
     redis: Redis | None
     idempotency: IdempotencyKeys
 
     async def start(self) -> None:
         await self.counter.start()
+        await self.movies.start()
 
     async def close(self) -> None:
         """Flush and release everything, in reverse order of dependence."""
+        await self.movies.close()
         await self.counter.stop()
         if self.redis is not None:
             await self.redis.aclose()

@@ -99,6 +99,30 @@ class GatewayTimeout(AppError):
     status_code = HTTPStatus.GATEWAY_TIMEOUT
 
 
+class UpstreamUnavailable(BadGateway):
+    """The movie catalogue could not be reached or kept failing."""
+
+    title = "Upstream Unavailable"
+
+
+class UpstreamBadAnswer(BadGateway):
+    """The movie catalogue answered with something that is not its documented JSON."""
+
+    title = "Bad Upstream Answer"
+
+
+class UpstreamCredentialsRefused(BadGateway):
+    """The movie catalogue refused our credentials (its 401/403): an operator must act."""
+
+    title = "Upstream Credentials Refused"
+
+
+class UpstreamTimeout(GatewayTimeout):
+    """The movie catalogue did not answer within the deadline."""
+
+    title = "Upstream Timeout"
+
+
 def problem_response(
     status: int,
     detail: str,

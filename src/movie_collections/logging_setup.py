@@ -22,3 +22,6 @@ def configure_logging(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # httpx logs every request with its URL at INFO; the movies client logs each upstream
+    # attempt itself (page, outcome, latency) without the URL, which may carry credentials.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
