@@ -1,0 +1,111 @@
+"""The upstream catalogue hangs, resets or fails under mixed traffic to a 2-worker server:
+GET /movies/ answers 502/504 within its deadline and nothing else slows down."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.movies.upstream import UPSTREAM_PASSWORD, UPSTREAM_USERNAME, MockUpstreamProcess
+from tests.processes import ServerProcess
+from tests.reliability.traffic import Traffic
+
+pytestmark = pytest.mark.slow
+
+DEADLINE = 2.0
+PHASE_SECONDS = 3.0
+# (phase, upstream behaviour, the statuses GET /movies/ may answer in it)
+PHASES: list[tuple[str, dict[str, object], set[int]]] = [
+    ("healthy", {"failure_rate": 0.0}, {200}),
+    ("hang", {"failure_rate": 1.0, "failure_kinds": ["hang"]}, {504}),
+    ("reset", {"failure_rate": 1.0, "failure_kinds": ["reset"]}, {502}),
+    ("5xx", {"failure_rate": 1.0, "failure_kinds": ["5xx"]}, {502}),
+    ("recovered", {"failure_rate": 0.0}, {200}),
+]
+
+
+async def read_movies(
+    base_url: str, auth: dict[str, str], stop: asyncio.Event, log: list[tuple[float, int, float]]
+) -> None:
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+        page = 0
+        while not stop.is_set():
+            page = page % 9 + 1
+            started = time.monotonic()
+            response = await http.get("/movies/", params={"page": page}, headers=auth)
+            now = time.monotonic()
+            log.append((now, response.status_code, now - started))
+
+
+async def test_upstream_faults_only_affect_movies_and_end_within_the_deadline(
+    tmp_path: Path,
+) -> None:
+    upstream = MockUpstreamProcess().start()
+    environment = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}",
+        "SECRET_KEY": "fault-secret-0123456789abcdef0123456789abcdef",
+        "MOVIES_API_URL": upstream.api_url,
+        "MOVIES_API_USERNAME": UPSTREAM_USERNAME,
+        "MOVIES_API_PASSWORD": UPSTREAM_PASSWORD,
+        "MOVIES_API_DEADLINE": str(DEADLINE),
+        "MOVIES_API_READ_TIMEOUT": "1",
+        "MOVIES_API_BACKOFF_BASE": "0.01",
+        "MOVIES_API_BACKOFF_MAX": "0.05",
+    }
+    try:
+        upstream.control(hang_seconds=30.0)
+        with ServerProcess(environment, workers=2) as server:
+            traffic = Traffic(server.url, clients=3)
+            writers = asyncio.create_task(traffic.run())
+            await traffic.registered.wait()
+            stop_readers = asyncio.Event()
+            movie_log: list[tuple[float, int, float]] = []
+            readers = [
+                asyncio.create_task(
+                    read_movies(server.url, traffic.tokens[0], stop_readers, movie_log)
+                )
+                for _ in range(4)
+            ]
+            windows: dict[str, tuple[float, float]] = {}
+            for name, behaviour, _statuses in PHASES:
+                upstream.control(**behaviour)
+                started = time.monotonic()
+                await asyncio.sleep(PHASE_SECONDS)
+                windows[name] = (started, time.monotonic())
+            stop_readers.set()
+            traffic.stop.set()
+            await asyncio.gather(writers, *readers)
+    finally:
+        upstream.stop()
+
+    report = []
+    for name, _behaviour, allowed in PHASES:
+        start, end = windows[name]
+        # Judge requests that started inside the phase (a reader's request may straddle two).
+        movies = [(s, t) for moment, s, t in movie_log if start <= moment - t and moment < end]
+        statuses = Counter(status for status, _ in movies)
+        slowest_movie = max((t for _, t in movies), default=0.0)
+        collections_p95 = traffic.slowest_between(start, end)
+        report.append(
+            f"{name}: /movies/ {dict(statuses)} slowest {slowest_movie:.2f}s; "
+            f"collection writes {dict(traffic.statuses_between(start, end))} "
+            f"p95 {collections_p95 * 1000:.0f}ms"
+        )
+        assert movies, name
+        assert set(statuses) <= allowed, (name, statuses)
+        # Every /movies/ answer, failures included, comes within the deadline (plus slack for
+        # a 2-core machine under load).
+        assert slowest_movie < DEADLINE + 1.0, (name, slowest_movie)
+    print("upstream faults:\n  " + "\n  ".join(report))  # docs/reliability.md
+    healthy_p95 = traffic.slowest_between(*windows["healthy"])
+    for name in ("hang", "reset", "5xx"):
+        p95 = traffic.slowest_between(*windows[name])
+        # Nothing else slows down: collection writes stay as fast as with a healthy upstream.
+        assert p95 < max(3 * healthy_p95, healthy_p95 + 0.25), (name, p95, healthy_p95)
+    assert not [s for s in traffic.statuses if s >= 500], traffic.statuses
+    assert traffic.transport_errors == 0
