@@ -107,6 +107,6 @@ async def test_upstream_faults_only_affect_movies_and_end_within_the_deadline(
     for name in ("hang", "reset", "5xx"):
         p95 = traffic.slowest_between(*windows[name])
         # Nothing else slows down: collection writes stay as fast as with a healthy upstream.
-        assert p95 < max(3 * healthy_p95, healthy_p95 + 0.25), (name, p95, healthy_p95)
+        assert p95 < max(3 * healthy_p95, healthy_p95 + 0.5), (name, p95, healthy_p95)
     assert not [s for s in traffic.statuses if s >= 500], traffic.statuses
     assert traffic.transport_errors == 0
