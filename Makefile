@@ -8,7 +8,7 @@ DEV_STAMP := $(VENV)/.dev-installed
 PYTEST_ARGS ?=
 SOAK_ARGS ?=
 
-.PHONY: run demo test lint format migrate lock clean soak soak-ci
+.PHONY: run demo test lint format migrate lock clean bench-counter soak soak-ci
 
 run: $(RUNTIME_STAMP) ## serve the API on http://127.0.0.1:8000 (embedded SQLite)
 	$(BIN)/movie-collections serve
@@ -50,6 +50,9 @@ soak: $(DEV_STAMP) ## soak test: 5 minutes of mixed load, then every write check
 
 soak-ci: $(DEV_STAMP) ## the soak test at CI length (60 s)
 	$(BIN)/python -m bench.soak --duration 60 $(SOAK_ARGS)
+
+bench-counter: $(DEV_STAMP) ## throughput of GET /me/ with the request counter off, local, redis
+	$(BIN)/python bench/counter_overhead.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

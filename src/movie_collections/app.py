@@ -79,9 +79,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.health_counts_in_request_count
         else frozenset({LIVE_PATH, READY_PATH})
     )
-    app.add_middleware(
-        RequestCounterMiddleware, counter=container.counter, excluded_paths=uncounted
-    )
+    if settings.resolved_counter_backend != "off":
+        app.add_middleware(
+            RequestCounterMiddleware,
+            counter=container.counter,
+            excluded_paths=uncounted,
+            durable_wait_seconds=settings.counter_durable_wait,
+        )
     return app
 
 

@@ -97,6 +97,33 @@ class Settings(BaseSettings):
         1.0, gt=0, description="Seconds before a Redis connect or command gives up."
     )
 
+    counter_backend: Literal["auto", "local", "redis", "off"] = Field(
+        "auto",
+        description="Request counter store: auto (redis when REDIS_URL is set, else local), "
+        "local (files in COUNTER_DIR), redis, or off (no counting; for the overhead benchmark).",
+    )
+    counter_dir: Path | None = Field(
+        None, description="Local counter files. Default: DATA_DIR/counter."
+    )
+    counter_shards: int = Field(
+        1, ge=1, le=1024, description="Redis keys the count is spread over (Redis Cluster)."
+    )
+    counter_durable_wait: float = Field(
+        0.05,
+        ge=0,
+        le=5,
+        description="Seconds a response waits at most for its count to reach Redis.",
+    )
+    counter_batch_linger: float = Field(
+        0.002,
+        ge=0,
+        le=0.05,
+        description="Seconds a busy Redis counter waits to gather a bigger batch (0: never).",
+    )
+    counter_retry_max_seconds: float = Field(
+        1.0, gt=0, le=60, description="Longest pause between retries of an unsent Redis count."
+    )
+
     max_body_bytes: int = Field(5 * 1024 * 1024, ge=1024, description="Larger bodies get 413.")
     max_movies_per_collection: int = Field(1000, ge=1)
 
@@ -155,6 +182,24 @@ class Settings(BaseSettings):
         if self.idempotency_in_flight_timeout.total_seconds() <= 0:
             raise ValueError("IDEMPOTENCY_IN_FLIGHT_TIMEOUT must be positive")
         return self
+
+    @model_validator(mode="after")
+    def _counter_store_exists(self) -> Settings:
+        if self.counter_backend == "redis" and self.redis_url is None:
+            raise ValueError("COUNTER_BACKEND=redis needs REDIS_URL")
+        return self
+
+    @property
+    def resolved_counter_backend(self) -> Literal["local", "redis", "off"]:
+        if self.counter_backend == "auto":
+            return "redis" if self.redis_url is not None else "local"
+        return self.counter_backend
+
+    @property
+    def resolved_counter_dir(self) -> Path:
+        return (
+            self.counter_dir if self.counter_dir is not None else self.resolved_data_dir / "counter"
+        )
 
     @property
     def is_sqlite(self) -> bool:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from movie_collections.auth import service
-from movie_collections.auth.schemas import AccessToken, Credentials
+from movie_collections.auth.dependencies import CurrentUserId
+from movie_collections.auth.schemas import AccessToken, Credentials, CurrentUser
 from movie_collections.container import ContainerDependency
 from movie_collections.errors import problem_responses
 
@@ -35,3 +36,13 @@ async def login(credentials: Credentials, container: ContainerDependency) -> Acc
     return await service.login(
         container.database, container.passwords, container.tokens, credentials
     )
+
+
+@router.get(
+    "/me/",
+    response_model=CurrentUser,
+    responses=problem_responses(401),
+    summary="Who the access token belongs to (checked from its signature, no database)",
+)
+async def me(user_id: CurrentUserId) -> CurrentUser:
+    return CurrentUser(user_id=user_id)

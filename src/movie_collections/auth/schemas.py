@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -36,3 +37,7 @@ class AccessToken(BaseModel):
     access_token: str = Field(description="Send as `Authorization: Bearer <token>`.")
     token_type: Literal["bearer"] = "bearer"  # noqa: S105
     expires_in: int = Field(description="Seconds until the access token expires.")
+
+
+class CurrentUser(BaseModel):
+    user_id: uuid.UUID = Field(description="The id of the user the access token belongs to.")

@@ -46,3 +46,22 @@ class InProcessCounter:
 
     async def reset(self) -> None:
         self._count = 0
+
+
+class DisabledCounter:
+    """COUNTER_BACKEND=off: nothing is counted (the middleware is not even installed)."""
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    def increment(self) -> None:
+        return None
+
+    async def total(self) -> int:
+        raise CounterUnavailable("request counting is off (COUNTER_BACKEND=off)")
+
+    async def reset(self) -> None:
+        raise CounterUnavailable("request counting is off (COUNTER_BACKEND=off)")

@@ -52,7 +52,28 @@ class RequestCounterMiddleware:
 
 
 async def _bounded_wait(pending: Awaitable[None], limit: float) -> None:
-    try:
-        await asyncio.wait_for(asyncio.shield(pending), limit)
-    except Exception:  # slow or failed store: the increment stays queued in the backend
+    """Wait for `pending` at most `limit` seconds, never cancelling it, never raising."""
+    if not isinstance(pending, asyncio.Future):
+        try:
+            await asyncio.wait_for(asyncio.shield(pending), limit)
+        except Exception:  # slow or failed store: the increment stays queued in the backend
+            return
         return
+    if pending.done():
+        return
+    # A done-callback and a timer instead of wait_for(shield(...)): no extra task or future
+    # per request on the hot path, and the batch future is never cancelled by a waiter.
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[None] = loop.create_future()
+
+    def release(_: object = None) -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    timer = loop.call_later(limit, release)
+    pending.add_done_callback(release)
+    try:
+        await waiter
+    finally:
+        timer.cancel()
+        pending.remove_done_callback(release)

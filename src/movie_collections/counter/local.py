@@ -1,0 +1,246 @@
+"""The embedded request counter: one memory-mapped file per worker process, summed on read.
+
+Layout of the counter directory:
+
+- `worker-<pid>-<random>.count`: 8 bytes, a little-endian signed 64-bit count. Exactly one
+  process writes it (its creator), through a shared memory mapping, so counting a request is
+  one store to memory: no system call, no lock shared between processes. The creator holds an
+  exclusive `flock` on it for its whole life; a file whose lock can be taken belongs to a
+  process that has exited (the kernel drops `flock` locks when a process dies, even on
+  SIGKILL), and its count is still in the file (the page cache outlives the process).
+- `state.json`: `{"retired": R, "baseline": B, "folded": [names]}`, replaced atomically
+  (temporary file + `os.replace`). `retired` holds the counts of dead workers' files that have
+  been folded in; `baseline` is the raw total at the last reset; `folded` names files already
+  counted in `retired` but not deleted yet, so a crash between the two steps cannot count
+  them twice.
+- `lock`: readers (`total`) take it shared, `reset` and compaction take it exclusive; neither
+  is on the hot path.
+
+The count is `retired + sum(live files) - baseline`.
+
+Why an 8-byte value cannot be read torn: the mapping starts on a page boundary, so the value
+is 8-byte aligned, and both sides access it through a ctypes `c_int64`, whose getter and
+setter are a single fixed-size 8-byte copy that the C compiler emits as one aligned 64-bit
+load or store. Aligned 64-bit loads and stores are single-copy atomic on x86-64 and AArch64,
+the platforms this service runs on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import fcntl
+import json
+import logging
+import mmap
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+VALUE_BYTES = 8
+COUNT_SUFFIX = ".count"
+STATE_FILE = "state.json"
+LOCK_FILE = "lock"
+
+
+class _MappedCount:
+    """One counter file mapped into memory, read and written as an aligned int64."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.descriptor = os.open(path, os.O_RDWR)
+        try:
+            self.mapping = mmap.mmap(self.descriptor, VALUE_BYTES, mmap.MAP_SHARED)
+        except BaseException:
+            os.close(self.descriptor)
+            raise
+        self.cell = ctypes.c_int64.from_buffer(self.mapping)
+
+    @property
+    def value(self) -> int:
+        return int(self.cell.value)
+
+    def close(self) -> None:
+        del self.cell  # the buffer export must be released before the mapping can close
+        self.mapping.close()
+        os.close(self.descriptor)
+
+
+class LocalFileCounter:
+    """Exact across worker processes on one host; survives restarts. See the module docstring."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._own: _MappedCount | None = None
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self._start)
+
+    async def stop(self) -> None:
+        own, self._own = self._own, None
+        if own is None:
+            return
+        own.mapping.flush()
+        # Closing the descriptor drops our flock: the file is now a dead worker's file, kept
+        # (with its count) until the next worker to start folds it into `retired`.
+        own.close()
+
+    def increment(self) -> None:
+        own = self._own
+        if own is not None:  # before start / after stop: nothing to count into
+            own.cell.value += 1
+
+    async def total(self) -> int:
+        return await asyncio.to_thread(self._total)
+
+    async def reset(self) -> None:
+        await asyncio.to_thread(self._reset)
+
+    # --- blocking parts, run in a thread -------------------------------------------------
+
+    def _start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        name = f"worker-{os.getpid()}-{secrets.token_hex(6)}"
+        # Created and locked under a name readers ignore, then renamed: compaction can never
+        # mistake a file that is being born for a dead worker's.
+        temporary = self.directory / f".{name}.new"
+        descriptor = os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.ftruncate(descriptor, VALUE_BYTES)
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            path = self.directory / f"{name}{COUNT_SUFFIX}"
+            os.replace(temporary, path)
+            own = _MappedCount(path)
+        except BaseException:
+            os.close(descriptor)
+            temporary.unlink(missing_ok=True)
+            raise
+        # The lock lives on the open file description; keep `descriptor` open for our life by
+        # handing it to the mapping holder in place of the one it opened.
+        os.close(own.descriptor)
+        own.descriptor = descriptor
+        self._own = own
+        self._compact()
+
+    def _compact(self) -> None:
+        """Fold the files of dead workers into `retired`, then delete them."""
+        with self._locked(fcntl.LOCK_EX):
+            state = self._read_state()
+            folded: set[str] = set(state["folded"])
+            retired: int = state["retired"]
+            newly_folded: list[str] = []
+            for path in self._count_files():
+                if path.name in folded or (self._own and path == self._own.path):
+                    continue
+                value = _value_if_dead(path)
+                if value is not None:
+                    retired += value
+                    newly_folded.append(path.name)
+            if newly_folded:
+                state["retired"] = retired
+                state["folded"] = sorted(folded | set(newly_folded))
+                self._write_state(state)
+            # Only after `retired` includes them on disk are the files deleted; `folded`
+            # remembers them until they are gone, so a crash in between loses nothing and
+            # counts nothing twice.
+            remaining = []
+            for name in sorted(folded | set(newly_folded)):
+                with contextlib.suppress(FileNotFoundError):
+                    (self.directory / name).unlink()
+                if (self.directory / name).exists():
+                    remaining.append(name)
+            if state["folded"] != remaining:
+                state["folded"] = remaining
+                self._write_state(state)
+            # A worker that died between creating and renaming its file never counted.
+            for path in self.directory.glob(".worker-*.new"):
+                if _value_if_dead(path) is not None:
+                    path.unlink(missing_ok=True)
+
+    def _raw_total(self, state: dict[str, Any]) -> int:
+        folded = set(state["folded"])
+        raw: int = state["retired"]
+        for path in self._count_files():
+            if path.name in folded:
+                continue
+            if self._own is not None and path == self._own.path:
+                raw += self._own.value
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                raw += _read_value(path)
+        return raw
+
+    def _total(self) -> int:
+        with self._locked(fcntl.LOCK_SH):
+            state = self._read_state()
+            return self._raw_total(state) - int(state["baseline"])
+
+    def _reset(self) -> None:
+        # Each worker's file is read once: an increment stored before that read is inside the
+        # baseline, one stored after it counts after the reset; none is on both sides.
+        with self._locked(fcntl.LOCK_EX):
+            state = self._read_state()
+            state["baseline"] = self._raw_total(state)
+            self._write_state(state)
+
+    @contextlib.contextmanager
+    def _locked(self, operation: int) -> Iterator[None]:
+        descriptor = os.open(self.directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(descriptor, operation)
+            yield
+        finally:
+            os.close(descriptor)  # closing releases the lock
+
+    def _count_files(self) -> list[Path]:
+        return sorted(self.directory.glob(f"worker-*{COUNT_SUFFIX}"))
+
+    def _read_state(self) -> dict[str, Any]:
+        try:
+            loaded = json.loads((self.directory / STATE_FILE).read_text())
+        except FileNotFoundError:
+            loaded = {}
+        return {
+            "retired": int(loaded.get("retired", 0)),
+            "baseline": int(loaded.get("baseline", 0)),
+            "folded": [str(name) for name in loaded.get("folded", [])],
+        }
+
+    def _write_state(self, state: dict[str, Any]) -> None:
+        temporary = self.directory / f".{STATE_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+        with open(temporary, "w") as handle:
+            json.dump(state, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, self.directory / STATE_FILE)
+
+
+def _read_value(path: Path) -> int:
+    mapped = _MappedCount(path)
+    try:
+        return mapped.value
+    finally:
+        mapped.close()
+
+
+def _value_if_dead(path: Path) -> int | None:
+    """The file's count if no live process holds its lock, else None."""
+    try:
+        descriptor = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return None
+        if os.fstat(descriptor).st_size < VALUE_BYTES:
+            return 0  # died before sizing its file: it never counted anything
+        return _read_value(path)
+    finally:
+        os.close(descriptor)

@@ -1,0 +1,149 @@
+"""The local request counter: several instances sharing one directory stand for worker processes."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from movie_collections.counter.local import LocalFileCounter
+
+
+async def started(directory: Path) -> LocalFileCounter:
+    counter = LocalFileCounter(directory)
+    await counter.start()
+    return counter
+
+
+def count_files(directory: Path) -> list[Path]:
+    return sorted(directory.glob("worker-*.count"))
+
+
+async def test_workers_sharing_a_directory_sum_exactly(tmp_path: Path) -> None:
+    first, second = await started(tmp_path), await started(tmp_path)
+    for _ in range(1000):
+        first.increment()
+    for _ in range(234):
+        second.increment()
+    assert await first.total() == 1234
+    assert await second.total() == 1234
+    assert len(count_files(tmp_path)) == 2
+    await first.stop()
+    await second.stop()
+
+
+async def test_a_stopped_workers_count_is_kept_and_folded_once(tmp_path: Path) -> None:
+    first = await started(tmp_path)
+    for _ in range(7):
+        first.increment()
+    await first.stop()
+    live = await started(tmp_path)  # folds the dead worker's file into `retired`
+    assert await live.total() == 7
+    assert len(count_files(tmp_path)) == 1  # only the live worker's file is left
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert state["retired"] == 7
+    assert state["folded"] == []
+    live.increment()
+    again = await started(tmp_path)  # a second compaction must not fold it again
+    assert await again.total() == 8
+    await live.stop()
+    await again.stop()
+
+
+async def test_a_live_workers_file_is_never_folded(tmp_path: Path) -> None:
+    live = await started(tmp_path)
+    live.increment()
+    newcomer = await started(tmp_path)
+    assert len(count_files(tmp_path)) == 2
+    live.increment()  # still counted from its own file
+    assert await newcomer.total() == 2
+    await live.stop()
+    await newcomer.stop()
+
+
+async def test_crash_between_folding_and_deleting_counts_once(tmp_path: Path) -> None:
+    dead = await started(tmp_path)
+    for _ in range(5):
+        dead.increment()
+    await dead.stop()
+    [dead_file] = count_files(tmp_path)
+    # What a worker leaves when it dies right after writing the state, before deleting.
+    (tmp_path / "state.json").write_text(
+        json.dumps({"retired": 5, "baseline": 0, "folded": [dead_file.name]})
+    )
+    reader = LocalFileCounter(tmp_path)
+    assert await reader.total() == 5
+    live = await started(tmp_path)  # finishes the deletion
+    assert not dead_file.exists()
+    assert await live.total() == 5
+    await live.stop()
+
+
+async def test_a_killed_process_keeps_its_count(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        f"""
+        import asyncio, os, sys
+        from pathlib import Path
+        from movie_collections.counter.local import LocalFileCounter
+
+        async def main():
+            counter = LocalFileCounter(Path({str(tmp_path)!r}))
+            await counter.start()
+            for _ in range(321):
+                counter.increment()
+            print("ready", flush=True)
+            await asyncio.sleep(60)
+
+        asyncio.run(main())
+        """
+    )
+    process = subprocess.Popen(  # noqa: ASYNC220  (started once, read with a plain readline)
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == "ready"
+        observer = await started(tmp_path)  # the worker is alive: its file is not folded
+        assert len(count_files(tmp_path)) == 2
+        assert await observer.total() == 321
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+    after = await started(tmp_path)  # SIGKILL released the lock: now it is folded
+    assert await after.total() == 321
+    assert len(count_files(tmp_path)) == 2  # observer's and after's own files
+    await observer.stop()
+    await after.stop()
+
+
+async def test_reset_starts_from_zero_and_survives_restart(tmp_path: Path) -> None:
+    first, second = await started(tmp_path), await started(tmp_path)
+    for _ in range(10):
+        first.increment()
+        second.increment()
+    await first.reset()
+    assert await second.total() == 0
+    first.increment()
+    second.increment()
+    second.increment()
+    assert await first.total() == 3
+    await first.stop()
+    await second.stop()
+    restarted = await started(tmp_path)
+    assert await restarted.total() == 3
+    restarted.increment()
+    assert await restarted.total() == 4
+    await restarted.stop()
+
+
+async def test_increment_before_start_or_after_stop_does_not_raise(tmp_path: Path) -> None:
+    counter = LocalFileCounter(tmp_path)
+    counter.increment()
+    await counter.start()
+    counter.increment()
+    await counter.stop()
+    counter.increment()
+    assert await LocalFileCounter(tmp_path).total() == 1

@@ -1,0 +1,194 @@
+"""The request counter in real servers: several workers, several hosts, a Redis that dies."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import shutil
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from tests.conftest import PASSWORD
+from tests.processes import PrivateRedis, ServerProcess
+from tests.services import REDIS_TEST_URL, redis_reachable, skip_or_fail
+
+pytestmark = pytest.mark.slow
+
+# (method, path, needs auth, expected status): every kind of outcome must be counted.
+MIX = [
+    ("GET", "/me/", True, 200),
+    ("GET", "/collection/", False, 401),
+    ("GET", "/no/such/path/", False, 404),
+    ("POST", "/collection/", True, 422),
+]
+
+
+def register(url: str) -> dict[str, str]:
+    name = f"user_{secrets.token_hex(6)}"
+    response = httpx.post(f"{url}/register/", json={"username": name, "password": PASSWORD})
+    assert response.status_code == 201, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+async def drive(urls: list[str], requests: int, auth: dict[str, str]) -> Counter[int]:
+    """`requests` concurrent requests (50 at a time) spread over `urls`; checks each status."""
+    semaphore = asyncio.Semaphore(50)
+    statuses: Counter[int] = Counter()
+    limits = httpx.Limits(max_connections=50)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as http:
+
+        async def one(index: int) -> None:
+            method, path, needs_auth, expected = MIX[index % len(MIX)]
+            async with semaphore:
+                response = await http.request(
+                    method,
+                    urls[index % len(urls)] + path,
+                    headers=auth if needs_auth else None,
+                    json={} if method == "POST" else None,
+                )
+            assert response.status_code == expected, response.text
+            statuses[response.status_code] += 1
+
+        await asyncio.gather(*(one(index) for index in range(requests)))
+    return statuses
+
+
+def count(url: str, auth: dict[str, str]) -> int:
+    response = httpx.get(f"{url}/request-count/", headers=auth, timeout=10)
+    assert response.status_code == 200, response.text
+    value: int = response.json()["requests"]
+    return value
+
+
+def reset(url: str, auth: dict[str, str]) -> None:
+    response = httpx.post(f"{url}/request-count/reset/", headers=auth, timeout=10)
+    assert response.status_code == 200, response.text
+
+
+def test_local_backend_with_four_workers_is_exact(tmp_path: Path) -> None:
+    environment = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}",
+        "COUNTER_BACKEND": "local",
+    }
+    with ServerProcess(environment, workers=4) as server:
+        auth = register(server.url)
+        before = count(server.url, auth)
+        statuses = asyncio.run(drive([server.url], 2000, auth))
+        assert statuses == {200: 500, 401: 500, 404: 500, 422: 500}
+        assert count(server.url, auth) - before == 2000 + 1
+
+        reset(server.url, auth)
+        assert count(server.url, auth) == 1  # the reset is before it; this read counts
+        asyncio.run(drive([server.url], 500, auth))
+        last = count(server.url, auth)
+        assert last == 1 + 500 + 1
+        # Every worker wrote its own file; none shared a lock on the hot path.
+        assert len(list((tmp_path / "counter").glob("worker-*.count"))) == 4
+
+    # "Till now": the count survives a restart (readiness probes of the new server count too).
+    with ServerProcess(environment, workers=4) as server:
+        restarted = count(server.url, auth)
+        assert restarted > last
+        asyncio.run(drive([server.url], 500, auth))
+        assert count(server.url, auth) - restarted == 500 + 1
+        # The dead workers' files were folded in: the number of files stays bounded.
+        assert len(list((tmp_path / "counter").glob("worker-*.count"))) <= 8
+
+
+@pytest.mark.redis
+def test_two_servers_sharing_redis_are_exact(tmp_path: Path) -> None:
+    if not redis_reachable():
+        skip_or_fail("Redis is not reachable on 127.0.0.1:6379")
+    prefix = f"test-{secrets.token_hex(6)}:"
+    common = {
+        "REDIS_URL": REDIS_TEST_URL,
+        "REDIS_KEY_PREFIX": prefix,
+        "COUNTER_SHARDS": "4",
+        "SECRET_KEY": "shared-secret-key-for-both-hosts-0123456789",
+    }
+    try:
+        with (
+            ServerProcess(
+                {**common, "DATABASE_URL": f"sqlite:///{tmp_path / 'a' / 'app.db'}"}, workers=2
+            ) as first,
+            ServerProcess(
+                {**common, "DATABASE_URL": f"sqlite:///{tmp_path / 'b' / 'app.db'}"}, workers=2
+            ) as second,
+        ):
+            auth = register(first.url)  # the token is valid on both: same SECRET_KEY
+            urls = [first.url, second.url]
+            before = count(second.url, auth)
+            asyncio.run(drive(urls, 2000, auth))
+            assert count(first.url, auth) - before == 2000 + 1
+
+            reset(second.url, auth)
+            assert count(first.url, auth) == 1
+            asyncio.run(drive(urls, 500, auth))
+            assert count(second.url, auth) == 1 + 500 + 1
+    finally:
+        client = redis.Redis.from_url(REDIS_TEST_URL)
+        keys = list(client.scan_iter(match=f"{prefix}*"))
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
+@pytest.mark.redis
+def test_redis_dying_mid_load_loses_nothing(tmp_path: Path) -> None:
+    if shutil.which("redis-server") is None:
+        skip_or_fail("redis-server is not installed")
+    private = PrivateRedis(tmp_path / "redis").start()
+    environment = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}",
+        "REDIS_URL": private.url,
+        "REDIS_SOCKET_TIMEOUT": "0.5",
+        "COUNTER_RETRY_MAX_SECONDS": "0.2",
+    }
+    try:
+        with ServerProcess(environment, workers=2) as server:
+            auth = register(server.url)
+            before = count(server.url, auth)
+            sent = 0
+
+            async def load_and_kill() -> None:
+                loader = asyncio.create_task(drive([server.url], 1500, auth))
+                await asyncio.sleep(0.3)  # mid-load
+                private.kill()
+                await loader  # every request answered with its normal status
+
+            started = time.monotonic()
+            asyncio.run(load_and_kill())
+            sent += 1500
+            # While Redis is down: requests are still served, quickly ...
+            asyncio.run(drive([server.url], 300, auth))
+            sent += 300
+            assert time.monotonic() - started < 60
+            # ... and the count answers 503 problem+json rather than a wrong number.
+            for _ in range(3):
+                response = httpx.get(f"{server.url}/request-count/", headers=auth, timeout=10)
+                sent += 1
+                assert response.status_code == 503
+                assert response.headers["content-type"] == "application/problem+json"
+
+            private.start()  # same port, same append-only file
+            deadline = time.monotonic() + 20
+            while True:
+                response = httpx.get(f"{server.url}/request-count/", headers=auth, timeout=10)
+                if response.status_code == 200:
+                    break
+                sent += 1
+                assert time.monotonic() < deadline, "the count never came back"
+                time.sleep(0.2)
+            # The worker that answered flushed its own backlog first; give the other worker's
+            # flusher (retry pause <= 0.2 s) a moment to send its own.
+            time.sleep(1.5)
+            # Nothing lost and nothing counted twice: every request since `before`, the
+            # 503 answers, the first good read and this one.
+            assert count(server.url, auth) - before == sent + 2
+    finally:
+        private.kill()
