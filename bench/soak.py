@@ -38,11 +38,11 @@ from typing import Any
 
 import httpx
 
-PASSWORD = "soak-test-passw0rd"  # noqa: S105  (test users only)
-SECRET_KEY = "soak-secret-key-0123456789abcdef0123456789abcdef"  # noqa: S105
+PASSWORD = "soak-test-passw0rd"
+SECRET_KEY = "soak-secret-key-0123456789abcdef0123456789abcdef"
 GENRES = ["Drama", "Comedy", "Action", "Horror", "Sci-Fi", "Western", "Romance", "Documentary"]
 UPSTREAM_USERNAME = "soak"
-UPSTREAM_PASSWORD = "soak-upstream-password"  # noqa: S105
+UPSTREAM_PASSWORD = "soak-upstream-password"
 UPSTREAM_PATH = "/api/v1/maya/movies/"
 # GET /movies/ may answer these when the upstream fails or is too slow: documented, not anomalies.
 UPSTREAM_STATUSES = {502, 504}
@@ -81,7 +81,7 @@ class Process:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60) -> Process:
-        self.process = subprocess.Popen(  # noqa: S603  (our own command line)
+        self.process = subprocess.Popen(
             self.command,
             env=self.environment,
             stdout=self.log,
@@ -685,9 +685,14 @@ async def soak(
         await asyncio.sleep(max(0.0, warm_until - time.monotonic()))
         rss_start = server_rss(server)
         rss_samples = [sum(rss_start.values())]
+        # (seconds since the start, total RSS) about every 30 s: a leak climbs steadily, caches
+        # filling up level off.
+        rss_series = [(round(time.monotonic() - started), sum(rss_start.values()))]
         while time.monotonic() < deadline:
             await asyncio.sleep(min(5.0, max(0.0, deadline - time.monotonic())))
             rss_samples.append(sum(server_rss(server).values()))
+            if time.monotonic() - started - rss_series[-1][0] >= 30:
+                rss_series.append((round(time.monotonic() - started), rss_samples[-1]))
         await asyncio.gather(*tasks)
         elapsed = time.monotonic() - started
         rss_end = server_rss(server)
@@ -743,6 +748,11 @@ async def soak(
         "rss_kib_end": sum(rss_end.values()),
         "rss_kib_peak": max(rss_samples),
         "rss_growth": round(growth, 3),
+        "rss_kib_series": rss_series,
+        "rss_kib_by_process": {
+            str(pid): [rss_start.get(pid, 0), rss_end.get(pid, 0)]
+            for pid in sorted(set(rss_start) | set(rss_end))
+        },
         "server_processes": len(rss_end),
         "anomalies": results.anomalies,
     }
