@@ -466,7 +466,11 @@ class SoakClient:
         collection_id, state = picked
         movies = self.some_movies(self.rng.randint(1, 3))
         if state.movies and self.rng.random() < 0.5:
-            movies.append(self.rng.choice(state.movies))
+            again = self.rng.choice(state.movies)
+            # One already in the collection (reported back, not doubled); never one twice in a
+            # request, which is a 422 by design.
+            if again["uuid"] not in {m["uuid"] for m in movies}:
+                movies.append(again)
         present = {m["uuid"] for m in state.movies}
         response = await self.write(
             user,
