@@ -8,7 +8,7 @@ DEV_STAMP := $(VENV)/.dev-installed
 PYTEST_ARGS ?=
 SOAK_ARGS ?=
 
-.PHONY: run demo test lint format migrate lock clean bench-counter soak soak-ci
+.PHONY: run demo test lint format migrate lock clean bench-counter screenshots soak soak-ci
 
 run: $(RUNTIME_STAMP) ## serve the API on http://127.0.0.1:8000 (embedded SQLite)
 	$(BIN)/movie-collections serve
@@ -28,6 +28,9 @@ demo: $(RUNTIME_STAMP) ## serve the API against the bundled stand-in upstream, o
 
 test: $(DEV_STAMP) ## the whole test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+screenshots: $(DEV_STAMP) ## re-take docs/screenshots/*.png from the web client's end-to-end tests
+	E2E_SCREENSHOT_DIR=docs/screenshots $(BIN)/python -m pytest -m e2e -p no:cacheprovider -q
 
 lint: $(DEV_STAMP) ## ruff and mypy --strict
 	$(BIN)/ruff check src tests

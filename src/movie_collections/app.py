@@ -32,6 +32,8 @@ from movie_collections.logging_setup import configure_logging
 from movie_collections.movies.client import MoviesClient
 from movie_collections.movies.router import router as movies_router
 from movie_collections.redis_client import create_redis
+from movie_collections.web.router import STATIC_PATH, client_files
+from movie_collections.web.router import router as web_router
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +71,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(collection_router)
     app.include_router(counter_router)
     app.include_router(health_router)
+    app.include_router(web_router)
+    app.mount(STATIC_PATH, client_files(), name="static")
     # Added innermost first: the counter sees every request first, then ids, the size limit,
     # and closest to the app the catch-all for errors nobody handled.
     app.add_middleware(UnhandledErrorMiddleware)

@@ -142,20 +142,6 @@ class Settings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
-    @field_validator(
-        "access_token_ttl", "idempotency_key_ttl", "idempotency_in_flight_timeout", mode="before"
-    )
-    @classmethod
-    def _seconds_as_number(cls, value: object) -> object:
-        """`86400` or `2.5` from the environment means seconds (pydantic only takes ISO 8601
-        strings, and reads a bare number string as a malformed one)."""
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                return value
-        return value
-
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:
@@ -171,6 +157,16 @@ class Settings(BaseSettings):
             return None
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("REDIS_URL must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator(
+        "access_token_ttl", "idempotency_key_ttl", "idempotency_in_flight_timeout", mode="before"
+    )
+    @classmethod
+    def _seconds_as_number(cls, value: object) -> object:
+        """Environment values are strings: '86400' means seconds, like the number 86400."""
+        if isinstance(value, str) and value.strip().replace(".", "", 1).isdigit():
+            return float(value)
         return value
 
     @model_validator(mode="after")

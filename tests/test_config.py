@@ -1,0 +1,60 @@
+"""Settings are validated at start and accept the documented forms."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from movie_collections.config import Settings, load_or_create_secret_key
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("3", timedelta(seconds=3)), ("86400", timedelta(days=1)), ("PT2H", timedelta(hours=2))],
+)
+def test_access_token_ttl_accepts_seconds_and_iso_8601(
+    monkeypatch: pytest.MonkeyPatch, raw: str, expected: timedelta
+) -> None:
+    monkeypatch.setenv("ACCESS_TOKEN_TTL", raw)
+    assert Settings(_env_file=None).access_token_ttl == expected  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("ACCESS_TOKEN_TTL", "soon"),
+        ("ACCESS_TOKEN_TTL", "0"),
+        ("DATABASE_URL", "mysql://localhost/db"),
+        ("REDIS_URL", "http://localhost"),
+        ("SECRET_KEY", "too-short"),
+        ("LOG_LEVEL", "LOUD"),
+    ],
+)
+def test_bad_values_are_rejected(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError):
+        Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("url", "driver_url"),
+    [
+        ("sqlite:///./data/x.db", "sqlite+aiosqlite:///./data/x.db"),
+        ("postgresql://u@h/db", "postgresql+asyncpg://u@h/db"),
+        ("postgres://u@h/db", "postgresql+asyncpg://u@h/db"),
+    ],
+)
+def test_async_driver_is_chosen(url: str, driver_url: str) -> None:
+    settings = Settings(_env_file=None, database_url=url)  # type: ignore[call-arg]
+    assert settings.async_database_url == driver_url
+
+
+def test_generated_secret_key_is_created_once_with_mode_0600(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "secret_key"
+    first = load_or_create_secret_key(path)
+    assert len(first) >= 64
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert load_or_create_secret_key(path) == first
