@@ -17,8 +17,11 @@ from tests.reliability.traffic import Traffic
 
 pytestmark = pytest.mark.slow
 
-DEADLINE = 2.0
-PHASE_SECONDS = 3.0
+DEADLINE = 1.5
+PHASE_SECONDS = 4.0
+# Requests are judged by the phase they started in, if they started early enough in it to be
+# answered before the next phase changes the upstream.
+SETTLE_SECONDS = DEADLINE + 0.5
 # (phase, upstream behaviour, the statuses GET /movies/ may answer in it)
 PHASES: list[tuple[str, dict[str, object], set[int]]] = [
     ("healthy", {"failure_rate": 0.0}, {200}),
@@ -87,15 +90,19 @@ async def test_upstream_faults_only_affect_movies_and_end_within_the_deadline(
     report = []
     for name, _behaviour, allowed in PHASES:
         start, end = windows[name]
-        # Judge requests that started inside the phase (a reader's request may straddle two).
-        movies = [(s, t) for moment, s, t in movie_log if start <= moment - t and moment < end]
+        movies = [
+            (status, taken)
+            for moment, status, taken in movie_log
+            if start <= moment - taken < end - SETTLE_SECONDS
+        ]
         statuses = Counter(status for status, _ in movies)
         slowest_movie = max((t for _, t in movies), default=0.0)
         collections_p95 = traffic.slowest_between(start, end)
+        collections_p50 = traffic.slowest_between(start, end, share=0.5)
         report.append(
             f"{name}: /movies/ {dict(statuses)} slowest {slowest_movie:.2f}s; "
             f"collection writes {dict(traffic.statuses_between(start, end))} "
-            f"p95 {collections_p95 * 1000:.0f}ms"
+            f"p50 {collections_p50 * 1000:.0f}ms p95 {collections_p95 * 1000:.0f}ms"
         )
         assert movies, name
         assert set(statuses) <= allowed, (name, statuses)
@@ -103,10 +110,14 @@ async def test_upstream_faults_only_affect_movies_and_end_within_the_deadline(
         # a 2-core machine shared with other test runs).
         assert slowest_movie < DEADLINE + 2.0, (name, slowest_movie)
     print("upstream faults:\n  " + "\n  ".join(report))  # docs/reliability.md
-    healthy_p95 = traffic.slowest_between(*windows["healthy"])
+    # Nothing else slows down: the median collection write takes no longer while the upstream
+    # fails than while it is healthy (the median, because this shared 2-core machine's noise
+    # dominates a tail of a few hundred requests).
+    baseline = max(
+        traffic.slowest_between(*windows[name], share=0.5) for name in ("healthy", "recovered")
+    )
     for name in ("hang", "reset", "5xx"):
-        p95 = traffic.slowest_between(*windows[name])
-        # Nothing else slows down: collection writes stay as fast as with a healthy upstream.
-        assert p95 < max(3 * healthy_p95, healthy_p95 + 0.5), (name, p95, healthy_p95)
+        median = traffic.slowest_between(*windows[name], share=0.5)
+        assert median < max(3 * baseline, baseline + 0.5), (name, median, baseline)
     assert not [s for s in traffic.statuses if s >= 500], traffic.statuses
     assert traffic.transport_errors == 0
