@@ -8,7 +8,7 @@ DEV_STAMP := $(VENV)/.dev-installed
 PYTEST_ARGS ?=
 SOAK_ARGS ?=
 
-.PHONY: run demo test lint format migrate lock clean bench-counter screenshots soak soak-ci
+.PHONY: run demo test lint fuzz format migrate lock clean bench-counter screenshots soak soak-ci
 
 run: $(RUNTIME_STAMP) ## serve the API on http://127.0.0.1:8000 (embedded SQLite)
 	$(BIN)/movie-collections serve
@@ -36,6 +36,9 @@ lint: $(DEV_STAMP) ## ruff and mypy --strict
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy
+
+fuzz: $(DEV_STAMP) ## Schemathesis against a live server's /openapi.json (scripts/fuzz.sh)
+	BIN=$(BIN) scripts/fuzz.sh
 
 format: $(DEV_STAMP)
 	$(BIN)/ruff format src tests

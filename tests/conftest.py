@@ -32,6 +32,11 @@ FAST_HASHING: dict[str, Any] = {
 }
 TEST_SECRET = "test-secret-key-0123456789abcdef0123456789abcdef"
 PASSWORD = "correct horse battery"
+# The suite registers many users from one client address; tests of the limits set their own.
+GENEROUS_RATE_LIMITS: dict[str, Any] = {
+    "auth_rate_limit_per_username": 10_000,
+    "auth_rate_limit_per_address": 10_000,
+}
 
 
 @pytest.fixture(scope="session")
@@ -61,7 +66,8 @@ async def _truncate_postgres(url: str) -> None:
     connection = await asyncpg.connect(url)
     try:
         await connection.execute(
-            "TRUNCATE users, collections, collection_movies, collection_genres, idempotency_keys"
+            "TRUNCATE users, collections, collection_movies, collection_genres, refresh_tokens,"
+            " idempotency_keys"
             " CASCADE"
         )
     finally:
@@ -86,6 +92,7 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         "data_dir": data_dir,
         "secret_key": TEST_SECRET,
         **FAST_HASHING,
+        **GENEROUS_RATE_LIMITS,
         **overrides,
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -31,7 +31,9 @@ def command_environment(overrides: dict[str, str]) -> dict[str, str]:
     environment = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("DATABASE_", "REDIS_", "SECRET_", "MOVIES_API", "COUNTER_"))
+        if not key.startswith(
+            ("DATABASE_", "REDIS_", "SECRET_", "PREVIOUS_SECRET", "MOVIES_API", "COUNTER_", "AUTH_")
+        )
     }
     environment.update(
         {
@@ -39,6 +41,8 @@ def command_environment(overrides: dict[str, str]) -> dict[str, str]:
             "PASSWORD_HASH_MEMORY_KIB": "8",
             "PASSWORD_HASH_PARALLELISM": "1",
             "LOG_LEVEL": "WARNING",
+            "AUTH_RATE_LIMIT_PER_USERNAME": "10000",
+            "AUTH_RATE_LIMIT_PER_ADDRESS": "10000",
         }
     )
     environment.update(overrides)

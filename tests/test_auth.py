@@ -9,6 +9,7 @@ import httpx
 import jwt
 import pytest
 
+from movie_collections.auth.tokens import key_id
 from movie_collections.config import Settings
 from tests.conftest import PASSWORD, TEST_SECRET, register
 
@@ -26,10 +27,20 @@ async def test_register_returns_token_that_authenticates(client: httpx.AsyncClie
 async def test_token_claims(client: httpx.AsyncClient) -> None:
     response = await client.post("/register/", json={"username": "claims", "password": PASSWORD})
     token = response.json()["access_token"]
-    assert jwt.get_unverified_header(token)["alg"] == "HS256"
-    claims = jwt.decode(token, TEST_SECRET, algorithms=["HS256"])
+    header = jwt.get_unverified_header(token)
+    assert header["alg"] == "HS256"
+    assert header["kid"] == key_id(TEST_SECRET)
+    claims = jwt.decode(
+        token,
+        TEST_SECRET,
+        algorithms=["HS256"],
+        audience="movie-collections",
+        issuer="movie-collections",
+    )
     uuid.UUID(claims["sub"])
     assert claims["exp"] - claims["iat"] == 24 * 3600
+    assert claims["nbf"] == claims["iat"]
+    assert len(claims["jti"]) >= 16
 
 
 async def test_duplicate_username_is_409_case_insensitively(client: httpx.AsyncClient) -> None:
@@ -83,7 +94,17 @@ async def test_username_allows_documented_characters(client: httpx.AsyncClient) 
 
 
 def _token(claims: dict[str, object], key: str = TEST_SECRET, algorithm: str = "HS256") -> str:
-    return jwt.encode(claims, key, algorithm=algorithm)
+    """A token as the service would sign it (kid, iss, aud, nbf, jti), with `claims` on top."""
+    now = int(time.time())
+    full = {
+        "iat": now,
+        "nbf": now,
+        "jti": uuid.uuid4().hex,
+        "iss": "movie-collections",
+        "aud": "movie-collections",
+        **claims,
+    }
+    return jwt.encode(full, key, algorithm=algorithm, headers={"kid": key_id(TEST_SECRET)})
 
 
 def _none_token(claims: dict[str, object]) -> str:
@@ -110,9 +131,13 @@ async def test_missing_or_malformed_token_is_401(
     assert response.headers["content-type"] == "application/problem+json"
 
 
+# The HS512 forgery uses a key PyJWT finds short for HS512; that is the point of the test.
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 async def test_bad_tokens_are_401(client: httpx.AsyncClient) -> None:
     now = int(time.time())
-    subject = str(uuid.uuid4())
+    # A real user: the token of a user that does not exist is refused too.
+    issued = (await register(client))["Authorization"].split()[1]
+    subject = jwt.decode(issued, options={"verify_signature": False})["sub"]
     valid_claims = {"sub": subject, "iat": now, "exp": now + 60}
     good = _token(valid_claims)
     header, _payload, signature = good.split(".")
@@ -122,7 +147,19 @@ async def test_bad_tokens_are_401(client: httpx.AsyncClient) -> None:
         "wrong key": _token(valid_claims, key="another-secret-key-0123456789abcdef0123"),
         "alg none": _none_token(valid_claims),
         "tampered": f"{header}.{tampered_payload}.{signature}",
-        "no exp": _token({"sub": subject, "iat": now}),
+        "no exp": jwt.encode(
+            {
+                "sub": subject,
+                "iat": now,
+                "nbf": now,
+                "jti": "x",
+                "iss": "movie-collections",
+                "aud": "movie-collections",
+            },
+            TEST_SECRET,
+            algorithm="HS256",
+            headers={"kid": key_id(TEST_SECRET)},
+        ),
         "sub not uuid": _token({"sub": "admin", "iat": now, "exp": now + 60}),
         "HS512": _token(valid_claims, algorithm="HS512"),
     }
@@ -152,6 +189,8 @@ async def test_expired_token_says_so(client: httpx.AsyncClient) -> None:
         ("DELETE", f"/collection/{uuid.uuid4()}/"),
         ("GET", "/request-count/"),
         ("POST", "/request-count/reset/"),
+        ("GET", "/limits/"),
+        ("DELETE", "/me/"),
     ],
 )
 async def test_every_endpoint_but_register_and_login_needs_a_token(

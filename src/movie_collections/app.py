@@ -28,9 +28,12 @@ from movie_collections.http_middleware import (
     UnhandledErrorMiddleware,
 )
 from movie_collections.idempotency.service import IdempotencyKeys
+from movie_collections.limits.router import router as limits_router
+from movie_collections.limits.service import describe_limits
 from movie_collections.logging_setup import configure_logging
 from movie_collections.movies.client import MoviesClient
 from movie_collections.movies.router import router as movies_router
+from movie_collections.ratelimit.limiter import build_auth_rate_limiter
 from movie_collections.redis_client import create_redis
 from movie_collections.web.router import STATIC_PATH, client_files
 from movie_collections.web.router import router as web_router
@@ -41,8 +44,13 @@ DESCRIPTION = """
 Register, browse the movie catalogue, keep personal collections of movies, see your
 favourite genres, and read or reset the service's request counter.
 
-Every endpoint except `/register/`, `/login/` and these docs needs
-`Authorization: Bearer <access_token>`. Errors are `application/problem+json` (RFC 9457).
+Every endpoint except `/register/`, `/login/`, `/token/refresh/`, `/logout/` and these docs
+needs `Authorization: Bearer <access_token>`. Errors are `application/problem+json` (RFC 9457).
+
+## Limits
+
+`GET /limits/` returns these to a client.
+
 """
 
 
@@ -62,7 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="movie-collections",
         version=__version__,
-        description=DESCRIPTION,
+        description=DESCRIPTION + describe_limits(settings),
         lifespan=lifespan,
     )
     install_error_handlers(app)
@@ -70,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(movies_router)
     app.include_router(collection_router)
     app.include_router(counter_router)
+    app.include_router(limits_router)
     app.include_router(health_router)
     app.include_router(web_router)
     app.mount(STATIC_PATH, client_files(), name="static")
@@ -105,6 +114,7 @@ def build_container(settings: Settings) -> Container:
         counter=build_counter(settings, redis),
         movies=MoviesClient(settings),
         redis=redis,
+        auth_rate_limiter=build_auth_rate_limiter(settings, redis),
         idempotency=IdempotencyKeys(database, settings),
     )
 

@@ -38,8 +38,32 @@ class Settings(BaseSettings):
         min_length=32,
         description="HS256 signing key. Unset: generated once and kept in DATA_DIR/secret_key.",
     )
+    previous_secret_keys: SecretStr = Field(
+        SecretStr(""),
+        description="Comma-separated keys that tokens signed before a key rotation may still "
+        "carry; they verify but never sign.",
+    )
     access_token_ttl: timedelta = Field(
         timedelta(hours=24), description="Life of an access token (seconds or ISO 8601)."
+    )
+    refresh_token_ttl: timedelta = Field(
+        timedelta(days=30), description="Life of a refresh token (seconds or ISO 8601)."
+    )
+    token_issuer: str = Field(
+        "movie-collections", min_length=1, description="`iss` of access tokens, checked."
+    )
+    token_audience: str = Field(
+        "movie-collections", min_length=1, description="`aud` of access tokens, checked."
+    )
+
+    auth_rate_limit_per_username: int = Field(
+        10, ge=0, description="Login/register attempts per username per window; 0: no limit."
+    )
+    auth_rate_limit_per_address: int = Field(
+        30, ge=0, description="Login/register attempts per client address per window; 0: none."
+    )
+    auth_rate_limit_window: timedelta = Field(
+        timedelta(minutes=1), description="The sliding window of the auth rate limits."
     )
     password_hash_time_cost: int = Field(3, ge=1, le=50)
     password_hash_memory_kib: int = Field(65536, ge=8, le=4 * 1024 * 1024)
@@ -125,7 +149,12 @@ class Settings(BaseSettings):
     )
 
     max_body_bytes: int = Field(5 * 1024 * 1024, ge=1024, description="Larger bodies get 413.")
-    max_movies_per_collection: int = Field(1000, ge=1)
+    max_movies_per_collection: int = Field(
+        1000,
+        ge=1,
+        le=1000,
+        description="Movies per collection; at most the schema's documented maximum (1000).",
+    )
 
     idempotency_key_ttl: timedelta = Field(
         timedelta(hours=24),
@@ -177,6 +206,12 @@ class Settings(BaseSettings):
             raise ValueError("IDEMPOTENCY_KEY_TTL must be at least one second")
         if self.idempotency_in_flight_timeout.total_seconds() <= 0:
             raise ValueError("IDEMPOTENCY_IN_FLIGHT_TIMEOUT must be positive")
+        if self.refresh_token_ttl.total_seconds() < 1:
+            raise ValueError("REFRESH_TOKEN_TTL must be at least one second")
+        if self.auth_rate_limit_window.total_seconds() < 1:
+            raise ValueError("AUTH_RATE_LIMIT_WINDOW must be at least one second")
+        if any(len(key) < 32 for key in self.previous_signing_keys):
+            raise ValueError("every PREVIOUS_SECRET_KEYS entry must be 32+ characters")
         return self
 
     @model_validator(mode="after")
@@ -196,6 +231,12 @@ class Settings(BaseSettings):
         return (
             self.counter_dir if self.counter_dir is not None else self.resolved_data_dir / "counter"
         )
+
+    @property
+    def previous_signing_keys(self) -> list[str]:
+        """Keys of earlier rotations: tokens signed with them still verify until they expire."""
+        raw = self.previous_secret_keys.get_secret_value()
+        return [key.strip() for key in raw.split(",") if key.strip()]
 
     @property
     def is_sqlite(self) -> bool:

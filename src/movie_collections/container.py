@@ -15,6 +15,7 @@ from movie_collections.counter.backend import RequestCounter
 from movie_collections.db import Database
 from movie_collections.idempotency.service import IdempotencyKeys
 from movie_collections.movies.client import MoviesClient
+from movie_collections.ratelimit.limiter import AuthRateLimiter
 
 
 @dataclass(slots=True)
@@ -26,6 +27,7 @@ class Container:
     counter: RequestCounter
     movies: MoviesClient
     redis: Redis | None
+    auth_rate_limiter: AuthRateLimiter
     idempotency: IdempotencyKeys
 
     async def start(self) -> None:
@@ -36,6 +38,7 @@ class Container:
         """Flush and release everything, in reverse order of dependence."""
         await self.movies.close()
         await self.counter.stop()
+        self.auth_rate_limiter.close()
         if self.redis is not None:
             await self.redis.aclose()
         await self.database.dispose()

@@ -41,6 +41,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
             max_overflow=settings.database_max_overflow,
             pool_timeout=settings.database_pool_timeout,
             connect_args={"timeout": settings.sqlite_busy_timeout},
+            hide_parameters=True,
         )
         _configure_sqlite(engine, settings)
         return engine
@@ -51,6 +52,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         max_overflow=settings.database_max_overflow,
         pool_timeout=settings.database_pool_timeout,
         pool_pre_ping=False,
+        hide_parameters=True,
         connect_args={
             "server_settings": {"statement_timeout": statement_timeout_ms},
             "timeout": settings.database_pool_timeout,
@@ -77,6 +79,10 @@ def _configure_sqlite(engine: AsyncEngine, settings: Settings) -> None:
     def _on_begin(connection: Any) -> None:
         writes = connection.get_execution_options().get(WRITE_OPTION, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+
+
+# hide_parameters: a logged database error never carries the values bound to the statement
+# (password hashes, usernames, users' text).
 
 
 class Database:

@@ -1,40 +1,85 @@
-"""POST /register/ and POST /login/."""
+"""POST /register/, /login/, /token/refresh/, /logout/ and DELETE /me/."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Any
+
+from fastapi import APIRouter, Request, Response, status
 
 from movie_collections.auth import service
 from movie_collections.auth.dependencies import CurrentUserId
-from movie_collections.auth.schemas import AccessToken, Credentials, CurrentUser
+from movie_collections.auth.schemas import Credentials, CurrentUser, RefreshRequest, TokenPair
 from movie_collections.container import ContainerDependency
 from movie_collections.errors import problem_responses
 
 router = APIRouter(tags=["auth"])
 
+REFRESH_OPERATION = "refresh_token"
+LOGOUT_OPERATION = "logout"
+# OpenAPI links: a client (or a stateful fuzzer) can follow a token pair to its next uses.
+TOKEN_PAIR_LINKS = {
+    "Refresh": {
+        "operationId": REFRESH_OPERATION,
+        "requestBody": {"refresh_token": "$response.body#/refresh_token"},
+        "description": "Exchange the refresh token for a new pair.",
+    },
+    "Logout": {
+        "operationId": LOGOUT_OPERATION,
+        "requestBody": {"refresh_token": "$response.body#/refresh_token"},
+        "description": "Revoke the refresh token's family.",
+    },
+}
+
+
+def _with_links(status_code: int, *problem_statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {status_code: {"links": TOKEN_PAIR_LINKS}, **problem_responses(*problem_statuses)}
+
+
+def client_address(request: Request) -> str:
+    """The peer's address as the server saw it (uvicorn rewrites it from X-Forwarded-For only
+    for --forwarded-allow-ips proxies, so a client cannot pick its own)."""
+    return request.client.host if request.client is not None else "unknown"
+
 
 @router.post(
     "/register/",
     status_code=status.HTTP_201_CREATED,
-    response_model=AccessToken,
-    responses=problem_responses(400, 409, 413, 422),
-    summary="Register a user and get an access token",
+    response_model=TokenPair,
+    responses=_with_links(201, 400, 409, 413, 422, 429),
+    summary="Register a user and get an access token and a refresh token",
 )
-async def register(credentials: Credentials, container: ContainerDependency) -> AccessToken:
+async def register(
+    credentials: Credentials, request: Request, container: ContainerDependency
+) -> TokenPair:
+    # Before the hash: a client over its limit costs no Argon2 work.
+    await container.auth_rate_limiter.check(
+        "register", credentials.username, client_address(request)
+    )
     return await service.register(
-        container.database, container.passwords, container.tokens, credentials
+        container.database,
+        container.passwords,
+        container.tokens,
+        container.settings.refresh_token_ttl,
+        credentials,
     )
 
 
 @router.post(
     "/login/",
-    response_model=AccessToken,
-    responses=problem_responses(400, 401, 413, 422),
-    summary="Get a new access token for an existing user",
+    response_model=TokenPair,
+    responses=_with_links(200, 400, 401, 413, 422, 429),
+    summary="Get a new access token and refresh token for an existing user",
 )
-async def login(credentials: Credentials, container: ContainerDependency) -> AccessToken:
+async def login(
+    credentials: Credentials, request: Request, container: ContainerDependency
+) -> TokenPair:
+    await container.auth_rate_limiter.check("login", credentials.username, client_address(request))
     return await service.login(
-        container.database, container.passwords, container.tokens, credentials
+        container.database,
+        container.passwords,
+        container.tokens,
+        container.settings.refresh_token_ttl,
+        credentials,
     )
 
 
@@ -46,3 +91,49 @@ async def login(credentials: Credentials, container: ContainerDependency) -> Acc
 )
 async def me(user_id: CurrentUserId) -> CurrentUser:
     return CurrentUser(user_id=user_id)
+
+
+@router.post(
+    "/token/refresh/",
+    operation_id=REFRESH_OPERATION,
+    response_model=TokenPair,
+    responses=_with_links(200, 400, 401, 413, 422),
+    summary="Exchange a refresh token (single use) for a new access and refresh token",
+    description="A refresh token works once. Presenting one that was already used revokes "
+    "every refresh token of its login (the owner must log in again): it means someone else "
+    "has a copy.",
+)
+async def refresh_token(payload: RefreshRequest, container: ContainerDependency) -> TokenPair:
+    return await service.refresh(
+        container.database,
+        container.tokens,
+        container.settings.refresh_token_ttl,
+        payload.refresh_token,
+    )
+
+
+@router.post(
+    "/logout/",
+    operation_id=LOGOUT_OPERATION,
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=problem_responses(400, 413, 422),
+    summary="Revoke a refresh token and every token rotated from the same login",
+    description="Always 204 for a well-formed body, whether or not the token was known. "
+    "Access tokens already issued stay valid until they expire (ACCESS_TOKEN_TTL).",
+)
+async def logout(payload: RefreshRequest, container: ContainerDependency) -> Response:
+    await service.logout(container.database, payload.refresh_token)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.delete(
+    "/me/",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=problem_responses(401),
+    summary="Delete my account, my collections and my refresh tokens",
+)
+async def delete_me(user_id: CurrentUserId, container: ContainerDependency) -> Response:
+    await service.delete_account(container.database, user_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

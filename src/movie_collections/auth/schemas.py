@@ -33,10 +33,20 @@ class Credentials(BaseModel):
     password: Password
 
 
-class AccessToken(BaseModel):
+class TokenPair(BaseModel):
     access_token: str = Field(description="Send as `Authorization: Bearer <token>`.")
     token_type: Literal["bearer"] = "bearer"  # noqa: S105
     expires_in: int = Field(description="Seconds until the access token expires.")
+    refresh_token: str = Field(
+        description="Single use: exchange it at `POST /token/refresh/` for a new pair. "
+        "Keep it secret; using a spent one logs out every session of its login."
+    )
+    refresh_expires_in: int = Field(description="Seconds until the refresh token expires.")
+
+
+class RefreshRequest(BaseModel):
+    # Issued tokens are 43 characters; the bound keeps junk from being hashed at length.
+    refresh_token: str = Field(min_length=1, max_length=200)
 
 
 class CurrentUser(BaseModel):

@@ -1,4 +1,4 @@
-"""Registration and login rules.
+"""Registration, login, refresh-token rotation, logout and account deletion.
 
 Unlike the other services these open their own short transactions: an Argon2 hash takes tens
 of milliseconds and must not be computed while a pooled connection (or SQLite's write lock)
@@ -7,30 +7,56 @@ is held.
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from movie_collections.auth import repository
 from movie_collections.auth.passwords import PasswordHashing
-from movie_collections.auth.schemas import AccessToken, Credentials
+from movie_collections.auth.schemas import Credentials, TokenPair
 from movie_collections.auth.tokens import TokenService
 from movie_collections.db import Database
-from movie_collections.errors import Conflict, InvalidCredentials
+from movie_collections.errors import Conflict, InvalidCredentials, Unauthorized
+
+logger = logging.getLogger(__name__)
+
+INVALID_REFRESH_TOKEN = "The refresh token is not valid; log in again."  # noqa: S105
+
+
+def hash_refresh_token(token: str) -> str:
+    """Refresh tokens are 256 random bits: a plain SHA-256 is enough to make a stolen table
+    useless (no salt or slow hash is needed for values that cannot be guessed)."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 async def register(
-    database: Database, passwords: PasswordHashing, tokens: TokenService, credentials: Credentials
-) -> AccessToken:
+    database: Database,
+    passwords: PasswordHashing,
+    tokens: TokenService,
+    refresh_ttl: timedelta,
+    credentials: Credentials,
+) -> TokenPair:
     password_hash = await passwords.hash(credentials.password)
     try:
         async with database.transaction(write=True) as connection:
             user_id = await repository.insert_user(connection, credentials.username, password_hash)
+            refresh_token = await _new_refresh_token(connection, user_id, uuid.uuid4(), refresh_ttl)
     except repository.UsernameTaken as error:
         raise Conflict("That username is already taken.") from error
-    issued = tokens.issue(user_id)
-    return AccessToken(access_token=issued.token, expires_in=issued.expires_in)
+    return _pair(tokens, user_id, refresh_token, refresh_ttl)
 
 
 async def login(
-    database: Database, passwords: PasswordHashing, tokens: TokenService, credentials: Credentials
-) -> AccessToken:
+    database: Database,
+    passwords: PasswordHashing,
+    tokens: TokenService,
+    refresh_ttl: timedelta,
+    credentials: Credentials,
+) -> TokenPair:
     async with database.transaction() as connection:
         found = await repository.find_login(connection, credentials.username)
     stored_hash = found[1] if found is not None else None
@@ -38,9 +64,92 @@ async def login(
     if not await passwords.verify(stored_hash, credentials.password) or found is None:
         raise InvalidCredentials()
     user_id, password_hash = found
+    new_hash = None
     if passwords.needs_rehash(password_hash):
+        # The Argon2 parameters changed since this hash was made: upgrade it now that the
+        # password is known.
         new_hash = await passwords.hash(credentials.password)
-        async with database.transaction(write=True) as connection:
+    async with database.transaction(write=True) as connection:
+        if new_hash is not None:
             await repository.update_password_hash(connection, user_id, new_hash)
+        refresh_token = await _new_refresh_token(connection, user_id, uuid.uuid4(), refresh_ttl)
+    return _pair(tokens, user_id, refresh_token, refresh_ttl)
+
+
+async def refresh(
+    database: Database, tokens: TokenService, refresh_ttl: timedelta, refresh_token: str
+) -> TokenPair:
+    """Spends the refresh token and returns a new pair in the same family.
+
+    A token that was already spent is a theft signal (either the thief or the owner used it
+    first): the whole family is revoked, so both lose it and the owner must log in again.
+    """
+    token_hash = hash_refresh_token(refresh_token)
+    now = datetime.now(UTC)
+    new_token: str | None = None
+    revoked_family: uuid.UUID | None = None
+    async with database.transaction(write=True) as connection:
+        spent = await repository.spend_refresh_token(connection, token_hash, now)
+        record = await repository.find_refresh_token(connection, token_hash)
+        if spent and record is not None:
+            new_token = await _new_refresh_token(
+                connection, record.user_id, record.family_id, refresh_ttl
+            )
+        elif record is not None and record.used:
+            revoked_family = record.family_id
+            await repository.revoke_family(connection, record.family_id, now)
+    # Raised after the block so that the revocation is committed, not rolled back.
+    if revoked_family is not None:
+        # Logged without the token; the family id is enough to investigate.
+        logger.warning("refresh token reused: family %s revoked", revoked_family)
+    if record is None or new_token is None:
+        raise Unauthorized(INVALID_REFRESH_TOKEN)
+    return _pair(tokens, record.user_id, new_token, refresh_ttl)
+
+
+async def logout(database: Database, refresh_token: str) -> None:
+    """Revokes the token's whole family. An unknown token is not an error: the outcome the
+    client wants (that token no longer works) already holds, and the answer reveals nothing."""
+    token_hash = hash_refresh_token(refresh_token)
+    async with database.transaction(write=True) as connection:
+        record = await repository.find_refresh_token(connection, token_hash)
+        if record is not None:
+            await repository.revoke_family(connection, record.family_id, datetime.now(UTC))
+
+
+async def delete_account(database: Database, user_id: uuid.UUID) -> None:
+    async with database.transaction(write=True) as connection:
+        deleted = await repository.delete_user(connection, user_id)
+    if not deleted:
+        raise Unauthorized("The user of this access token no longer exists.")
+
+
+async def _new_refresh_token(
+    connection: AsyncConnection,
+    user_id: uuid.UUID,
+    family_id: uuid.UUID,
+    refresh_ttl: timedelta,
+) -> str:
+    token = secrets.token_urlsafe(32)
+    now = datetime.now(UTC)
+    await repository.insert_refresh_token(
+        connection,
+        token_hash=hash_refresh_token(token),
+        family_id=family_id,
+        user_id=user_id,
+        now=now,
+        expires_at=now + refresh_ttl,
+    )
+    return token
+
+
+def _pair(
+    tokens: TokenService, user_id: uuid.UUID, refresh_token: str, refresh_ttl: timedelta
+) -> TokenPair:
     issued = tokens.issue(user_id)
-    return AccessToken(access_token=issued.token, expires_in=issued.expires_in)
+    return TokenPair(
+        access_token=issued.token,
+        expires_in=issued.expires_in,
+        refresh_token=refresh_token,
+        refresh_expires_in=int(refresh_ttl.total_seconds()),
+    )

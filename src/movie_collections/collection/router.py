@@ -107,10 +107,11 @@ async def create_collection(
     container: ContainerDependency,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
-    database, limit = container.database, _movie_limit(container)
+    database = container.database
+    service.check_movie_count(payload.movies, _movie_limit(container))
     if idempotency_key is None:
         async with database.transaction(write=True) as connection:
-            collection_id = await service.create(connection, user_id, payload, limit)
+            collection_id = await service.create(connection, user_id, payload)
         return _created(collection_id)
     keys = container.idempotency
     claim = await keys.claim(user_id, idempotency_key, request_hash(payload))
@@ -122,7 +123,7 @@ async def create_collection(
             headers={REPLAYED_HEADER: "true"},
         )
     async with keys.holding(claim), database.transaction(write=True) as connection:
-        collection_id = await service.create(connection, user_id, payload, limit)
+        collection_id = await service.create(connection, user_id, payload)
         created = CollectionCreated(collection_uuid=collection_id)
         await keys.record(connection, claim, status.HTTP_201_CREATED, created.model_dump_json())
     return _created(collection_id)
@@ -173,10 +174,9 @@ async def update_collection(
 ) -> CollectionDetail:
     collection_id = service.parse_collection_id(collection_uuid)
     condition = parse_if_match(if_match, collection_id)
+    service.check_movie_count(payload.movies, _movie_limit(container))
     async with container.database.transaction(write=True) as connection:
-        updated = await service.update(
-            connection, user_id, collection_id, payload, _movie_limit(container), condition
-        )
+        updated = await service.update(connection, user_id, collection_id, payload, condition)
     response.headers["ETag"] = updated.etag
     return updated.detail
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    field_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
 
 MAX_MOVIES_PER_COLLECTION = 1000
 
@@ -21,17 +29,26 @@ def _none_as_empty(value: object) -> object:
     return "" if value is None else value
 
 
+# PostgreSQL text cannot hold U+0000: refused as 422 on every database (never a 500), and the
+# pattern is published in the schema so clients and fuzzers know it.
+NO_NUL = r"^[^\x00]*$"
+
+
 class Movie(BaseModel):
     """A movie as the catalogue describes it; stored as given."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_MOVIE]})
 
-    title: Annotated[str, BeforeValidator(_none_as_empty), Field(max_length=500)]
-    description: Annotated[str, BeforeValidator(_none_as_empty), Field(max_length=10_000)] = ""
+    # Constraints before the BeforeValidator, so they are applied to (and published for) the
+    # string itself: otherwise pydantic checks them after validation and splits the schema.
+    title: Annotated[str, Field(max_length=500, pattern=NO_NUL), BeforeValidator(_none_as_empty)]
+    description: Annotated[
+        str, Field(max_length=10_000, pattern=NO_NUL), BeforeValidator(_none_as_empty)
+    ] = ""
     genres: Annotated[
         str,
+        Field(max_length=500, pattern=NO_NUL, description="Comma-separated genres; may be empty."),
         BeforeValidator(_none_as_empty),
-        Field(max_length=500, description="Comma-separated genres; may be empty."),
     ] = ""
     uuid: uuid.UUID
 
@@ -47,9 +64,11 @@ def _no_repeated_movies(movies: list[Movie] | None) -> list[Movie] | None:
     return movies
 
 
-Title = Annotated[str, Field(min_length=1, max_length=200, examples=["Weekend classics"])]
+Title = Annotated[
+    str, Field(min_length=1, max_length=200, pattern=NO_NUL, examples=["Weekend classics"])
+]
 Description = Annotated[
-    str, Field(max_length=5000, examples=["Films to watch on a rainy weekend."])
+    str, Field(max_length=5000, pattern=NO_NUL, examples=["Films to watch on a rainy weekend."])
 ]
 MovieList = Annotated[list[Movie], Field(max_length=MAX_MOVIES_PER_COLLECTION)]
 
@@ -81,8 +100,9 @@ class CollectionUpdate(BaseModel):
         json_schema_extra={"examples": [{"title": "Renamed", "movies": [EXAMPLE_MOVIE]}]}
     )
 
-    title: Title | None = None
-    description: Description | None = None
+    # May be omitted but not null (see _not_null), so null is left out of the schema.
+    title: Title | SkipJsonSchema[None] = None
+    description: Description | SkipJsonSchema[None] = None
     movies: MovieList | None = None
 
     _unique_movies = field_validator("movies")(_no_repeated_movies)

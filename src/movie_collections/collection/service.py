@@ -7,8 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from movie_collections.auth.repository import user_exists
 from movie_collections.collection import repository
 from movie_collections.collection.etags import IfMatch, etag_for
 from movie_collections.collection.schemas import (
@@ -20,10 +22,26 @@ from movie_collections.collection.schemas import (
     CollectionUpdate,
     Movie,
 )
-from movie_collections.errors import NotFound, PreconditionFailed, Unprocessable
+from movie_collections.errors import NotFound, PreconditionFailed, Unauthorized, Unprocessable
 
 COLLECTION_NOT_FOUND = "Collection not found."
 MOVIE_NOT_FOUND = "Movie not found in this collection."
+USER_GONE = "The user of this access token no longer exists."
+
+
+def check_movie_count(movies: list[Movie] | None, limit: int) -> None:
+    """MAX_MOVIES_PER_COLLECTION may be set below the schema's maximum; checked before SQL."""
+    if movies is not None and len(movies) > limit:
+        raise Unprocessable(f"A collection holds at most {limit} movies.")
+
+
+async def _not_found(connection: AsyncConnection, owner_id: uuid.UUID) -> NotFound | Unauthorized:
+    """The error for an empty answer. Tokens are checked without the database, so the token
+    of a deleted user still verifies: the user is looked up only here, on the paths whose
+    answer would otherwise be empty, which keeps the hot paths free of the extra query."""
+    if not await user_exists(connection, owner_id):
+        return Unauthorized(USER_GONE)
+    return NotFound(COLLECTION_NOT_FOUND)
 
 
 def parse_collection_id(raw: str) -> uuid.UUID:
@@ -36,6 +54,8 @@ def parse_collection_id(raw: str) -> uuid.UUID:
 
 async def overview(connection: AsyncConnection, owner_id: uuid.UUID) -> CollectionList:
     records = await repository.list_collections(connection, owner_id)
+    if not records and not await user_exists(connection, owner_id):
+        raise Unauthorized(USER_GONE)
     genres = await repository.favourite_genres(connection, owner_id) if records else []
     return CollectionList(
         data=CollectionsOverview(
@@ -69,12 +89,16 @@ async def create(
     connection: AsyncConnection,
     owner_id: uuid.UUID,
     payload: CollectionCreate,
-    movie_limit: int,
 ) -> uuid.UUID:
-    _check_limit(len(payload.movies), movie_limit)
-    return await repository.insert_collection(
-        connection, owner_id, payload.title, payload.description, payload.movies
-    )
+    try:
+        return await repository.insert_collection(
+            connection, owner_id, payload.title, payload.description, payload.movies
+        )
+    except IntegrityError as error:
+        # The owner's row is referenced by a foreign key: its absence means a deleted user.
+        if "foreign key" in str(error.orig).lower():
+            raise Unauthorized(USER_GONE) from error
+        raise
 
 
 async def detail(
@@ -82,7 +106,7 @@ async def detail(
 ) -> VersionedDetail:
     record = await repository.find_collection(connection, owner_id, collection_id)
     if record is None:
-        raise NotFound(COLLECTION_NOT_FOUND)
+        raise await _not_found(connection, owner_id)
     movies = await repository.list_movies(connection, record.id)
     return VersionedDetail(
         CollectionDetail(
@@ -97,11 +121,8 @@ async def update(
     owner_id: uuid.UUID,
     collection_id: uuid.UUID,
     payload: CollectionUpdate,
-    movie_limit: int,
     if_match: IfMatch | None = None,
 ) -> VersionedDetail:
-    if payload.movies is not None:
-        _check_limit(len(payload.movies), movie_limit)
     changes = payload.model_dump(include={"title", "description"}, exclude_unset=True)
     updated = await repository.update_collection(
         connection, owner_id, collection_id, changes, payload.movies, _versions(if_match)
@@ -171,7 +192,7 @@ async def _lock(
     """Lock the collection for this transaction and check If-Match against the locked version."""
     version = await repository.current_version(connection, owner_id, collection_id, lock=True)
     if version is None:
-        raise NotFound(COLLECTION_NOT_FOUND)
+        raise await _not_found(connection, owner_id)
     if if_match is not None and not if_match.allows(version):
         raise _stale(collection_id, version)
     return version
@@ -187,10 +208,11 @@ def _versions(if_match: IfMatch | None) -> frozenset[int] | None:
 async def _raise_missing_or_stale(
     connection: AsyncConnection, owner_id: uuid.UUID, collection_id: uuid.UUID
 ) -> NoReturn:
-    """After a write matched no row: 404 if the collection is not the caller's, else 412."""
+    """After a write matched no row: 404 (or 401 for a deleted user) if the collection is not
+    the caller's, else 412."""
     version = await repository.current_version(connection, owner_id, collection_id, lock=False)
     if version is None:
-        raise NotFound(COLLECTION_NOT_FOUND)
+        raise await _not_found(connection, owner_id)
     raise _stale(collection_id, version)
 
 

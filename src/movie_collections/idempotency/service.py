@@ -26,12 +26,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from movie_collections.config import Settings
 from movie_collections.db import Database
-from movie_collections.errors import BadRequest, Conflict, Unprocessable
+from movie_collections.errors import BadRequest, Conflict, Unauthorized, Unprocessable
 from movie_collections.idempotency import repository
 
 logger = logging.getLogger(__name__)
 
 MAX_KEY_LENGTH = 255
+USER_GONE = "The user of this access token no longer exists."
 # Expired keys are deleted in bulk at most this often per process (and always on reuse).
 CLEANUP_INTERVAL_SECONDS = 300.0
 
@@ -105,9 +106,15 @@ class IdempotencyKeys:
                 await repository.delete_one(connection, owner_id, key)
                 record = None
             if record is None:
-                await repository.insert_claim(
-                    connection, owner_id, key, body_hash, attempt.attempt_id, now
-                )
+                try:
+                    await repository.insert_claim(
+                        connection, owner_id, key, body_hash, attempt.attempt_id, now
+                    )
+                except IntegrityError as error:
+                    # The key row references its user: a deleted user's token still verifies.
+                    if "foreign key" in str(error.orig).lower():
+                        raise Unauthorized(USER_GONE) from error
+                    raise
                 return attempt
             if record.request_hash != body_hash:
                 raise Unprocessable(

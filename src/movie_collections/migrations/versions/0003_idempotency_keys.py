@@ -1,7 +1,7 @@
 """Idempotency keys of POST /collection/.
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-11-28
 """
 
@@ -11,8 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003"
-# The lead re-chains this after "0002" (refresh tokens) when both branches are merged.
-down_revision = "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,1 @@
+"""GET /limits/: the limits of the API that apply to the caller."""

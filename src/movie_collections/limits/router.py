@@ -1,0 +1,23 @@
+"""GET /limits/."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from movie_collections.auth.dependencies import CurrentUserId
+from movie_collections.container import ContainerDependency
+from movie_collections.errors import problem_responses
+from movie_collections.limits.schemas import Limits
+from movie_collections.limits.service import api_limits
+
+router = APIRouter(tags=["limits"])
+
+
+@router.get(
+    "/limits/",
+    response_model=Limits,
+    responses=problem_responses(401),
+    summary="The limits of the API that apply to me",
+)
+async def limits(_user: CurrentUserId, container: ContainerDependency) -> Limits:
+    return api_limits(container.settings)

@@ -1,0 +1,1 @@
+"""Sliding-window rate limits on the guessable endpoints (login, register)."""

@@ -1,0 +1,166 @@
+"""Sliding-window-log stores: exact counts of the hits in the last window, per key.
+
+A hit is admitted only when every key it touches (the username's, the client address's) is
+under its limit, and then it is recorded on all of them in the same atomic step, so that
+concurrent requests in several worker processes can never admit more than the limit.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import anyio.to_thread
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    key: str
+    max_hits: int
+
+
+class RateLimitStore(Protocol):
+    async def hit(self, limits: Sequence[Limit], window_ms: int) -> int:
+        """Records a hit on every key if all are under their limits and returns 0; otherwise
+        records nothing and returns the milliseconds until the first one admits again."""
+
+    def close(self) -> None: ...
+
+
+class LocalRateLimitStore:
+    """A small SQLite file in DATA_DIR shared by every worker process on this host.
+
+    `BEGIN IMMEDIATE` serialises the check-and-record across processes, so the count is exact
+    with any number of workers; the work is tiny and runs in a thread off the event loop.
+    """
+
+    PURGE_EVERY = 1000
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._connection: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+        self._calls = 0
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._connection is None:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(
+                self._path, timeout=30, isolation_level=None, check_same_thread=False
+            )
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute(
+                "CREATE TABLE IF NOT EXISTS hits (key TEXT NOT NULL, at_ms INTEGER NOT NULL)"
+            )
+            connection.execute("CREATE INDEX IF NOT EXISTS ix_hits_key_at ON hits (key, at_ms)")
+            self._connection = connection
+        return self._connection
+
+    async def hit(self, limits: Sequence[Limit], window_ms: int) -> int:
+        return await anyio.to_thread.run_sync(self._hit_sync, limits, window_ms)
+
+    def _hit_sync(self, limits: Sequence[Limit], window_ms: int) -> int:
+        with self._lock:
+            connection = self._connect()
+            now = int(time.time() * 1000)
+            horizon = now - window_ms
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                self._calls += 1
+                if self._calls % self.PURGE_EVERY == 0:
+                    connection.execute("DELETE FROM hits WHERE at_ms <= ?", (horizon,))
+                wait = 0
+                for limit in limits:
+                    count, oldest = connection.execute(
+                        "SELECT count(*), min(at_ms) FROM hits WHERE key = ? AND at_ms > ?",
+                        (limit.key, horizon),
+                    ).fetchone()
+                    if count >= limit.max_hits:
+                        wait = max(wait, oldest + window_ms - now)
+                if wait == 0:
+                    connection.executemany(
+                        "INSERT INTO hits (key, at_ms) VALUES (?, ?)",
+                        [(limit.key, now) for limit in limits],
+                    )
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            return wait
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+
+# Redis's own clock is used so that every host agrees on the window.
+_SLIDING_WINDOW_SCRIPT = """
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local window = tonumber(ARGV[1])
+local wait = 0
+for i, key in ipairs(KEYS) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  if redis.call('ZCARD', key) >= tonumber(ARGV[2 + i]) then
+    local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    local until_free = tonumber(oldest[2]) + window - now
+    if until_free > wait then wait = until_free end
+  end
+end
+if wait > 0 then return wait end
+for i, key in ipairs(KEYS) do
+  redis.call('ZADD', key, now, ARGV[2] .. ':' .. i)
+  redis.call('PEXPIRE', key, window)
+end
+return 0
+"""
+
+
+class RedisRateLimitStore:
+    """One sorted set per key (score: the hit's time), checked and updated by one Lua script,
+    so the limit holds across every process and host sharing the Redis.
+
+    When Redis cannot be reached the hit is checked against the local store instead: limits
+    then hold per host rather than not at all, and login stays available.
+    """
+
+    def __init__(self, redis: Redis, key_prefix: str, fallback: LocalRateLimitStore) -> None:
+        self._redis = redis
+        self._key_prefix = key_prefix + "ratelimit:"
+        self._fallback = fallback
+        self._script = redis.register_script(_SLIDING_WINDOW_SCRIPT)
+
+    async def hit(self, limits: Sequence[Limit], window_ms: int) -> int:
+        keys = [self._key_prefix + limit.key for limit in limits]
+        arguments: list[str | int] = [
+            window_ms,
+            uuid.uuid4().hex,
+            *(limit.max_hits for limit in limits),
+        ]
+        try:
+            return int(await self._script(keys=keys, args=arguments))
+        except (RedisError, OSError) as error:
+            logger.warning("rate limit store (Redis) unreachable, using the local one: %s", error)
+            return await self._fallback.hit(limits, window_ms)
+
+    def close(self) -> None:
+        self._fallback.close()
+
+
+def retry_after_seconds(wait_ms: int) -> int:
+    return max(1, math.ceil(wait_ms / 1000))

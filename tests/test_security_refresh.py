@@ -1,0 +1,163 @@
+"""Refresh tokens: single use, rotated, stored hashed, revoked as a family on reuse or logout."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from pathlib import Path
+
+import httpx
+from sqlalchemy import text
+
+from movie_collections.config import Settings
+from movie_collections.db import Database
+from tests.conftest import PASSWORD
+from tests.security_helpers import bearer, client_for, register_pair, settings_with
+
+
+async def _refresh(client: httpx.AsyncClient, token: str) -> httpx.Response:
+    return await client.post("/token/refresh/", json={"refresh_token": token})
+
+
+async def test_register_and_login_return_a_refresh_token(client: httpx.AsyncClient) -> None:
+    pair = await register_pair(client, "maya")
+    assert pair["refresh_expires_in"] == 30 * 24 * 3600
+    assert len(pair["refresh_token"]) >= 43
+    login = await client.post("/login/", json={"username": "maya", "password": PASSWORD})
+    assert login.status_code == 200
+    assert set(login.json()) == {
+        "access_token",
+        "token_type",
+        "expires_in",
+        "refresh_token",
+        "refresh_expires_in",
+    }
+    assert login.json()["refresh_token"] != pair["refresh_token"]
+
+
+async def test_refresh_rotates_and_the_new_pair_works(client: httpx.AsyncClient) -> None:
+    pair = await register_pair(client)
+    response = await _refresh(client, pair["refresh_token"])
+    assert response.status_code == 200
+    new = response.json()
+    assert new["refresh_token"] != pair["refresh_token"]
+    assert new["access_token"] != pair["access_token"]
+    assert (
+        await client.get("/collection/", headers=bearer(new["access_token"]))
+    ).status_code == 200
+    # And the rotated one can be rotated again.
+    assert (await _refresh(client, new["refresh_token"])).status_code == 200
+
+
+async def test_reusing_a_spent_refresh_token_revokes_the_family(
+    client: httpx.AsyncClient,
+) -> None:
+    pair = await register_pair(client)
+    other_login = await client.post(
+        "/login/", json={"username": "x" * 3, "password": PASSWORD}
+    )  # a stranger's failed login changes nothing
+    assert other_login.status_code == 401
+    stolen = pair["refresh_token"]
+    rotated = (await _refresh(client, stolen)).json()["refresh_token"]
+
+    reuse = await _refresh(client, stolen)
+    assert reuse.status_code == 401
+    assert reuse.headers["content-type"] == "application/problem+json"
+    # The theft signal: the legitimate holder's current token is revoked too.
+    assert (await _refresh(client, rotated)).status_code == 401
+
+
+async def test_reuse_revokes_only_that_login(client: httpx.AsyncClient) -> None:
+    first = await register_pair(client, "ravi")
+    login = await client.post("/login/", json={"username": "ravi", "password": PASSWORD})
+    second = login.json()
+    await _refresh(client, first["refresh_token"])
+    assert (await _refresh(client, first["refresh_token"])).status_code == 401
+    assert (await _refresh(client, second["refresh_token"])).status_code == 200
+
+
+async def test_concurrent_refreshes_with_one_token_exactly_one_wins(
+    client: httpx.AsyncClient,
+) -> None:
+    pair = await register_pair(client)
+    responses = await asyncio.gather(*(_refresh(client, pair["refresh_token"]) for _ in range(4)))
+    statuses = sorted(response.status_code for response in responses)
+    assert statuses == [200, 401, 401, 401]
+    winner = next(response for response in responses if response.status_code == 200)
+    # The losers count as reuse: the winner's new token is revoked with the family.
+    assert (await _refresh(client, winner.json()["refresh_token"])).status_code == 401
+
+
+async def test_logout_revokes_the_family(client: httpx.AsyncClient) -> None:
+    pair = await register_pair(client)
+    rotated = (await _refresh(client, pair["refresh_token"])).json()
+    response = await client.post("/logout/", json={"refresh_token": rotated["refresh_token"]})
+    assert response.status_code == 204
+    assert (await _refresh(client, rotated["refresh_token"])).status_code == 401
+    # Logging out twice, or with a token never issued, answers the same and reveals nothing.
+    again = await client.post("/logout/", json={"refresh_token": rotated["refresh_token"]})
+    unknown = await client.post("/logout/", json={"refresh_token": "never-issued"})
+    assert again.status_code == unknown.status_code == 204
+
+
+async def test_unknown_and_malformed_refresh_tokens(client: httpx.AsyncClient) -> None:
+    assert (await _refresh(client, "never-issued")).status_code == 401
+    assert (await client.post("/token/refresh/", json={})).status_code == 422
+    assert (await _refresh(client, "x" * 201)).status_code == 422
+    assert (await client.post("/token/refresh/", json={"refresh_token": 5})).status_code == 422
+
+
+async def test_expired_refresh_token_is_refused(database_url: str, tmp_path: Path) -> None:
+    settings = settings_with(database_url, tmp_path, refresh_token_ttl=1)
+    async with client_for(settings) as client:
+        pair = await register_pair(client)
+        assert pair["refresh_expires_in"] == 1
+        await asyncio.sleep(1.2)
+        assert (await _refresh(client, pair["refresh_token"])).status_code == 401
+
+
+async def test_only_a_hash_of_the_refresh_token_is_stored(
+    settings: Settings, client: httpx.AsyncClient
+) -> None:
+    pair = await register_pair(client)
+    database = Database(settings)
+    try:
+        async with database.transaction() as connection:
+            stored = (
+                (await connection.execute(text("SELECT token_hash FROM refresh_tokens")))
+                .scalars()
+                .all()
+            )
+    finally:
+        await database.dispose()
+    assert stored == [hashlib.sha256(pair["refresh_token"].encode()).hexdigest()]
+
+
+async def test_password_hash_is_upgraded_on_login_when_parameters_change(
+    database_url: str, tmp_path: Path
+) -> None:
+    weak = settings_with(database_url, tmp_path, password_hash_time_cost=1)
+    async with client_for(weak) as client:
+        await register_pair(client, "upgrade")
+    stronger = settings_with(database_url, tmp_path, password_hash_time_cost=2)
+
+    async def stored_hash() -> str:
+        database = Database(stronger)
+        try:
+            async with database.transaction() as connection:
+                query = text("SELECT password_hash FROM users")
+                return str((await connection.execute(query)).scalar_one())
+        finally:
+            await database.dispose()
+
+    assert ",t=1," in await stored_hash()
+    async with client_for(stronger) as client:
+        wrong = await client.post("/login/", json={"username": "upgrade", "password": "nope-nope"})
+        assert wrong.status_code == 401
+        assert ",t=1," in await stored_hash()  # only a proven password is re-hashed
+        login = await client.post("/login/", json={"username": "upgrade", "password": PASSWORD})
+        assert login.status_code == 200
+    assert ",t=2," in await stored_hash()
+    async with client_for(stronger) as client:
+        login = await client.post("/login/", json={"username": "upgrade", "password": PASSWORD})
+        assert login.status_code == 200
