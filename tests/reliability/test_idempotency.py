@@ -224,3 +224,15 @@ async def age_keys(app: FastAPI, by: timedelta, column: str) -> None:
                 .where(idempotency_keys.c.key == key)
                 .values({column: moment - by})
             )
+
+
+async def test_a_deleted_users_token_cannot_claim_a_key(
+    client: httpx.AsyncClient, auth: dict[str, str], app: FastAPI
+) -> None:
+    """The token still verifies after DELETE /me/; the key row's user is gone: 401, not 500."""
+    assert (await client.delete("/me/", headers=auth)).status_code == 204
+    response = await client.post(
+        "/collection/", json=BODY, headers={**auth, "Idempotency-Key": "after-deletion"}
+    )
+    assert response.status_code == 401
+    assert await count_collections(app) == 0
