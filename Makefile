@@ -8,8 +8,9 @@ DEV_STAMP := $(VENV)/.dev-installed
 BENCH_STAMP := $(VENV)/.bench-installed
 BENCH_ARGS ?=
 PYTEST_ARGS ?=
+SOAK_ARGS ?=
 
-.PHONY: run demo test lint fuzz format migrate lock clean bench bench-counter screenshots
+.PHONY: run demo test lint fuzz format migrate lock clean bench bench-counter screenshots soak soak-ci
 
 run: $(RUNTIME_STAMP) ## serve the API on http://127.0.0.1:8000 (embedded SQLite)
 	$(BIN)/movie-collections serve
@@ -54,6 +55,12 @@ migrate: $(RUNTIME_STAMP) ## apply migrations to $$DATABASE_URL
 lock: $(DEV_STAMP) ## re-pin constraints.txt from the installed environment
 	( head -n 2 constraints.txt; $(PIP) freeze --exclude-editable | grep -iv '^movie-collections' ) > constraints.txt.new
 	mv constraints.txt.new constraints.txt
+
+soak: $(DEV_STAMP) ## soak test: 5 minutes of mixed load, then every write checked (docs/reliability.md)
+	$(BIN)/python -m bench.soak --duration 300 $(SOAK_ARGS)
+
+soak-ci: $(DEV_STAMP) ## the soak test at CI length (60 s)
+	$(BIN)/python -m bench.soak --duration 60 $(SOAK_ARGS)
 
 bench-counter: $(DEV_STAMP) ## throughput of GET /me/ with the request counter off, local, redis
 	$(BIN)/python bench/counter_overhead.py $(BENCH_ARGS)

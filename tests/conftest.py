@@ -66,7 +66,8 @@ async def _truncate_postgres(url: str) -> None:
     connection = await asyncpg.connect(url)
     try:
         await connection.execute(
-            "TRUNCATE users, collections, collection_movies, collection_genres, refresh_tokens"
+            "TRUNCATE users, collections, collection_movies, collection_genres, refresh_tokens,"
+            " idempotency_keys"
             " CASCADE"
         )
     finally:

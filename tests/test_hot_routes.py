@@ -38,7 +38,12 @@ async def clients(
 
 
 def _comparable(response: httpx.Response) -> tuple[int, dict[str, str], bytes]:
-    return response.status_code, dict(response.headers), response.content
+    """Status, headers and bytes; an ETag only by its presence, since each app's write bumps
+    the version (the two apps write the same collection one after the other)."""
+    headers = dict(response.headers)
+    if "etag" in headers:
+        headers["etag"] = "present"
+    return response.status_code, headers, response.content
 
 
 async def test_same_bytes_and_headers_as_fastapi(
@@ -90,8 +95,8 @@ async def test_same_bytes_and_headers_as_fastapi(
         fast_response = await fast.get(path, headers=same_id)
         plain_response = await plain.get(path, headers=same_id)
         assert _comparable(fast_response) == _comparable(plain_response), path
-    # The POST and four of the five 200s above came from the shortcut; If-None-Match did not.
-    assert len(answered) == 5
+    # The POST and the two list reads came from the shortcut; detail reads (ETags) did not.
+    assert len(answered) == 3
     # The request count differs between the apps (each counts its own), so compare shapes.
     fast_count = await fast.get("/request-count/", headers=auth)
     plain_count = await plain.get("/request-count/", headers=auth)

@@ -28,6 +28,7 @@ from movie_collections.http_middleware import (
     RequestIdMiddleware,
     UnhandledErrorMiddleware,
 )
+from movie_collections.idempotency.service import IdempotencyKeys
 from movie_collections.limits.router import router as limits_router
 from movie_collections.limits.service import describe_limits
 from movie_collections.logging_setup import configure_logging
@@ -107,15 +108,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def build_container(settings: Settings) -> Container:
     """Construct the per-process objects; nothing connects until the lifespan starts."""
     redis = create_redis(settings)
+    database = Database(settings)
     return Container(
         settings=settings,
-        database=Database(settings),
+        database=database,
         passwords=PasswordHashing(settings),
         tokens=TokenService(settings),
         counter=build_counter(settings, redis),
         movies=MoviesClient(settings),
         redis=redis,
         auth_rate_limiter=build_auth_rate_limiter(settings, redis),
+        idempotency=IdempotencyKeys(database, settings),
     )
 
 

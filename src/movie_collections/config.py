@@ -156,6 +156,15 @@ class Settings(BaseSettings):
         description="Movies per collection; at most the schema's documented maximum (1000).",
     )
 
+    idempotency_key_ttl: timedelta = Field(
+        timedelta(hours=24),
+        description="How long an Idempotency-Key of POST /collection/ is remembered.",
+    )
+    idempotency_in_flight_timeout: timedelta = Field(
+        timedelta(seconds=60),
+        description="A key whose request has not finished after this long is taken over "
+        "(its process died); longer than any request can take.",
+    )
     health_counts_in_request_count: bool = Field(
         True, description="Whether /health/live and /health/ready count as requests."
     )
@@ -184,7 +193,9 @@ class Settings(BaseSettings):
             raise ValueError("REDIS_URL must start with redis://, rediss:// or unix://")
         return value
 
-    @field_validator("access_token_ttl", mode="before")
+    @field_validator(
+        "access_token_ttl", "idempotency_key_ttl", "idempotency_in_flight_timeout", mode="before"
+    )
     @classmethod
     def _seconds_as_number(cls, value: object) -> object:
         """Environment values are strings: '86400' means seconds, like the number 86400."""
@@ -196,6 +207,10 @@ class Settings(BaseSettings):
     def _positive_ttl(self) -> Settings:
         if self.access_token_ttl.total_seconds() < 1:
             raise ValueError("ACCESS_TOKEN_TTL must be at least one second")
+        if self.idempotency_key_ttl.total_seconds() < 1:
+            raise ValueError("IDEMPOTENCY_KEY_TTL must be at least one second")
+        if self.idempotency_in_flight_timeout.total_seconds() <= 0:
+            raise ValueError("IDEMPOTENCY_IN_FLIGHT_TIMEOUT must be positive")
         if self.refresh_token_ttl.total_seconds() < 1:
             raise ValueError("REFRESH_TOKEN_TTL must be at least one second")
         if self.auth_rate_limit_window.total_seconds() < 1:

@@ -132,11 +132,20 @@ class Database:
             return None
 
     @asynccontextmanager
-    async def transaction(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
-        """Commit when the block ends normally, roll back when it raises."""
+    async def transaction(
+        self, *, write: bool = False, snapshot: bool = False
+    ) -> AsyncIterator[AsyncConnection]:
+        """Commit when the block ends normally, roll back when it raises.
+
+        `snapshot` makes every statement of a read see the same instant (REPEATABLE READ on
+        PostgreSQL, whose default gives each statement its own): a collection and its movies
+        then always belong to the version its ETag names. SQLite reads are snapshots already.
+        """
         async with self.engine.connect() as connection:
             if write:
                 connection = await connection.execution_options(**{WRITE_OPTION: True})
+            elif snapshot and not self.settings.is_sqlite:
+                connection = await connection.execution_options(isolation_level="REPEATABLE READ")
             async with connection.begin():
                 yield connection
 

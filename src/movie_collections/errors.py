@@ -200,10 +200,23 @@ async def _database_error(request: Request, error: Exception) -> JSONResponse:
     return await _unexpected_error(request, error)
 
 
+# SQLSTATEs that mean "the server is not there right now", not "your statement is wrong":
+# class 08 (connection exceptions), shutting down or starting up (57P01-57P03), and too many
+# connections (53300). Seen while PostgreSQL restarts: 57P03 "the database system is starting
+# up" arrives as a plain DBAPIError.
+_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+
+
 def _looks_like_connection_failure(error: DBAPIError) -> bool:
     original = getattr(error, "orig", None)
     name = type(original).__name__ if original is not None else ""
-    return isinstance(original, OSError | ConnectionError) or "Connection" in name
+    sqlstate = str(getattr(original, "sqlstate", None) or "")
+    return (
+        isinstance(original, OSError | ConnectionError)
+        or "Connection" in name
+        or sqlstate.startswith("08")
+        or sqlstate in _UNAVAILABLE_SQLSTATES
+    )
 
 
 def unexpected_error_response(error: BaseException) -> JSONResponse:
@@ -226,6 +239,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(InterfaceError, _database_unavailable)
     app.add_exception_handler(PoolTimeoutError, _database_unavailable)
     app.add_exception_handler(DBAPIError, _database_error)
-    app.add_exception_handler(ConnectionRefusedError, _database_unavailable)
+    # asyncpg lets socket errors of a new connection escape unwrapped: refused while the
+    # server is down, reset while it is starting up (seen in the database-restart fault test).
+    app.add_exception_handler(ConnectionError, _database_unavailable)
     # Anything else is caught by UnhandledErrorMiddleware, which (unlike Starlette's
     # ServerErrorMiddleware) answers without re-raising into the server.

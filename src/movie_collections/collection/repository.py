@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from movie_collections.collection.models import Collection, CollectionGenre, CollectionMovie
 from movie_collections.collection.schemas import CollectionSummary, Movie
 from movie_collections.db import Database
-from movie_collections.driver_sql import WriteStep, as_uuid
+from movie_collections.driver_sql import WriteStep
 
 collections = cast(Table, Collection.__table__)
 collection_movies = cast(Table, CollectionMovie.__table__)
@@ -130,25 +130,40 @@ async def insert_collection(
     return collection_id
 
 
+async def current_version(
+    connection: AsyncConnection, owner_id: uuid.UUID, collection_id: uuid.UUID, *, lock: bool
+) -> int | None:
+    """The collection's version, or None when the caller owns no such collection.
+
+    With `lock`, the row stays locked until the transaction ends (SELECT ... FOR UPDATE on
+    PostgreSQL; on SQLite a write transaction already holds the database's write lock).
+    """
+    statement = select(collections.c.version).where(_owned(collection_id, owner_id))
+    if lock:
+        statement = statement.with_for_update()
+    return (await connection.execute(statement)).scalar_one_or_none()
+
+
 async def update_collection(
     connection: AsyncConnection,
     owner_id: uuid.UUID,
     collection_id: uuid.UUID,
     changes: dict[str, Any],
     movies: Sequence[Movie] | None,
-) -> bool:
-    """Apply the changes; False when the caller owns no such collection.
+    expected_versions: frozenset[int] | None = None,
+) -> int | None:
+    """Apply the changes and return the new version; None when nothing was updated (no such
+    collection, or its version is not one of `expected_versions`).
 
     The row UPDATE comes first: it locks the collection, so concurrent writers of one
     collection run one after the other and the movie list is always one writer's whole list.
+    The If-Match check is part of its WHERE clause, so it cannot race with another writer.
     """
-    result = await connection.execute(
-        update(collections)
-        .where(_owned(collection_id, owner_id))
-        .values(**changes, updated_at=datetime.now(UTC), version=collections.c.version + 1)
+    new_version = await _bump_version(
+        connection, owner_id, collection_id, changes, expected_versions
     )
-    if result.rowcount == 0:
-        return False
+    if new_version is None:
+        return None
     if movies is not None:
         await connection.execute(
             delete(collection_genres).where(collection_genres.c.collection_id == collection_id)
@@ -157,14 +172,115 @@ async def update_collection(
             delete(collection_movies).where(collection_movies.c.collection_id == collection_id)
         )
         await _insert_movies(connection, owner_id, collection_id, movies, first_position=0)
-    return True
+    return new_version
+
+
+async def _bump_version(
+    connection: AsyncConnection,
+    owner_id: uuid.UUID,
+    collection_id: uuid.UUID,
+    changes: dict[str, Any],
+    expected_versions: frozenset[int] | None,
+) -> int | None:
+    condition = _owned(collection_id, owner_id)
+    if expected_versions is not None:
+        condition = condition & collections.c.version.in_(expected_versions)
+    row = (
+        await connection.execute(
+            update(collections)
+            .where(condition)
+            .values(**changes, updated_at=datetime.now(UTC), version=collections.c.version + 1)
+            .returning(collections.c.version)
+        )
+    ).first()
+    return int(row[0]) if row is not None else None
 
 
 async def delete_collection(
-    connection: AsyncConnection, owner_id: uuid.UUID, collection_id: uuid.UUID
+    connection: AsyncConnection,
+    owner_id: uuid.UUID,
+    collection_id: uuid.UUID,
+    expected_versions: frozenset[int] | None = None,
 ) -> bool:
-    result = await connection.execute(delete(collections).where(_owned(collection_id, owner_id)))
+    condition = _owned(collection_id, owner_id)
+    if expected_versions is not None:
+        condition = condition & collections.c.version.in_(expected_versions)
+    result = await connection.execute(delete(collections).where(condition))
     return result.rowcount > 0
+
+
+async def movie_uuids(connection: AsyncConnection, collection_id: uuid.UUID) -> list[uuid.UUID]:
+    """The movie uuids of a collection already proven to be the caller's, in order."""
+    rows = await connection.execute(
+        select(collection_movies.c.movie_uuid)
+        .where(collection_movies.c.collection_id == collection_id)
+        .order_by(collection_movies.c.position)
+    )
+    return list(rows.scalars())
+
+
+async def append_movies(
+    connection: AsyncConnection,
+    owner_id: uuid.UUID,
+    collection_id: uuid.UUID,
+    movies: Sequence[Movie],
+    first_position: int,
+    locked_version: int,
+) -> int:
+    """Add movies after the last one (the row is locked by the caller); the new version."""
+    await _insert_movies(connection, owner_id, collection_id, movies, first_position)
+    return await _bump_locked(connection, owner_id, collection_id, locked_version)
+
+
+async def remove_movie(
+    connection: AsyncConnection,
+    owner_id: uuid.UUID,
+    collection_id: uuid.UUID,
+    movie_uuid: uuid.UUID,
+    locked_version: int,
+) -> int | None:
+    """Remove one movie and close the gap so positions stay 0..n-1; None if it is not there."""
+    position = (
+        await connection.execute(
+            select(collection_movies.c.position).where(
+                (collection_movies.c.collection_id == collection_id)
+                & (collection_movies.c.movie_uuid == movie_uuid)
+            )
+        )
+    ).scalar_one_or_none()
+    if position is None:
+        return None
+    for table in (collection_genres, collection_movies):
+        in_collection = table.c.collection_id == collection_id
+        await connection.execute(
+            delete(table).where(in_collection & (table.c.position == position))
+        )
+        # Two steps, because the primary key includes the position and both databases check
+        # uniqueness row by row: first move the tail out of the way (negative), then back, one
+        # lower.
+        await connection.execute(
+            update(table)
+            .where(in_collection & (table.c.position > position))
+            .values(position=-table.c.position)
+        )
+        await connection.execute(
+            update(table)
+            .where(in_collection & (table.c.position < 0))
+            .values(position=-table.c.position - 1)
+        )
+    return await _bump_locked(connection, owner_id, collection_id, locked_version)
+
+
+async def _bump_locked(
+    connection: AsyncConnection, owner_id: uuid.UUID, collection_id: uuid.UUID, locked_version: int
+) -> int:
+    """Bump a version read under lock; the WHERE on it makes a lost update impossible."""
+    new_version = await _bump_version(
+        connection, owner_id, collection_id, {}, frozenset({locked_version})
+    )
+    if new_version is None:
+        raise RuntimeError("collection changed while locked")
+    return new_version
 
 
 async def _insert_movies(
@@ -213,17 +329,6 @@ _FAVOURITE_GENRES_SQL = (
     "SELECT genre FROM collection_genres WHERE owner_id = $1 "
     "GROUP BY genre ORDER BY count(*) DESC, genre LIMIT 3"
 )
-_FIND_COLLECTION_SQL = (
-    "SELECT id, title, description FROM collections WHERE id = $1 AND owner_id = $2"
-)
-# Joined to the owned collection so that the movies can never be another user's.
-_LIST_MOVIES_SQL = (
-    "SELECT m.title, m.description, m.genres, m.movie_uuid FROM collection_movies m "
-    "JOIN collections c ON c.id = m.collection_id "
-    "WHERE m.collection_id = $1 AND c.owner_id = $2 ORDER BY m.position"
-)
-
-
 _USER_EXISTS_SQL = "SELECT 1 FROM users WHERE id = $1"
 
 
@@ -259,21 +364,6 @@ async def read_overview(
         ]
     )
     return summaries, [row[0] for row in genre_rows]
-
-
-async def read_collection(
-    database: Database, owner_id: uuid.UUID, collection_id: uuid.UUID
-) -> tuple[SummaryRecord, list[Movie]] | None:
-    """One owned collection and its movies in order, from one snapshot; None if not owned."""
-    found, movie_rows = await database.read_snapshot(
-        [
-            (_FIND_COLLECTION_SQL, (collection_id, owner_id)),
-            (_LIST_MOVIES_SQL, (collection_id, owner_id)),
-        ]
-    )
-    if not found:
-        return None
-    return _collection_from_rows(found[0], movie_rows)
 
 
 # Hot writes: the same rows as insert_collection / update_collection above, written in one
@@ -331,52 +421,3 @@ async def write_new_collection(
         ]
     )
     return collection_id
-
-
-async def write_collection_changes(
-    database: Database,
-    owner_id: uuid.UUID,
-    collection_id: uuid.UUID,
-    changes: dict[str, str],
-    movies: Sequence[Movie] | None,
-) -> tuple[SummaryRecord, list[Movie]] | None:
-    """update_collection, then the collection as it now is, in one transaction; None if the
-    caller owns no such collection. The owned UPDATE comes first (see update_collection)."""
-    # Column names come from this fixed list only, never from the request.
-    columns = [column for column in ("title", "description") if column in changes]
-    assignments = "".join(f"{column} = ${index}, " for index, column in enumerate(columns, 4))
-    update = WriteStep(
-        f"UPDATE collections SET {assignments}updated_at = $3, "  # noqa: S608
-        "version = version + 1 WHERE id = $1 AND owner_id = $2",
-        (collection_id, owner_id, datetime.now(UTC), *(changes[c] for c in columns)),
-        require_rows=True,
-    )
-    steps = [update]
-    if movies is not None:
-        steps += [
-            WriteStep(_DELETE_GENRES_SQL, (collection_id,)),
-            WriteStep(_DELETE_MOVIES_SQL, (collection_id,)),
-            *_movie_steps(owner_id, collection_id, movies),
-        ]
-    steps += [
-        WriteStep(_FIND_COLLECTION_SQL, (collection_id, owner_id), fetch=True),
-        WriteStep(_LIST_MOVIES_SQL, (collection_id, owner_id), fetch=True),
-    ]
-    results = await database.write_unit(steps)
-    if results is None:
-        return None
-    found, movie_rows = results
-    return _collection_from_rows(found[0], movie_rows)
-
-
-def _collection_from_rows(
-    collection_row: Sequence[Any], movie_rows: Sequence[Sequence[Any]]
-) -> tuple[SummaryRecord, list[Movie]]:
-    id_, title, description = collection_row
-    movies = [
-        Movie.model_construct(
-            title=title, description=description, genres=genres, uuid=as_uuid(movie_id)
-        )
-        for title, description, genres, movie_id in movie_rows
-    ]
-    return SummaryRecord(as_uuid(id_), title, description), movies

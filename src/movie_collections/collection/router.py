@@ -2,21 +2,85 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Response, status
+from fastapi.responses import JSONResponse
 
 from movie_collections.auth.dependencies import CurrentUserId
 from movie_collections.collection import service
+from movie_collections.collection.etags import etag_for, if_none_match_hits, parse_if_match
 from movie_collections.collection.schemas import (
     CollectionCreate,
     CollectionCreated,
     CollectionDetail,
     CollectionList,
     CollectionUpdate,
+    MoviesAppend,
+    MoviesAppended,
 )
-from movie_collections.container import DatabaseDependency
-from movie_collections.errors import problem_responses
+from movie_collections.container import ContainerDependency, DatabaseDependency
+from movie_collections.errors import NotFound, problem_responses
+from movie_collections.idempotency.service import StoredResponse, request_hash
 
 router = APIRouter(prefix="/collection", tags=["collections"])
+
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+IfMatchHeader = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description="Only change the collection if its ETag is one of these (or `*`); "
+        "otherwise 412 with the current ETag.",
+    ),
+]
+IfNoneMatchHeader = Annotated[
+    str | None,
+    Header(
+        alias="If-None-Match",
+        description="Answer 304 without a body if the collection still has this ETag.",
+    ),
+]
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="A unique key per intended create (e.g. a UUID). Retrying with the same "
+        "key and body answers like the first attempt instead of creating again; the same key "
+        "with another body is 422, while the first attempt is still running 409. Keys are "
+        "remembered per user for IDEMPOTENCY_KEY_TTL (24 h).",
+    ),
+]
+
+_ETAG_HEADER = {
+    "ETag": {
+        "description": "Strong entity tag of the collection's current version.",
+        "schema": {"type": "string"},
+    }
+}
+
+
+def _with_etag(
+    *statuses: int, success: int | None = 200, not_modified: bool = False
+) -> dict[int | str, dict[str, Any]]:
+    """`responses=` of an endpoint whose success carries an ETag, plus its problem answers."""
+    responses = problem_responses(*statuses)
+    if 412 in responses:
+        responses[412]["headers"] = _ETAG_HEADER
+        responses[412]["description"] = "If-Match does not match: the body is a problem, the "
+        responses[412]["description"] += "ETag header the current version."
+    # FastAPI merges this into the success response it documents itself (model, description).
+    if success is not None:
+        responses[success] = {"headers": _ETAG_HEADER}
+    if not_modified:
+        responses[304] = {"description": "Not modified (If-None-Match)", "headers": _ETAG_HEADER}
+    return responses
+
+
+def _movie_limit(container: ContainerDependency) -> int:
+    return container.settings.max_movies_per_collection
 
 
 @router.get(
@@ -33,58 +97,160 @@ async def list_collections(user_id: CurrentUserId, database: DatabaseDependency)
     "/",
     status_code=status.HTTP_201_CREATED,
     response_model=CollectionCreated,
-    responses=problem_responses(400, 401, 413, 422),
-    summary="Create a collection with its movies (all or nothing)",
+    responses=problem_responses(400, 401, 409, 413, 422),
+    summary="Create a collection with its movies (all or nothing; idempotent with a key)",
 )
 async def create_collection(
-    payload: CollectionCreate, user_id: CurrentUserId, database: DatabaseDependency
-) -> CollectionCreated:
-    service.check_movie_count(payload.movies, database.settings.max_movies_per_collection)
-    collection_id = await service.write_new(database, user_id, payload)
-    return CollectionCreated(collection_uuid=collection_id)
+    payload: CollectionCreate,
+    user_id: CurrentUserId,
+    container: ContainerDependency,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Response:
+    database = container.database
+    service.check_movie_count(payload.movies, _movie_limit(container))
+    if idempotency_key is None:
+        return _created(await service.write_new(database, user_id, payload))
+    keys = container.idempotency
+    claim = await keys.claim(user_id, idempotency_key, request_hash(payload))
+    if isinstance(claim, StoredResponse):
+        return Response(
+            claim.body,
+            status_code=claim.status,
+            media_type="application/json",
+            headers={REPLAYED_HEADER: "true"},
+        )
+    async with keys.holding(claim), database.transaction(write=True) as connection:
+        collection_id = await service.create(connection, user_id, payload)
+        created = CollectionCreated(collection_uuid=collection_id)
+        await keys.record(connection, claim, status.HTTP_201_CREATED, created.model_dump_json())
+    return _created(collection_id)
+
+
+def _created(collection_id: uuid.UUID) -> JSONResponse:
+    return JSONResponse(
+        CollectionCreated(collection_uuid=collection_id).model_dump(mode="json"),
+        status_code=status.HTTP_201_CREATED,
+    )
 
 
 @router.get(
     "/{collection_uuid}/",
     response_model=CollectionDetail,
-    responses=problem_responses(401, 404),
+    responses=_with_etag(401, 404, not_modified=True),
     summary="One of my collections with its movies, in order",
 )
 async def get_collection(
-    collection_uuid: str, user_id: CurrentUserId, database: DatabaseDependency
-) -> CollectionDetail:
+    collection_uuid: str,
+    user_id: CurrentUserId,
+    database: DatabaseDependency,
+    response: Response,
+    if_none_match: IfNoneMatchHeader = None,
+) -> CollectionDetail | Response:
     collection_id = service.parse_collection_id(collection_uuid)
-    return await service.read_detail(database, user_id, collection_id)
+    async with database.transaction(snapshot=True) as connection:
+        found = await service.detail(connection, user_id, collection_id)
+    if if_none_match_hits(if_none_match, collection_id, found.version):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": found.etag})
+    response.headers["ETag"] = found.etag
+    return found.detail
 
 
 @router.put(
     "/{collection_uuid}/",
     response_model=CollectionDetail,
-    responses=problem_responses(400, 401, 404, 413, 422),
+    responses=_with_etag(400, 401, 404, 412, 413, 422),
     summary="Change the title, description or whole movie list of a collection",
 )
 async def update_collection(
     collection_uuid: str,
     payload: CollectionUpdate,
     user_id: CurrentUserId,
-    database: DatabaseDependency,
+    container: ContainerDependency,
+    response: Response,
+    if_match: IfMatchHeader = None,
 ) -> CollectionDetail:
     collection_id = service.parse_collection_id(collection_uuid)
-    service.check_movie_count(payload.movies, database.settings.max_movies_per_collection)
-    return await service.write_changes(database, user_id, collection_id, payload)
+    condition = parse_if_match(if_match, collection_id)
+    service.check_movie_count(payload.movies, _movie_limit(container))
+    async with container.database.transaction(write=True) as connection:
+        updated = await service.update(connection, user_id, collection_id, payload, condition)
+    response.headers["ETag"] = updated.etag
+    return updated.detail
 
 
 @router.delete(
     "/{collection_uuid}/",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=problem_responses(401, 404),
+    responses=_with_etag(401, 404, 412, success=None),
     summary="Delete a collection",
 )
 async def delete_collection(
-    collection_uuid: str, user_id: CurrentUserId, database: DatabaseDependency
+    collection_uuid: str,
+    user_id: CurrentUserId,
+    database: DatabaseDependency,
+    if_match: IfMatchHeader = None,
 ) -> Response:
     collection_id = service.parse_collection_id(collection_uuid)
+    condition = parse_if_match(if_match, collection_id)
     async with database.transaction(write=True) as connection:
-        await service.delete(connection, user_id, collection_id)
+        await service.delete(connection, user_id, collection_id, condition)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/{collection_uuid}/movies/",
+    response_model=MoviesAppended,
+    responses=_with_etag(400, 401, 404, 412, 413, 422),
+    summary="Append movies to a collection (ones already there are reported, not doubled)",
+)
+async def add_movies(
+    collection_uuid: str,
+    payload: MoviesAppend,
+    user_id: CurrentUserId,
+    container: ContainerDependency,
+    response: Response,
+    if_match: IfMatchHeader = None,
+) -> MoviesAppended:
+    collection_id = service.parse_collection_id(collection_uuid)
+    condition = parse_if_match(if_match, collection_id)
+    async with container.database.transaction(write=True) as connection:
+        updated, already_present = await service.add_movies(
+            connection,
+            user_id,
+            collection_id,
+            payload.movies,
+            _movie_limit(container),
+            condition,
+        )
+    response.headers["ETag"] = updated.etag
+    return MoviesAppended(**updated.detail.model_dump(), already_present=already_present)
+
+
+@router.delete(
+    "/{collection_uuid}/movies/{movie_uuid}/",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=_with_etag(401, 404, 412, success=204),
+    summary="Remove one movie from a collection",
+)
+async def remove_movie(
+    collection_uuid: str,
+    movie_uuid: str,
+    user_id: CurrentUserId,
+    database: DatabaseDependency,
+    if_match: IfMatchHeader = None,
+) -> Response:
+    collection_id = service.parse_collection_id(collection_uuid)
+    try:
+        movie_id = uuid.UUID(movie_uuid)
+    except ValueError as error:
+        raise NotFound(service.MOVIE_NOT_FOUND) from error
+    condition = parse_if_match(if_match, collection_id)
+    async with database.transaction(write=True) as connection:
+        version = await service.remove_movie(
+            connection, user_id, collection_id, movie_id, condition
+        )
+    return Response(
+        status_code=status.HTTP_204_NO_CONTENT, headers={"ETag": etag_for(collection_id, version)}
+    )

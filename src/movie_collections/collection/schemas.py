@@ -143,3 +143,21 @@ class CollectionDetail(BaseModel):
     title: str
     description: str
     movies: list[Movie]
+
+
+class MoviesAppend(BaseModel):
+    """Movies to add after the last one, in this order."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"movies": [EXAMPLE_MOVIE]}]})
+
+    movies: Annotated[list[Movie], Field(min_length=1, max_length=MAX_MOVIES_PER_COLLECTION)]
+
+    _unique_movies = field_validator("movies")(_no_repeated_movies)
+
+
+class MoviesAppended(CollectionDetail):
+    """The collection after the append, and the movies that were in it already (not doubled)."""
+
+    already_present: list[uuid.UUID] = Field(
+        description="UUIDs of posted movies the collection already held; they were left as is."
+    )

@@ -1,14 +1,18 @@
-"""Collection rules: ownership (through the repository), limits, favourite genres."""
+"""Collection rules: ownership (through the repository), limits, versions, favourite genres."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NoReturn
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from movie_collections.auth.repository import user_exists
 from movie_collections.collection import repository
+from movie_collections.collection.etags import IfMatch, etag_for
 from movie_collections.collection.schemas import (
     CollectionCreate,
     CollectionDetail,
@@ -19,9 +23,10 @@ from movie_collections.collection.schemas import (
     Movie,
 )
 from movie_collections.db import Database
-from movie_collections.errors import NotFound, Unauthorized, Unprocessable
+from movie_collections.errors import NotFound, PreconditionFailed, Unauthorized, Unprocessable
 
 COLLECTION_NOT_FOUND = "Collection not found."
+MOVIE_NOT_FOUND = "Movie not found in this collection."
 USER_GONE = "The user of this access token no longer exists."
 
 
@@ -81,19 +86,6 @@ async def read_overview(database: Database, owner_id: uuid.UUID) -> CollectionLi
     )
 
 
-async def read_detail(
-    database: Database, owner_id: uuid.UUID, collection_id: uuid.UUID
-) -> CollectionDetail:
-    """GET /collection/<uuid>/ on the hot-read path (one snapshot, no ORM layer)."""
-    found = await repository.read_collection(database, owner_id, collection_id)
-    if found is None:
-        raise await _read_not_found(database, owner_id)
-    record, movies = found
-    return CollectionDetail(
-        uuid=record.id, title=record.title, description=record.description, movies=movies
-    )
-
-
 async def write_new(
     database: Database, owner_id: uuid.UUID, payload: CollectionCreate
 ) -> uuid.UUID:
@@ -109,25 +101,27 @@ async def write_new(
         raise
 
 
-async def write_changes(
-    database: Database, owner_id: uuid.UUID, collection_id: uuid.UUID, payload: CollectionUpdate
-) -> CollectionDetail:
-    """PUT /collection/<uuid>/ on the hot-write path: the change and the answer in one
-    transaction, so the answer is exactly what this change left."""
-    changes = payload.model_dump(include={"title", "description"}, exclude_unset=True)
-    found = await repository.write_collection_changes(
-        database, owner_id, collection_id, changes, payload.movies
-    )
-    if found is None:
-        raise await _read_not_found(database, owner_id)
-    record, movies = found
-    return CollectionDetail(
-        uuid=record.id, title=record.title, description=record.description, movies=movies
-    )
+@dataclass(frozen=True, slots=True)
+class VersionedDetail:
+    """A collection as answered, with the version its ETag is made from."""
+
+    detail: CollectionDetail
+    version: int
+
+    @property
+    def etag(self) -> str:
+        return etag_for(self.detail.uuid, self.version)
+
+
+def _check_limit(count: int, limit: int) -> None:
+    if count > limit:
+        raise Unprocessable(f"A collection holds at most {limit} movies; this would make {count}.")
 
 
 async def create(
-    connection: AsyncConnection, owner_id: uuid.UUID, payload: CollectionCreate
+    connection: AsyncConnection,
+    owner_id: uuid.UUID,
+    payload: CollectionCreate,
 ) -> uuid.UUID:
     try:
         return await repository.insert_collection(
@@ -142,13 +136,16 @@ async def create(
 
 async def detail(
     connection: AsyncConnection, owner_id: uuid.UUID, collection_id: uuid.UUID
-) -> CollectionDetail:
+) -> VersionedDetail:
     record = await repository.find_collection(connection, owner_id, collection_id)
     if record is None:
         raise await _not_found(connection, owner_id)
     movies = await repository.list_movies(connection, record.id)
-    return CollectionDetail(
-        uuid=record.id, title=record.title, description=record.description, movies=movies
+    return VersionedDetail(
+        CollectionDetail(
+            uuid=record.id, title=record.title, description=record.description, movies=movies
+        ),
+        record.version,
     )
 
 
@@ -157,18 +154,104 @@ async def update(
     owner_id: uuid.UUID,
     collection_id: uuid.UUID,
     payload: CollectionUpdate,
-) -> CollectionDetail:
+    if_match: IfMatch | None = None,
+) -> VersionedDetail:
     changes = payload.model_dump(include={"title", "description"}, exclude_unset=True)
     updated = await repository.update_collection(
-        connection, owner_id, collection_id, changes, payload.movies
+        connection, owner_id, collection_id, changes, payload.movies, _versions(if_match)
     )
-    if not updated:
-        raise await _not_found(connection, owner_id)
+    if updated is None:
+        await _raise_missing_or_stale(connection, owner_id, collection_id)
     return await detail(connection, owner_id, collection_id)
 
 
 async def delete(
-    connection: AsyncConnection, owner_id: uuid.UUID, collection_id: uuid.UUID
+    connection: AsyncConnection,
+    owner_id: uuid.UUID,
+    collection_id: uuid.UUID,
+    if_match: IfMatch | None = None,
 ) -> None:
-    if not await repository.delete_collection(connection, owner_id, collection_id):
+    deleted = await repository.delete_collection(
+        connection, owner_id, collection_id, _versions(if_match)
+    )
+    if not deleted:
+        await _raise_missing_or_stale(connection, owner_id, collection_id)
+
+
+async def add_movies(
+    connection: AsyncConnection,
+    owner_id: uuid.UUID,
+    collection_id: uuid.UUID,
+    movies: Sequence[Movie],
+    movie_limit: int,
+    if_match: IfMatch | None = None,
+) -> tuple[VersionedDetail, list[uuid.UUID]]:
+    """Append the movies not there yet, in the order given; report those already there."""
+    version = await _lock(connection, owner_id, collection_id, if_match)
+    present = set(await repository.movie_uuids(connection, collection_id))
+    already_present = [movie.uuid for movie in movies if movie.uuid in present]
+    new_movies = [movie for movie in movies if movie.uuid not in present]
+    if new_movies:
+        _check_limit(len(present) + len(new_movies), movie_limit)
+        await repository.append_movies(
+            connection, owner_id, collection_id, new_movies, len(present), version
+        )
+    return await detail(connection, owner_id, collection_id), already_present
+
+
+async def remove_movie(
+    connection: AsyncConnection,
+    owner_id: uuid.UUID,
+    collection_id: uuid.UUID,
+    movie_uuid: uuid.UUID,
+    if_match: IfMatch | None = None,
+) -> int:
+    """Take one movie out; the collection's new version."""
+    version = await _lock(connection, owner_id, collection_id, if_match)
+    new_version = await repository.remove_movie(
+        connection, owner_id, collection_id, movie_uuid, version
+    )
+    if new_version is None:
+        raise NotFound(MOVIE_NOT_FOUND)
+    return new_version
+
+
+async def _lock(
+    connection: AsyncConnection,
+    owner_id: uuid.UUID,
+    collection_id: uuid.UUID,
+    if_match: IfMatch | None,
+) -> int:
+    """Lock the collection for this transaction and check If-Match against the locked version."""
+    version = await repository.current_version(connection, owner_id, collection_id, lock=True)
+    if version is None:
         raise await _not_found(connection, owner_id)
+    if if_match is not None and not if_match.allows(version):
+        raise _stale(collection_id, version)
+    return version
+
+
+def _versions(if_match: IfMatch | None) -> frozenset[int] | None:
+    """The versions a write may apply to; None means any (no If-Match, or `*`)."""
+    if if_match is None or if_match.any_version:
+        return None
+    return if_match.versions
+
+
+async def _raise_missing_or_stale(
+    connection: AsyncConnection, owner_id: uuid.UUID, collection_id: uuid.UUID
+) -> NoReturn:
+    """After a write matched no row: 404 (or 401 for a deleted user) if the collection is not
+    the caller's, else 412."""
+    version = await repository.current_version(connection, owner_id, collection_id, lock=False)
+    if version is None:
+        raise await _not_found(connection, owner_id)
+    raise _stale(collection_id, version)
+
+
+def _stale(collection_id: uuid.UUID, version: int) -> PreconditionFailed:
+    return PreconditionFailed(
+        "The collection has changed since you read it (If-Match does not match); "
+        "fetch it again and retry.",
+        headers={"ETag": etag_for(collection_id, version)},
+    )

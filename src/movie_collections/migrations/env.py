@@ -11,6 +11,7 @@ from movie_collections.auth import models as _auth_models  # noqa: F401  (regist
 from movie_collections.collection import models as _collection_models  # noqa: F401
 from movie_collections.config import Settings
 from movie_collections.db import Base, create_engine
+from movie_collections.idempotency import models as _idempotency_models  # noqa: F401
 
 
 def _run(connection: Connection) -> None:

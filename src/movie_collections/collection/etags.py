@@ -1,0 +1,67 @@
+"""Strong ETags of collections (id + version) and the If-Match / If-None-Match preconditions."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+
+# An entity tag is `"opaque"` or `W/"opaque"` (RFC 9110 section 8.8.3); lists are comma-separated.
+_ENTITY_TAG = re.compile(r'\s*(W/)?"([^"]*)"\s*(?:,|$)')
+
+
+def etag_for(collection_id: uuid.UUID, version: int) -> str:
+    """Changes whenever the collection does: every write bumps `version`."""
+    return f'"{collection_id.hex}-{version}"'
+
+
+def _version_in(opaque: str, collection_id: uuid.UUID) -> int | None:
+    """The version an opaque tag names for this collection, or None if it is not one of ours."""
+    prefix = f"{collection_id.hex}-"
+    if not opaque.startswith(prefix):
+        return None
+    digits = opaque[len(prefix) :]
+    return int(digits) if digits.isdigit() else None
+
+
+@dataclass(frozen=True, slots=True)
+class IfMatch:
+    """A parsed If-Match: any current version (`*`) or one of the listed versions."""
+
+    any_version: bool
+    versions: frozenset[int]
+
+    def allows(self, version: int) -> bool:
+        return self.any_version or version in self.versions
+
+
+def parse_if_match(header: str | None, collection_id: uuid.UUID) -> IfMatch | None:
+    """None without the header. If-Match compares strongly, so weak tags never match."""
+    if header is None:
+        return None
+    if header.strip() == "*":
+        return IfMatch(any_version=True, versions=frozenset())
+    versions: set[int] = set()
+    for weak, opaque in _entity_tags(header):
+        version = None if weak else _version_in(opaque, collection_id)
+        if version is not None:
+            versions.add(version)
+    return IfMatch(any_version=False, versions=frozenset(versions))
+
+
+def if_none_match_hits(header: str | None, collection_id: uuid.UUID, version: int) -> bool:
+    """True when the client already holds the current version (answer 304).
+
+    If-None-Match compares weakly (RFC 9110 section 13.1.2): a `W/` prefix is ignored.
+    """
+    if header is None:
+        return False
+    if header.strip() == "*":
+        return True
+    return any(
+        _version_in(opaque, collection_id) == version for _weak, opaque in _entity_tags(header)
+    )
+
+
+def _entity_tags(header: str) -> list[tuple[bool, str]]:
+    return [(bool(weak), opaque) for weak, opaque in _ENTITY_TAG.findall(header)]

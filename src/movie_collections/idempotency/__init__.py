@@ -1,0 +1,1 @@
+"""Idempotency keys: a retried create answers like the first attempt instead of creating twice."""

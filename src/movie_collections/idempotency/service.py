@@ -1,0 +1,177 @@
+"""Idempotency-Key rules: claim a key, replay its answer, refuse a reused key or one in flight.
+
+A key is claimed in its own committed transaction before the work starts, so a duplicate
+arriving at another worker or host meets the row (or the unique key) and gets 409 instead of
+doing the work twice. The answer is recorded in the same transaction as the work itself:
+either both are committed or neither is. If the work fails the claim is removed so a retry can
+proceed; if the process dies instead, the claim is taken over once it is older than
+IDEMPOTENCY_IN_FLIGHT_TIMEOUT.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from movie_collections.config import Settings
+from movie_collections.db import Database
+from movie_collections.errors import BadRequest, Conflict, Unauthorized, Unprocessable
+from movie_collections.idempotency import repository
+
+logger = logging.getLogger(__name__)
+
+MAX_KEY_LENGTH = 255
+USER_GONE = "The user of this access token no longer exists."
+# Expired keys are deleted in bulk at most this often per process (and always on reuse).
+CLEANUP_INTERVAL_SECONDS = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """This request holds the key and must do the work."""
+
+    owner_id: uuid.UUID
+    key: str
+    attempt_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    """The key's first request finished: answer exactly as it was answered."""
+
+    status: int
+    body: str
+
+
+def validate_key(key: str) -> str:
+    """1-255 visible ASCII characters (a UUID is the usual choice)."""
+    if not 1 <= len(key) <= MAX_KEY_LENGTH or not all("!" <= c <= "~" for c in key):
+        raise BadRequest(
+            f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} visible ASCII characters, "
+            "for example a UUID."
+        )
+    return key
+
+
+def request_hash(payload: BaseModel) -> str:
+    """Hash of the parsed body, so spacing and key order do not make two requests differ."""
+    canonical = json.dumps(
+        payload.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class IdempotencyKeys:
+    """Per-process handle on the idempotency_keys table."""
+
+    def __init__(self, database: Database, settings: Settings) -> None:
+        self.database = database
+        self.ttl = settings.idempotency_key_ttl
+        self.in_flight_timeout = settings.idempotency_in_flight_timeout
+        self._next_cleanup = 0.0
+
+    async def claim(self, owner_id: uuid.UUID, key: str, body_hash: str) -> Claim | StoredResponse:
+        validate_key(key)
+        try:
+            return await self._claim_once(owner_id, key, body_hash)
+        except IntegrityError:
+            # Another request inserted the same key between our read and our insert (possible
+            # on PostgreSQL); read again and answer as for any duplicate.
+            return await self._claim_once(owner_id, key, body_hash)
+
+    async def _claim_once(
+        self, owner_id: uuid.UUID, key: str, body_hash: str
+    ) -> Claim | StoredResponse:
+        now = datetime.now(UTC)
+        expired_before = now - self.ttl
+        abandoned_before = now - self.in_flight_timeout
+        attempt = Claim(owner_id, key, uuid.uuid4())
+        async with self.database.transaction(write=True) as connection:
+            await self._cleanup_now_and_then(connection, expired_before)
+            record = await repository.find(
+                connection, owner_id, key, expired_before, abandoned_before
+            )
+            if record is not None and record.expired:
+                await repository.delete_one(connection, owner_id, key)
+                record = None
+            if record is None:
+                try:
+                    await repository.insert_claim(
+                        connection, owner_id, key, body_hash, attempt.attempt_id, now
+                    )
+                except IntegrityError as error:
+                    # The key row references its user: a deleted user's token still verifies.
+                    if "foreign key" in str(error.orig).lower():
+                        raise Unauthorized(USER_GONE) from error
+                    raise
+                return attempt
+            if record.request_hash != body_hash:
+                raise Unprocessable(
+                    "This Idempotency-Key was already used with a different request body; "
+                    "use a new key for a new request."
+                )
+            if record.response_status is not None and record.response_body is not None:
+                return StoredResponse(record.response_status, record.response_body)
+            if record.abandoned and await repository.take_over(
+                connection, owner_id, key, attempt.attempt_id, now, abandoned_before
+            ):
+                logger.warning("took over an abandoned idempotency key of user %s", owner_id)
+                return attempt
+        raise Conflict(
+            "A request with this Idempotency-Key is still in progress; retry shortly.",
+            headers={"Retry-After": "1"},
+        )
+
+    async def record(
+        self, connection: AsyncConnection, claim: Claim, status: int, body: str
+    ) -> None:
+        """Store the answer inside the work's own transaction (committed together)."""
+        if not await repository.record_response(
+            connection, claim.owner_id, claim.key, claim.attempt_id, status, body
+        ):
+            # Our claim was taken over (we ran past the in-flight timeout): the other attempt
+            # answers for the key, and raising here rolls our work back.
+            raise Conflict(
+                "This request took too long and another one with the same Idempotency-Key "
+                "took over; retry to get its answer.",
+                headers={"Retry-After": "1"},
+            )
+
+    @asynccontextmanager
+    async def holding(self, claim: Claim) -> AsyncIterator[None]:
+        """Run the work; if it fails, drop the claim so the client can retry with the key."""
+        try:
+            yield
+        except BaseException:
+            await self._release(claim)
+            raise
+
+    async def _release(self, claim: Claim) -> None:
+        try:
+            async with self.database.transaction(write=True) as connection:
+                await repository.release(connection, claim.owner_id, claim.key, claim.attempt_id)
+        except Exception:
+            # The database is likely down; the claim is taken over after the in-flight timeout.
+            logger.warning("could not release an idempotency key", exc_info=True)
+
+    async def _cleanup_now_and_then(
+        self, connection: AsyncConnection, expired_before: datetime
+    ) -> None:
+        now = time.monotonic()
+        if now < self._next_cleanup:
+            return
+        self._next_cleanup = now + CLEANUP_INTERVAL_SECONDS
+        removed = await repository.delete_expired(connection, expired_before)
+        if removed:
+            logger.info("deleted %d expired idempotency keys", removed)
