@@ -75,3 +75,19 @@ def test_help_documents_every_option() -> None:
     )
     for option in ("--host", "--port", "--workers", "--migrate", "--graceful-timeout"):
         assert option in result.stdout
+
+
+def test_serve_bounds_malloc_arenas_unless_told_otherwise(tmp_path: Path) -> None:
+    def arena_setting(server: ServerProcess) -> str | None:
+        assert server.process is not None
+        environ = Path(f"/proc/{server.process.pid}/environ").read_bytes().split(b"\0")
+        for entry in environ:
+            if entry.startswith(b"MALLOC_ARENA_MAX="):
+                return entry.split(b"=", 1)[1].decode()
+        return None
+
+    environment = {"DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}"}
+    with ServerProcess(environment) as server:
+        assert arena_setting(server) == "2"
+    with ServerProcess({**environment, "MALLOC_ARENA_MAX": "4"}) as server:
+        assert arena_setting(server) == "4"

@@ -245,7 +245,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# glibc gives every thread its own malloc arenas (up to 8 per core); aiosqlite runs each
+# connection in a thread, and under load the arenas fill and fragment, so a worker's RSS
+# creeps up by tens of MB (docs/reliability.md, "Memory"). Two arenas keep it level. glibc
+# reads the variable once, at start-up, so `serve` re-executes itself with it set.
+MALLOC_ARENA_MAX_DEFAULT = "2"
+
+
+def _reexec_with_bounded_malloc_arenas(argv: Sequence[str]) -> None:
+    if "MALLOC_ARENA_MAX" in os.environ or not argv or argv[0] != "serve":
+        return
+    os.environ["MALLOC_ARENA_MAX"] = MALLOC_ARENA_MAX_DEFAULT
+    os.execv(sys.executable, [sys.executable, "-m", "movie_collections", *argv])  # noqa: S606
+
+
 def main(argv: Sequence[str] | None = None) -> None:
+    if argv is None:
+        _reexec_with_bounded_malloc_arenas(sys.argv[1:])
     arguments = build_parser().parse_args(argv)
     arguments.handler(arguments)
 
