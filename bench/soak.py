@@ -66,6 +66,10 @@ def base_environment(overrides: dict[str, str]) -> dict[str, str]:
         for key, value in os.environ.items()
         if not key.startswith(("DATABASE_", "REDIS_", "SECRET_", "MOVIES_API", "COUNTER_"))
     }
+    # Every soak client comes from 127.0.0.1 and logs in again and again: the guessing limits
+    # on /login/ and /register/ (tested in tests/test_security_rate_limits.py) would turn the
+    # mixed scenario into a stream of 429s, so the soak's server runs without them (0 = off).
+    environment.update({"AUTH_RATE_LIMIT_PER_USERNAME": "0", "AUTH_RATE_LIMIT_PER_ADDRESS": "0"})
     environment.update(overrides)
     return environment
 

@@ -38,6 +38,7 @@ from movie_collections.collection.schemas import (
 from movie_collections.container import Container
 from movie_collections.counter.schemas import RequestCount
 from movie_collections.errors import AppError
+from movie_collections.http_middleware import replay_body
 
 Answer = Callable[[Container, uuid.UUID, bytes], Awaitable[BaseModel]]
 
@@ -90,7 +91,7 @@ class HotRoutes:
                 await self.app(scope, receive, send)
                 return
             body, pending = await _read_body(receive)
-            receive = _replay(body, pending, receive)
+            receive = replay_body([body], pending, receive)
             if pending is not None:  # the client went away mid-body: FastAPI deals with it
                 await self.app(scope, receive, send)
                 return
@@ -158,20 +159,6 @@ async def _read_body(receive: Receive) -> tuple[bytes, Message | None]:
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             return b"".join(chunks), None
-
-
-def _replay(body: bytes, pending: Message | None, receive: Receive) -> Receive:
-    """A receive that gives FastAPI the body as it came, then whatever follows."""
-    queue: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
-    if pending is not None:
-        queue = [pending]
-
-    async def replaying_receive() -> Message:
-        if queue:
-            return queue.pop(0)
-        return await receive()
-
-    return replaying_receive
 
 
 async def _overview(container: Container, user_id: uuid.UUID, _body: bytes) -> BaseModel:

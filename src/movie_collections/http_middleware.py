@@ -70,7 +70,7 @@ class BodySizeLimitMiddleware:
         while True:
             message = await receive()
             if message["type"] != "http.request":
-                await self.app(scope, _replay([], message, receive), send)
+                await self.app(scope, replay_body([], message, receive), send)
                 return
             chunk = message.get("body", b"")
             received += len(chunk)
@@ -81,13 +81,13 @@ class BodySizeLimitMiddleware:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        await self.app(scope, _replay(chunks, None, receive), send)
+        await self.app(scope, replay_body(chunks, None, receive), send)
 
     def _message(self) -> str:
         return f"The request body is larger than {self.max_body_bytes} bytes."
 
 
-def _replay(chunks: list[bytes], pending: Message | None, receive: Receive) -> Receive:
+def replay_body(chunks: list[bytes], pending: Message | None, receive: Receive) -> Receive:
     """A receive that first yields the buffered body (or a pending message), then the rest."""
     queue: list[Message] = (
         [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
