@@ -45,13 +45,6 @@ async def _not_found(connection: AsyncConnection, owner_id: uuid.UUID) -> NotFou
     return NotFound(COLLECTION_NOT_FOUND)
 
 
-async def _read_not_found(database: Database, owner_id: uuid.UUID) -> NotFound | Unauthorized:
-    """_not_found on the driver path: 401 for a deleted user's token, else 404."""
-    if not await repository.read_user_exists(database, owner_id):
-        return Unauthorized(USER_GONE)
-    return NotFound(COLLECTION_NOT_FOUND)
-
-
 def parse_collection_id(raw: str) -> uuid.UUID:
     """A path segment that is not a UUID is answered exactly like an unknown collection."""
     try:

@@ -26,28 +26,6 @@ class RequestCounter(Protocol):
     async def reset(self) -> None: ...
 
 
-class InProcessCounter:
-    """One process's count in memory: for tests of a single app instance only."""
-
-    def __init__(self) -> None:
-        self._count = 0
-
-    async def start(self) -> None:
-        return None
-
-    async def stop(self) -> None:
-        return None
-
-    def increment(self) -> None:
-        self._count += 1
-
-    async def total(self) -> int:
-        return self._count
-
-    async def reset(self) -> None:
-        self._count = 0
-
-
 class DisabledCounter:
     """COUNTER_BACKEND=off: nothing is counted (the middleware is not even installed)."""
 
