@@ -46,22 +46,28 @@ def _comparable(response: httpx.Response) -> tuple[int, dict[str, str], bytes]:
     return response.status_code, headers, response.content
 
 
-async def test_same_bytes_and_headers_as_fastapi(
-    clients: tuple[httpx.AsyncClient, httpx.AsyncClient], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    fast, plain = clients
+def _record_shortcut_answers(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The bodies the shortcut answered itself (not handed to FastAPI), as they happen."""
     answered: list[bytes] = []
     original_try = HotRoutes._try
 
     async def recording_try(
-        self: HotRoutes, scope: Scope, answer: Any, request_body: bytes
-    ) -> bytes | None:
-        body = await original_try(self, scope, answer, request_body)
-        if body is not None:
-            answered.append(body)
-        return body
+        self: HotRoutes, scope: Scope, answer: Any, request_body: bytes, segment: str
+    ) -> tuple[bytes, str | None] | None:
+        result = await original_try(self, scope, answer, request_body, segment)
+        if result is not None:
+            answered.append(result[0])
+        return result
 
     monkeypatch.setattr(HotRoutes, "_try", recording_try)
+    return answered
+
+
+async def test_same_bytes_and_headers_as_fastapi(
+    clients: tuple[httpx.AsyncClient, httpx.AsyncClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fast, plain = clients
+    answered = _record_shortcut_answers(monkeypatch)
     auth = await register(fast)
     other = await register(fast)
     created = await fast.post(
@@ -95,8 +101,9 @@ async def test_same_bytes_and_headers_as_fastapi(
         fast_response = await fast.get(path, headers=same_id)
         plain_response = await plain.get(path, headers=same_id)
         assert _comparable(fast_response) == _comparable(plain_response), path
-    # The POST and the two list reads came from the shortcut; detail reads (ETags) did not.
-    assert len(answered) == 3
+    # The POST, the two list reads and the owner's two detail reads came from the shortcut;
+    # the errors and the conditional read went through FastAPI.
+    assert len(answered) == 5
     # The request count differs between the apps (each counts its own), so compare shapes.
     fast_count = await fast.get("/request-count/", headers=auth)
     plain_count = await plain.get("/request-count/", headers=auth)
@@ -124,9 +131,10 @@ async def test_writes_are_seen_by_the_next_read(
 
 
 async def test_writes_answer_as_fastapi_and_bad_bodies_get_its_errors(
-    clients: tuple[httpx.AsyncClient, httpx.AsyncClient],
+    clients: tuple[httpx.AsyncClient, httpx.AsyncClient], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fast, plain = clients
+    answered = _record_shortcut_answers(monkeypatch)
     auth = await register(fast)
     other = await register(fast)
     same_id = {"X-Request-ID": "compare-2"}
@@ -161,11 +169,14 @@ async def test_writes_answer_as_fastapi_and_bad_bodies_get_its_errors(
         (other, replacement),  # not theirs: 404
         ({}, replacement),
     ]
+    answered.clear()
     for headers, body in puts:
         path = f"/collection/{collection}/"
         fast_response = await fast.put(path, json=body, headers={**headers, **same_id})
         plain_response = await plain.put(path, json=body, headers={**headers, **same_id})
         assert _comparable(fast_response) == _comparable(plain_response), body
+    # The owner's two valid PUTs were answered by the shortcut, the four errors by FastAPI.
+    assert len(answered) == 2
     listed = await fast.get(f"/collection/{collection}/", headers=auth)
     assert listed.json()["title"] == "Renamed"
     assert listed.json()["description"] == "only the description"

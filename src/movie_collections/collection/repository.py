@@ -13,9 +13,9 @@ from sqlalchemy import ColumnElement, Table, delete, func, insert, select, updat
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from movie_collections.collection.models import Collection, CollectionGenre, CollectionMovie
-from movie_collections.collection.schemas import CollectionSummary, Movie
+from movie_collections.collection.schemas import CollectionDetail, CollectionSummary, Movie
 from movie_collections.db import Database
-from movie_collections.driver_sql import WriteStep
+from movie_collections.driver_sql import Rows, WriteStep, as_uuid
 
 collections = cast(Table, Collection.__table__)
 collection_movies = cast(Table, CollectionMovie.__table__)
@@ -142,37 +142,6 @@ async def current_version(
     if lock:
         statement = statement.with_for_update()
     return (await connection.execute(statement)).scalar_one_or_none()
-
-
-async def update_collection(
-    connection: AsyncConnection,
-    owner_id: uuid.UUID,
-    collection_id: uuid.UUID,
-    changes: dict[str, Any],
-    movies: Sequence[Movie] | None,
-    expected_versions: frozenset[int] | None = None,
-) -> int | None:
-    """Apply the changes and return the new version; None when nothing was updated (no such
-    collection, or its version is not one of `expected_versions`).
-
-    The row UPDATE comes first: it locks the collection, so concurrent writers of one
-    collection run one after the other and the movie list is always one writer's whole list.
-    The If-Match check is part of its WHERE clause, so it cannot race with another writer.
-    """
-    new_version = await _bump_version(
-        connection, owner_id, collection_id, changes, expected_versions
-    )
-    if new_version is None:
-        return None
-    if movies is not None:
-        await connection.execute(
-            delete(collection_genres).where(collection_genres.c.collection_id == collection_id)
-        )
-        await connection.execute(
-            delete(collection_movies).where(collection_movies.c.collection_id == collection_id)
-        )
-        await _insert_movies(connection, owner_id, collection_id, movies, first_position=0)
-    return new_version
 
 
 async def _bump_version(
@@ -366,7 +335,7 @@ async def read_overview(
     return summaries, [row[0] for row in genre_rows]
 
 
-# Hot writes: the same rows as insert_collection / update_collection above, written in one
+# Hot writes: the same rows as insert_collection above, written in one
 # transaction on the driver (movie_collections.driver_sql).
 _INSERT_COLLECTION_SQL = (
     "INSERT INTO collections (id, owner_id, title, description, created_at, updated_at, version) "
@@ -421,3 +390,94 @@ async def write_new_collection(
         ]
     )
     return collection_id
+
+
+# One collection with its movies in ONE statement: a single statement reads one snapshot on
+# both databases, so the version (the ETag) always belongs to the movies listed with it, and
+# PostgreSQL needs no transaction round trips around it. A collection without movies is one
+# row whose movie columns are NULL.
+_DETAIL_SQL = (
+    "SELECT c.title, c.description, c.version, m.title, m.description, m.genres, m.movie_uuid "
+    "FROM collections c LEFT JOIN collection_movies m ON m.collection_id = c.id "
+    "WHERE c.id = $1 AND c.owner_id = $2 ORDER BY m.position"
+)
+_VERSION_SQL = "SELECT version FROM collections WHERE id = $1 AND owner_id = $2"
+
+
+def _detail_from(collection_id: uuid.UUID, rows: Rows) -> tuple[CollectionDetail, int] | None:
+    """The collection and its version from the rows of _DETAIL_SQL; None when there are none."""
+    if not rows:
+        return None
+    title, description, version = rows[0][0], rows[0][1], rows[0][2]
+    movies = [
+        # Stored rows were validated on the way in: constructing skips a second validation.
+        Movie.model_construct(title=row[3], description=row[4], genres=row[5], uuid=as_uuid(row[6]))
+        for row in rows
+        if row[6] is not None
+    ]
+    detail = CollectionDetail.model_construct(
+        uuid=collection_id, title=title, description=description, movies=movies
+    )
+    return detail, int(version)
+
+
+async def read_detail(
+    database: Database, owner_id: uuid.UUID, collection_id: uuid.UUID
+) -> tuple[CollectionDetail, int] | None:
+    """The owner's collection with its movies in order, and its version; None if not theirs."""
+    [rows] = await database.read_snapshot([(_DETAIL_SQL, (collection_id, owner_id))])
+    return _detail_from(collection_id, rows)
+
+
+async def read_version(
+    database: Database, owner_id: uuid.UUID, collection_id: uuid.UUID
+) -> int | None:
+    [rows] = await database.read_snapshot([(_VERSION_SQL, (collection_id, owner_id))])
+    return int(rows[0][0]) if rows else None
+
+
+async def write_update(
+    database: Database,
+    owner_id: uuid.UUID,
+    collection_id: uuid.UUID,
+    changes: dict[str, str],
+    movies: Sequence[Movie] | None,
+    expected_versions: frozenset[int] | None = None,
+) -> tuple[CollectionDetail, int] | None:
+    """Apply the changes in one driver-level transaction; the collection as it then is, or
+    None when nothing was updated (not the owner's, or its version is not expected).
+
+    The row UPDATE comes first: it locks the collection (on SQLite the write lock is taken
+    already), so concurrent writers of one collection run one after the other and the movie
+    list is always one writer's whole list. If-Match is part of its WHERE clause, so it
+    cannot race with another writer; when it matches no row nothing else runs.
+    """
+    parameters: list[object] = [collection_id, owner_id, datetime.now(UTC)]
+    assignments = ["version = version + 1", "updated_at = $3"]
+    for column in ("title", "description"):  # a fixed list: no column name from the client
+        if column in changes:
+            parameters.append(changes[column])
+            assignments.append(f"{column} = ${len(parameters)}")
+    condition = "id = $1 AND owner_id = $2"
+    if expected_versions is not None:
+        first = len(parameters) + 1
+        parameters.extend(sorted(expected_versions))
+        placeholders = ", ".join(f"${n}" for n in range(first, len(parameters) + 1))
+        condition += f" AND version IN ({placeholders})" if placeholders else " AND 1 = 0"
+    steps = [
+        WriteStep(
+            # Only fixed column names and numbered placeholders are joined; values are bound.
+            f"UPDATE collections SET {', '.join(assignments)} WHERE {condition}",  # noqa: S608
+            parameters,
+            require_rows=True,
+        )
+    ]
+    if movies is not None:
+        steps += [
+            WriteStep(_DELETE_GENRES_SQL, (collection_id,)),
+            WriteStep(_DELETE_MOVIES_SQL, (collection_id,)),
+            *_movie_steps(owner_id, collection_id, movies),
+        ]
+    steps.append(WriteStep(_DETAIL_SQL, (collection_id, owner_id), fetch=True))
+    results = await database.write_unit(steps)
+    return None if results is None else _detail_from(collection_id, results[0])

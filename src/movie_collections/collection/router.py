@@ -147,8 +147,7 @@ async def get_collection(
     if_none_match: IfNoneMatchHeader = None,
 ) -> CollectionDetail | Response:
     collection_id = service.parse_collection_id(collection_uuid)
-    async with database.transaction(snapshot=True) as connection:
-        found = await service.detail(connection, user_id, collection_id)
+    found = await service.read_detail(database, user_id, collection_id)
     if if_none_match_hits(if_none_match, collection_id, found.version):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": found.etag})
     response.headers["ETag"] = found.etag
@@ -172,8 +171,9 @@ async def update_collection(
     collection_id = service.parse_collection_id(collection_uuid)
     condition = parse_if_match(if_match, collection_id)
     service.check_movie_count(payload.movies, _movie_limit(container))
-    async with container.database.transaction(write=True) as connection:
-        updated = await service.update(connection, user_id, collection_id, payload, condition)
+    updated = await service.write_update(
+        container.database, user_id, collection_id, payload, condition
+    )
     response.headers["ETag"] = updated.etag
     return updated.detail
 

@@ -142,20 +142,43 @@ async def detail(
     )
 
 
-async def update(
-    connection: AsyncConnection,
+async def read_detail(
+    database: Database, owner_id: uuid.UUID, collection_id: uuid.UUID
+) -> VersionedDetail:
+    """GET /collection/<uuid>/ on the hot-read path (one statement, one snapshot)."""
+    found = await repository.read_detail(database, owner_id, collection_id)
+    if found is None:
+        raise await _read_not_found(database, owner_id)
+    return VersionedDetail(*found)
+
+
+async def write_update(
+    database: Database,
     owner_id: uuid.UUID,
     collection_id: uuid.UUID,
     payload: CollectionUpdate,
     if_match: IfMatch | None = None,
 ) -> VersionedDetail:
+    """PUT /collection/<uuid>/ on the hot-write path (one driver-level transaction)."""
     changes = payload.model_dump(include={"title", "description"}, exclude_unset=True)
-    updated = await repository.update_collection(
-        connection, owner_id, collection_id, changes, payload.movies, _versions(if_match)
+    updated = await repository.write_update(
+        database, owner_id, collection_id, changes, payload.movies, _versions(if_match)
     )
-    if updated is None:
-        await _raise_missing_or_stale(connection, owner_id, collection_id)
-    return await detail(connection, owner_id, collection_id)
+    if updated is not None:
+        return VersionedDetail(*updated)
+    # Nothing matched: 404 (or 401 for a deleted user) if the collection is not the caller's,
+    # else 412 with the version it has now.
+    version = await repository.read_version(database, owner_id, collection_id)
+    if version is None:
+        raise await _read_not_found(database, owner_id)
+    raise _stale(collection_id, version)
+
+
+async def _read_not_found(database: Database, owner_id: uuid.UUID) -> NotFound | Unauthorized:
+    """_not_found on the hot-read path."""
+    if not await repository.read_user_exists(database, owner_id):
+        return Unauthorized(USER_GONE)
+    return NotFound(COLLECTION_NOT_FOUND)
 
 
 async def delete(
