@@ -16,7 +16,7 @@ GenreText = String(500).with_variant(String(500, collation="C"), "postgresql")
 
 class Collection(Base):
     __tablename__ = "collections"
-    __table_args__ = (Index("ix_collections_owner_created", "owner_id", "created_at"),)
+    __table_args__ = (Index("ix_collections_owner_created_id", "owner_id", "created_at", "id"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     owner_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"))
@@ -45,10 +45,9 @@ class CollectionMovie(Base):
 
 
 class CollectionGenre(Base):
-    """One row per (movie, genre) so favourite genres are a GROUP BY over an index."""
+    """One row per (movie, genre); triggers count them into UserGenre (migration 0004)."""
 
     __tablename__ = "collection_genres"
-    __table_args__ = (Index("ix_collection_genres_owner_genre", "owner_id", "genre"),)
 
     collection_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True
@@ -56,3 +55,18 @@ class CollectionGenre(Base):
     position: Mapped[int] = mapped_column(Integer, primary_key=True)
     genre: Mapped[str] = mapped_column(GenreText, primary_key=True)
     owner_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+
+
+class UserGenre(Base):
+    """How many of a user's movies have a genre, kept by triggers on collection_genres in the
+    same transaction (see migration 0004); split over slots so that concurrent writers of one
+    user on PostgreSQL rarely share a row. Favourite genres sum the slots."""
+
+    __tablename__ = "user_genres"
+
+    owner_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True)
+    genre: Mapped[str] = mapped_column(GenreText, primary_key=True)
+    occurrences: Mapped[int] = mapped_column(Integer)

@@ -18,7 +18,6 @@ from movie_collections.collection.schemas import (
     CollectionDetail,
     CollectionList,
     CollectionsOverview,
-    CollectionSummary,
     CollectionUpdate,
     Movie,
 )
@@ -53,29 +52,15 @@ def parse_collection_id(raw: str) -> uuid.UUID:
         raise NotFound(COLLECTION_NOT_FOUND) from error
 
 
-async def overview(connection: AsyncConnection, owner_id: uuid.UUID) -> CollectionList:
-    records = await repository.list_collections(connection, owner_id)
-    if not records and not await user_exists(connection, owner_id):
-        raise Unauthorized(USER_GONE)
-    genres = await repository.favourite_genres(connection, owner_id) if records else []
-    return CollectionList(
-        data=CollectionsOverview(
-            collections=[
-                CollectionSummary(title=r.title, uuid=r.id, description=r.description)
-                for r in records
-            ],
-            favourite_genres=",".join(genres),
-        )
-    )
-
-
 async def read_overview(database: Database, owner_id: uuid.UUID) -> CollectionList:
     """GET /collection/ on the hot-read path (one snapshot, no ORM layer)."""
-    summaries, genres = await repository.read_overview(database, owner_id)
-    if not summaries and not await repository.read_user_exists(database, owner_id):
+    overview = await repository.read_overview(database, owner_id)
+    if not overview.user_exists:
         raise Unauthorized(USER_GONE)
     return CollectionList(
-        data=CollectionsOverview(collections=summaries, favourite_genres=",".join(genres))
+        data=CollectionsOverview(
+            collections=overview.summaries, favourite_genres=overview.favourite_genres
+        )
     )
 
 

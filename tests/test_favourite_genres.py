@@ -1,0 +1,180 @@
+"""Favourite genres come from counts the database keeps on write (migration 0004); they must
+equal a recount of the movies' genres after every kind of write, concurrent ones included."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+
+from movie_collections.driver_sql import as_uuid
+from movie_collections.migrate import alembic_config, upgrade_to_head
+from tests.conftest import movie, register
+
+GENRES = ["Drama", "Comedy", "Horror", "Sci-Fi", "Western", "Film-Noir"]
+
+
+async def counts(
+    app: FastAPI,
+) -> tuple[dict[uuid.UUID, Counter[str]], dict[uuid.UUID, Counter[str]]]:
+    """(kept counts summed over slots, a recount of the movies' genre rows), per owner."""
+    kept_rows, recount_rows = await app.state.container.database.read_snapshot(
+        [
+            ("SELECT owner_id, genre, occurrences FROM user_genres", ()),
+            ("SELECT owner_id, genre FROM collection_genres", ()),
+        ]
+    )
+    kept: dict[uuid.UUID, Counter[str]] = {}
+    for owner, genre, occurrences in kept_rows:
+        kept.setdefault(as_uuid(owner), Counter())[genre] += occurrences
+    recount: dict[uuid.UUID, Counter[str]] = {}
+    for owner, genre in recount_rows:
+        recount.setdefault(as_uuid(owner), Counter())[genre] += 1
+    # Counts that went back to zero stay as rows; they mean the same as no row.
+    return {o: +c for o, c in kept.items() if +c}, recount
+
+
+def top_three(genres: Counter[str]) -> str:
+    ranked = sorted(genres.items(), key=lambda item: (-item[1], item[0].encode()))
+    return ",".join(genre for genre, _ in ranked[:3])
+
+
+async def assert_exact(
+    app: FastAPI, client: httpx.AsyncClient, users: list[dict[str, str]]
+) -> None:
+    kept, recount = await counts(app)
+    assert kept == recount
+    for auth in users:
+        listed = (await client.get("/collection/", headers=auth)).json()["data"]
+        me = (await client.get("/me/", headers=auth)).json()
+        expected = top_three(recount.get(uuid.UUID(me["user_id"]), Counter()))
+        assert listed["favourite_genres"] == expected
+
+
+def movies(first: int, *genre_lists: str) -> list[dict[str, str]]:
+    return [movie(first + index, genres=genres) for index, genres in enumerate(genre_lists)]
+
+
+async def test_counts_equal_a_recount_after_every_kind_of_write(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    maya, ravi = await register(client), await register(client)
+    users = [maya, ravi]
+    created = await client.post(
+        "/collection/",
+        json={"title": "a", "movies": movies(1, "Drama, Comedy", "Drama", "Horror,Drama")},
+        headers=maya,
+    )
+    first = created.json()["collection_uuid"]
+    await assert_exact(app, client, users)
+    second = (
+        await client.post(
+            "/collection/",
+            json={"title": "b", "movies": movies(10, "Comedy", "Comedy,Sci-Fi")},
+            headers={**maya, "Idempotency-Key": "second"},
+        )
+    ).json()["collection_uuid"]
+    await client.post(
+        "/collection/", json={"title": "r", "movies": movies(20, "Western")}, headers=ravi
+    )
+    await assert_exact(app, client, users)
+    steps = [
+        ("PUT", f"/collection/{first}/", {"movies": movies(30, "Sci-Fi", "Sci-Fi,Horror")}),
+        ("PUT", f"/collection/{first}/", {"title": "renamed only"}),
+        ("POST", f"/collection/{second}/movies/", {"movies": movies(40, "Horror", "Film-Noir")}),
+        ("DELETE", f"/collection/{second}/movies/{movie(10)['uuid']}/", None),
+        ("DELETE", f"/collection/{first}/", None),
+    ]
+    for method, path, body in steps:
+        response = await client.request(method, path, json=body, headers=maya)
+        assert response.status_code < 300, (method, path, response.text)
+        await assert_exact(app, client, users)
+    assert (await client.delete("/me/", headers=ravi)).status_code == 204
+    kept, recount = await counts(app)
+    assert kept == recount
+    assert len(kept) == 1
+    await assert_exact(app, client, [maya])
+
+
+async def test_concurrent_writes_of_one_user_keep_counts_exact(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """On PostgreSQL writers of one user share count rows; none may deadlock or lose one."""
+    auth = await register(client)
+    rng = random.Random(7)
+
+    def some_movies(first: int) -> list[dict[str, str]]:
+        return [
+            movie(first + i, genres=",".join(rng.sample(GENRES, rng.randint(1, 3))))
+            for i in range(rng.randint(1, 6))
+        ]
+
+    collections = [
+        (
+            await client.post(
+                "/collection/", json={"title": f"c{i}", "movies": some_movies(0)}, headers=auth
+            )
+        ).json()["collection_uuid"]
+        for i in range(6)
+    ]
+    requests = []
+    for index in range(48):
+        if index % 3 == 0:
+            requests.append(
+                client.post(
+                    "/collection/", json={"title": "n", "movies": some_movies(100)}, headers=auth
+                )
+            )
+        elif index % 3 == 1:
+            target = collections[index % len(collections)]
+            requests.append(
+                client.put(
+                    f"/collection/{target}/", json={"movies": some_movies(200)}, headers=auth
+                )
+            )
+        else:
+            target = collections[index % len(collections)]
+            requests.append(
+                client.post(
+                    f"/collection/{target}/movies/",
+                    json={"movies": some_movies(300 + index)},
+                    headers=auth,
+                )
+            )
+    responses = await asyncio.gather(*requests)
+    assert [r.status_code for r in responses if r.status_code >= 500] == []
+    await assert_exact(app, client, [auth])
+
+
+async def test_migration_counts_the_genres_already_stored(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Down to 0003 (no counts) and up again: the counts are rebuilt from the stored rows."""
+    from alembic import command
+    from asgi_lifespan import LifespanManager
+
+    from movie_collections.app import create_app
+    from tests.conftest import make_settings
+
+    app = create_app(make_settings(database_url, tmp_path / "data"))
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client,
+    ):
+        auth = await register(client)
+        for index in range(3):
+            body = {"title": f"c{index}", "movies": movies(10 * index, "Drama,Comedy", "Drama")}
+            await client.post("/collection/", json=body, headers=auth)
+        before = (await client.get("/collection/", headers=auth)).json()["data"]["favourite_genres"]
+        await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0003")
+        await asyncio.to_thread(upgrade_to_head, database_url)
+        kept, recount = await counts(app)
+        assert kept == recount
+        assert sum(recount[next(iter(recount))].values()) == 9
+        after = (await client.get("/collection/", headers=auth)).json()["data"]["favourite_genres"]
+        assert before == after == "Drama,Comedy"
