@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -147,3 +150,29 @@ async def test_increment_before_start_or_after_stop_does_not_raise(tmp_path: Pat
     await counter.stop()
     counter.increment()
     assert await LocalFileCounter(tmp_path).total() == 1
+
+
+async def test_a_read_waits_for_a_reset_in_progress_and_sees_its_result(tmp_path: Path) -> None:
+    """Reads run on the event loop without waiting; while a reset (or a compaction) holds the
+    lock they must wait for it instead of reading half of it."""
+    reader, other = await started(tmp_path), await started(tmp_path)
+    for _ in range(5):
+        other.increment()
+    assert await reader.total() == 5  # the event-loop read, through a kept mapping
+    descriptor = os.open(tmp_path / "lock", os.O_RDWR)
+    fcntl.flock(descriptor, fcntl.LOCK_EX)  # a reset in progress, in "another process"
+    try:
+        waiting = asyncio.create_task(reader.total())
+        await asyncio.sleep(0.2)
+        assert not waiting.done()
+        state = {"retired": 0, "baseline": 5, "folded": []}
+        (tmp_path / "state.json").write_text(json.dumps(state))
+    finally:
+        os.close(descriptor)  # the reset is done
+    assert await asyncio.wait_for(waiting, 5) == 0
+    other.increment()
+    await other.stop()
+    assert await reader.total() == 1  # a stopped worker's file still counts, then is let go
+    assert await (await started(tmp_path)).total() == 1
+    assert await reader.total() == 1
+    await reader.stop()

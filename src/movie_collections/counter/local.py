@@ -14,7 +14,10 @@ Layout of the counter directory:
   counted in `retired` but not deleted yet, so a crash between the two steps cannot count
   them twice.
 - `lock`: readers (`total`) take it shared, `reset` and compaction take it exclusive; neither
-  is on the hot path.
+  is on the hot path. A read first tries the shared lock without waiting, right on the event
+  loop, through mappings of the other workers' files it keeps open: a few local system calls,
+  far cheaper than a hop to a thread. Only when a reset or compaction holds the lock does it
+  wait for it, on a thread.
 
 The count is `retired + sum(live files) - baseline`.
 
@@ -36,7 +39,7 @@ import logging
 import mmap
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -77,11 +80,21 @@ class LocalFileCounter:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self._own: _MappedCount | None = None
+        # Used only on the event loop (see _total_if_unlocked): its own lock descriptor and
+        # the mappings of other workers' files, kept open between reads.
+        self._reader_lock: int | None = None
+        self._peers: dict[Path, _MappedCount] = {}
 
     async def start(self) -> None:
         await asyncio.to_thread(self._start)
 
     async def stop(self) -> None:
+        for peer in self._peers.values():
+            peer.close()
+        self._peers.clear()
+        if self._reader_lock is not None:
+            os.close(self._reader_lock)
+            self._reader_lock = None
         own, self._own = self._own, None
         if own is None:
             return
@@ -96,6 +109,9 @@ class LocalFileCounter:
             own.cell.value += 1
 
     async def total(self) -> int:
+        value = self._total_if_unlocked()
+        if value is not None:
+            return value
         return await asyncio.to_thread(self._total)
 
     async def reset(self) -> None:
@@ -162,7 +178,7 @@ class LocalFileCounter:
                 if _value_if_dead(path) is not None:
                     path.unlink(missing_ok=True)
 
-    def _raw_total(self, state: dict[str, Any]) -> int:
+    def _raw_total(self, state: dict[str, Any], read: Callable[[Path], int] | None = None) -> int:
         folded = set(state["folded"])
         raw: int = state["retired"]
         for path in self._count_files():
@@ -172,13 +188,39 @@ class LocalFileCounter:
                 raw += self._own.value
                 continue
             with contextlib.suppress(FileNotFoundError):
-                raw += _read_value(path)
+                raw += (read or _read_value)(path)
         return raw
 
     def _total(self) -> int:
         with self._locked(fcntl.LOCK_SH):
             state = self._read_state()
             return self._raw_total(state) - int(state["baseline"])
+
+    def _total_if_unlocked(self) -> int | None:
+        """_total on the event loop, or None when the lock is held exclusively (a reset or a
+        compaction is running) and the read has to wait for it on a thread."""
+        if self._reader_lock is None:
+            self._reader_lock = os.open(self.directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._reader_lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return None
+        try:
+            state = self._read_state()
+            seen: set[Path] = set()
+            total = self._raw_total(state, lambda path: self._peer_value(path, seen))
+            for path in self._peers.keys() - seen:  # files deleted since: let them go
+                self._peers.pop(path).close()
+            return total - int(state["baseline"])
+        finally:
+            fcntl.flock(self._reader_lock, fcntl.LOCK_UN)
+
+    def _peer_value(self, path: Path, seen: set[Path]) -> int:
+        peer = self._peers.get(path)
+        if peer is None:
+            peer = self._peers[path] = _MappedCount(path)
+        seen.add(path)
+        return peer.value
 
     def _reset(self) -> None:
         # Each worker's file is read once: an increment stored before that read is inside the
