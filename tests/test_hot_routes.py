@@ -13,7 +13,7 @@ from asgi_lifespan import LifespanManager
 from starlette.types import Scope
 
 from movie_collections.app import create_app
-from movie_collections.hot_routes import HotRoutes
+from movie_collections.hot_routes import Answered, HotRoutes
 from tests.conftest import make_settings, movie, register
 
 
@@ -53,10 +53,10 @@ def _record_shortcut_answers(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
 
     async def recording_try(
         self: HotRoutes, scope: Scope, answer: Any, request_body: bytes, segment: str
-    ) -> tuple[bytes, str | None] | None:
+    ) -> Answered | None:
         result = await original_try(self, scope, answer, request_body, segment)
         if result is not None:
-            answered.append(result[0])
+            answered.append(result.content)
         return result
 
     monkeypatch.setattr(HotRoutes, "_try", recording_try)

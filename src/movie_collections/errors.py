@@ -155,11 +155,15 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-async def _app_error(_request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, AppError)
+def app_error_response(error: AppError) -> JSONResponse:
     return problem_response(
         error.status_code, error.detail, title=error.title, headers=error.headers
     )
+
+
+async def _app_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, AppError)
+    return app_error_response(error)
 
 
 async def _http_error(_request: Request, error: Exception) -> JSONResponse:

@@ -3,9 +3,9 @@
 FastAPI's routing and dependency solving cost ~150 us of CPU per request here (route matching
 through included routers, a dependency graph walked per request), several times the SQL of
 a small read and five times a whole constant answer from the server. For the hottest calls
-(`GET /collection/`, `GET /request-count/`, `POST /collection/`, and `GET` and `PUT` of
-`/collection/<uuid>/`) this middleware answers directly when, and only when, everything
-goes right: a well-formed bearer
+(`GET /collection/`, `GET /request-count/`, `POST /collection/`, `GET` and `PUT` of
+`/collection/<uuid>/`, and `GET /movies/`) this middleware answers directly when, and only
+when, everything goes right: a well-formed bearer
 token that verifies, a JSON body (`Content-Type: application/json`) that the same request
 model accepts (validated by pydantic-core straight from the bytes), and a success. It calls
 the very same token service and collection/counter services as the routers and serialises
@@ -14,7 +14,9 @@ the bytes and headers are those FastAPI would send.
 
 Every other case — another method or path, no or a bad token, a body that does not validate,
 an unknown collection, an error of any kind — is passed to FastAPI (with the body replayed
-as it came), which answers it with the one error mapping. A write handed over after an error
+as it came), which answers it with the one error mapping. One exception: once GET /movies/
+has asked the upstream, its failure (502, 504, 404) is answered here with that same mapping,
+since FastAPI would ask the upstream a second time. A write handed over after an error
 had not committed (the driver rolls its transaction back on any error), so FastAPI cannot
 apply it twice; once committed, the only step left is building the answer from rows read
 in the same transaction.
@@ -27,8 +29,11 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from pydantic import BaseModel, ValidationError
+from starlette.datastructures import URLPath
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from movie_collections.collection import service as collection_service
@@ -39,12 +44,40 @@ from movie_collections.collection.schemas import (
 )
 from movie_collections.container import Container
 from movie_collections.counter.schemas import RequestCount
-from movie_collections.errors import AppError
+from movie_collections.errors import AppError, Unprocessable, app_error_response
 from movie_collections.http_middleware import replay_body
+from movie_collections.movies.router import page_body
 
-# An answer gets the container, the caller, the request body and the path's collection
-# segment ("" on paths without one); it returns the response model and its ETag, if any.
-Answer = Callable[[Container, uuid.UUID, bytes, str], Awaitable[tuple[BaseModel, str | None]]]
+
+@dataclass(frozen=True, slots=True)
+class HotRequest:
+    container: Container
+    user_id: uuid.UUID
+    scope: Scope
+    body: bytes
+    segment: str  # the path's collection segment; "" on paths without one
+
+
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """A success: the JSON body and the headers besides content-length and content-type."""
+
+    content: bytes
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+
+
+Answer = Callable[[HotRequest], Awaitable[Answered]]
+
+
+class AnswerHere(Exception):
+    """An error the shortcut answers itself (with the one error mapping) instead of handing
+    the request to FastAPI, because FastAPI would do the work again: for GET /movies/, a
+    second call to the upstream, and a second wait for a slow one."""
+
+    def __init__(self, error: AppError) -> None:
+        super().__init__(error.detail)
+        self.error = error
+
 
 logger = logging.getLogger(__name__)
 
@@ -99,37 +132,41 @@ class HotRoutes:
             if pending is not None:  # the client went away mid-body: FastAPI deals with it
                 await self.app(scope, receive, send)
                 return
-        answered = await self._try(scope, answer, body, segment)
+        try:
+            answered = await self._try(scope, answer, body, segment)
+        except AnswerHere as here:
+            await app_error_response(here.error)(scope, receive, send)
+            return
         if answered is None:
             await self.app(scope, receive, send)
             return
-        content, etag = answered
+        content = answered.content
         headers = [
             (b"content-length", str(len(content)).encode()),
             (b"content-type", b"application/json"),
+            *answered.headers,
         ]
-        if etag is not None:
-            headers.append((b"etag", etag.encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": content})
 
     async def _try(
         self, scope: Scope, answer: Answer, body: bytes, segment: str
-    ) -> tuple[bytes, str | None] | None:
-        """The JSON body and ETag of the success answer, or None to let FastAPI answer."""
+    ) -> Answered | None:
+        """The success answer, or None to let FastAPI answer (AnswerHere: answer this error)."""
         token = _bearer_token(scope)
         if token is None:
             return None
         container: Container = scope["app"].state.container
         try:
             user_id = container.tokens.user_id_from(token)
-            model, etag = await answer(container, user_id, body, segment)
+            return await answer(HotRequest(container, user_id, scope, body, segment))
+        except AnswerHere:
+            raise
         except (AppError, ValidationError):
             return None  # 401, 404, 422, 503...: FastAPI answers, with the one error mapping
         except Exception:
             logger.debug("hot route failed; FastAPI will answer", exc_info=True)
             return None
-        return model.__pydantic_serializer__.to_json(model), etag
 
 
 _COLLECTION_PREFIX = "/collection/"
@@ -146,6 +183,8 @@ def _route(method: str, path: str) -> tuple[Answer, int, str] | None:
         return None
     if path == "/request-count/":
         return (_request_count, 200, "") if method == "GET" else None
+    if path == "/movies/":
+        return (_movies, 200, "") if method == "GET" else None
     if path.startswith(_COLLECTION_PREFIX) and path.endswith("/"):
         segment = path[len(_COLLECTION_PREFIX) : -1]
         if not segment or "/" in segment:
@@ -177,47 +216,78 @@ async def _read_body(receive: Receive) -> tuple[bytes, Message | None]:
             return b"".join(chunks), None
 
 
-async def _overview(
-    container: Container, user_id: uuid.UUID, _body: bytes, _segment: str
-) -> tuple[BaseModel, None]:
-    return await collection_service.read_overview(container.database, user_id), None
+def _json(model: BaseModel, *headers: tuple[bytes, bytes]) -> Answered:
+    return Answered(model.__pydantic_serializer__.to_json(model), headers)
 
 
-async def _request_count(
-    container: Container, _user_id: uuid.UUID, _body: bytes, _segment: str
-) -> tuple[BaseModel, None]:
-    return RequestCount(requests=await container.counter.total()), None
+def _etagged(found: collection_service.VersionedDetail) -> Answered:
+    return _json(found.detail, (b"etag", found.etag.encode()))
 
 
-async def _create(
-    container: Container, user_id: uuid.UUID, body: bytes, _segment: str
-) -> tuple[BaseModel, None]:
-    payload = CollectionCreate.model_validate_json(body)
+async def _overview(request: HotRequest) -> Answered:
+    return _json(
+        await collection_service.read_overview(request.container.database, request.user_id)
+    )
+
+
+async def _request_count(request: HotRequest) -> Answered:
+    return _json(RequestCount(requests=await request.container.counter.total()))
+
+
+async def _create(request: HotRequest) -> Answered:
+    container = request.container
+    payload = CollectionCreate.model_validate_json(request.body)
     collection_service.check_movie_count(
         payload.movies, container.settings.max_movies_per_collection
     )
-    collection_id = await collection_service.write_new(container.database, user_id, payload)
-    return CollectionCreated(collection_uuid=collection_id), None
+    collection_id = await collection_service.write_new(container.database, request.user_id, payload)
+    return _json(CollectionCreated(collection_uuid=collection_id))
 
 
-async def _detail(
-    container: Container, user_id: uuid.UUID, _body: bytes, segment: str
-) -> tuple[BaseModel, str]:
-    collection_id = collection_service.parse_collection_id(segment)
-    found = await collection_service.read_detail(container.database, user_id, collection_id)
-    return found.detail, found.etag
+async def _detail(request: HotRequest) -> Answered:
+    collection_id = collection_service.parse_collection_id(request.segment)
+    return _etagged(
+        await collection_service.read_detail(
+            request.container.database, request.user_id, collection_id
+        )
+    )
 
 
-async def _update(
-    container: Container, user_id: uuid.UUID, body: bytes, segment: str
-) -> tuple[BaseModel, str]:
+async def _update(request: HotRequest) -> Answered:
+    container = request.container
     # The same order of checks as the FastAPI route: the path, then the body, then limits.
-    collection_id = collection_service.parse_collection_id(segment)
-    payload = CollectionUpdate.model_validate_json(body)
+    collection_id = collection_service.parse_collection_id(request.segment)
+    payload = CollectionUpdate.model_validate_json(request.body)
     collection_service.check_movie_count(
         payload.movies, container.settings.max_movies_per_collection
     )
-    updated = await collection_service.write_update(
-        container.database, user_id, collection_id, payload
+    return _etagged(
+        await collection_service.write_update(
+            container.database, request.user_id, collection_id, payload
+        )
     )
-    return updated.detail, updated.etag
+
+
+_MOVIES_PATH = URLPath("/movies/")
+
+
+async def _movies(request: HotRequest) -> Answered:
+    """GET /movies/ with no query or `?page=<n>`; anything else is FastAPI's to judge."""
+    container = request.container
+    page = _requested_page(request.scope["query_string"], container.settings.movies_max_page)
+    try:
+        upstream = await container.movies.fetch_page(page)
+    except AppError as error:  # 502, 504, 404 from the upstream: answered here, not again
+        raise AnswerHere(error) from error
+    # The link base as FastAPI's request.url_for("list_movies") makes it.
+    here = _MOVIES_PATH.make_absolute_url(Request(request.scope).base_url)
+    return Answered(page_body(upstream, page, here), ((b"cache-control", b"no-store"),))
+
+
+def _requested_page(query: bytes, maximum: int) -> int:
+    if not query:
+        return 1
+    name, _, value = query.partition(b"=")
+    if name != b"page" or not value.isdigit() or not 1 <= int(value) <= maximum:
+        raise Unprocessable("left to FastAPI")  # other query forms: FastAPI parses them
+    return int(value)

@@ -6,11 +6,12 @@ from typing import Annotated
 from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Query, Request, Response
+from starlette.datastructures import URL
 
 from movie_collections.auth.dependencies import CurrentUserId
 from movie_collections.container import ContainerDependency
 from movie_collections.errors import Unprocessable, problem_responses
-from movie_collections.movies.schemas import MoviePage
+from movie_collections.movies.schemas import MoviePage, UpstreamPage
 
 router = APIRouter(prefix="/movies", tags=["movies"])
 
@@ -32,7 +33,15 @@ async def list_movies(
     if page > maximum:
         raise Unprocessable(f"page must be at most {maximum}.")
     upstream = await container.movies.fetch_page(page)
-    here = request.url_for("list_movies")
+    return Response(
+        page_body(upstream, page, request.url_for("list_movies")),
+        media_type="application/json",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def page_body(upstream: UpstreamPage, page: int, here: URL) -> bytes:
+    """The answer's JSON: the upstream page with links to `here` (this endpoint's URL)."""
     next_page = _linked_page(upstream.next, default=page + 1)
     previous_page = _linked_page(upstream.previous, default=page - 1)
     answer = MoviePage.model_construct(
@@ -42,11 +51,7 @@ async def list_movies(
         data=upstream.data,
     )
     # Serialised once here: the upstream body was validated already, no second pass needed.
-    return Response(
-        answer.model_dump_json(),
-        media_type="application/json",
-        headers={"Cache-Control": "no-store"},
-    )
+    return answer.__pydantic_serializer__.to_json(answer)
 
 
 def _linked_page(link: str | None, *, default: int) -> int | None:
