@@ -7,6 +7,12 @@ import uuid
 import httpx
 import pytest
 
+from movie_collections.collection import repository, service
+from movie_collections.collection.schemas import (
+    CollectionList,
+    CollectionsOverview,
+    CollectionSummary,
+)
 from tests.conftest import movie, register
 
 
@@ -253,3 +259,25 @@ async def test_text_is_stored_literally(client: httpx.AsyncClient, auth: dict[st
     body = (await client.get(f"/collection/{collection_id}/", headers=auth)).json()
     assert body["title"] == title
     assert body["movies"][0]["title"] == title
+
+
+def test_the_list_serialised_from_rows_is_the_models_json() -> None:
+    """overview_json skips the models for speed; its bytes must stay the models' bytes."""
+    tricky = ['tab\t"quotes" \\ </script>', "Ünïcode “quotes” 🎬 \u2028", "", "\x7f\x01"]
+    ids = [uuid.uuid4() for _ in tricky]
+    for as_text in (False, True):
+        summaries = [
+            {"title": text, "uuid": str(id_) if as_text else id_, "description": text[::-1]}
+            for text, id_ in zip(tricky, ids, strict=True)
+        ]
+        overview = repository.Overview(summaries, "Drama,Sci-Fi", user_exists=True)
+        model = CollectionList(
+            data=CollectionsOverview(
+                collections=[
+                    CollectionSummary(title=text, uuid=id_, description=text[::-1])
+                    for text, id_ in zip(tricky, ids, strict=True)
+                ],
+                favourite_genres="Drama,Sci-Fi",
+            )
+        )
+        assert service.overview_json(overview) == model.model_dump_json().encode()

@@ -175,6 +175,12 @@ class Settings(BaseSettings):
         description="Answer the happy path of the hottest GETs without FastAPI's routing "
         "(same bytes; errors still go through FastAPI). Off only to compare.",
     )
+    fastapi_telemetry: bool = Field(
+        False,
+        description="FastAPI's native OpenTelemetry spans, metrics and logs (needs an "
+        "OpenTelemetry SDK configured in the process). Off, it costs nothing per request; "
+        "on, FastAPI asks the global providers on every request.",
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -225,9 +225,8 @@ def _etagged(found: collection_service.VersionedDetail) -> Answered:
 
 
 async def _overview(request: HotRequest) -> Answered:
-    return _json(
-        await collection_service.read_overview(request.container.database, request.user_id)
-    )
+    database, user_id = request.container.database, request.user_id
+    return Answered(await collection_service.read_overview(database, user_id))
 
 
 async def _request_count(request: HotRequest) -> Answered:

@@ -89,8 +89,9 @@ def _movie_limit(container: ContainerDependency) -> int:
     responses=problem_responses(401),
     summary="My collections (newest first) and my top 3 genres",
 )
-async def list_collections(user_id: CurrentUserId, database: DatabaseDependency) -> CollectionList:
-    return await service.read_overview(database, user_id)
+async def list_collections(user_id: CurrentUserId, database: DatabaseDependency) -> Response:
+    # Serialised from the rows (service.overview_json): returned as is, documented as the model.
+    return Response(await service.read_overview(database, user_id), media_type="application/json")
 
 
 @router.post(

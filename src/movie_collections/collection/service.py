@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
+from pydantic_core import to_json
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -16,8 +17,6 @@ from movie_collections.collection.etags import IfMatch, etag_for
 from movie_collections.collection.schemas import (
     CollectionCreate,
     CollectionDetail,
-    CollectionList,
-    CollectionsOverview,
     CollectionUpdate,
     Movie,
 )
@@ -52,15 +51,26 @@ def parse_collection_id(raw: str) -> uuid.UUID:
         raise NotFound(COLLECTION_NOT_FOUND) from error
 
 
-async def read_overview(database: Database, owner_id: uuid.UUID) -> CollectionList:
-    """GET /collection/ on the hot-read path (one snapshot, no ORM layer)."""
+async def read_overview(database: Database, owner_id: uuid.UUID) -> bytes:
+    """GET /collection/ on the hot-read path (one snapshot, no ORM layer): the JSON answer."""
     overview = await repository.read_overview(database, owner_id)
     if not overview.user_exists:
         raise Unauthorized(USER_GONE)
-    return CollectionList(
-        data=CollectionsOverview(
-            collections=overview.summaries, favourite_genres=overview.favourite_genres
-        )
+    return overview_json(overview)
+
+
+def overview_json(overview: repository.Overview) -> bytes:
+    """The CollectionList answer, serialised by pydantic-core straight from the rows: the
+    same bytes as CollectionList(...).model_dump_json() (tests/test_collections.py checks),
+    without building and validating a model per collection (a third of the list's CPU)."""
+    return to_json(
+        {
+            "is_success": True,
+            "data": {
+                "collections": overview.summaries,
+                "favourite_genres": overview.favourite_genres,
+            },
+        }
     )
 
 
