@@ -67,7 +67,7 @@ async def _truncate_postgres(url: str) -> None:
     try:
         await connection.execute(
             "TRUNCATE users, collections, collection_movies, collection_genres, refresh_tokens,"
-            " idempotency_keys, user_genres"
+            " idempotency_keys, user_genres, user_list_versions"
             " CASCADE"
         )
     finally:

@@ -270,7 +270,7 @@ def test_the_list_serialised_from_rows_is_the_models_json() -> None:
             {"title": text, "uuid": str(id_) if as_text else id_, "description": text[::-1]}
             for text, id_ in zip(tricky, ids, strict=True)
         ]
-        overview = repository.Overview(summaries, "Drama,Sci-Fi", user_exists=True)
+        overview = repository.Overview(summaries, "Drama,Sci-Fi", user_exists=True, version=1)
         model = CollectionList(
             data=CollectionsOverview(
                 collections=[

@@ -155,6 +155,13 @@ class Settings(BaseSettings):
         le=1000,
         description="Movies per collection; at most the schema's documented maximum (1000).",
     )
+    list_answers_bytes: int = Field(
+        32 * 1024 * 1024,
+        ge=0,
+        description="Bytes of GET /collection/ answers each process keeps, each valid for one "
+        "version of one user's list (checked against the database on every request); 0 keeps "
+        "none.",
+    )
 
     idempotency_key_ttl: timedelta = Field(
         timedelta(hours=24),

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from movie_collections.auth.passwords import PasswordHashing
 from movie_collections.auth.tokens import TokenService
+from movie_collections.collection.list_answers import ListAnswers
 from movie_collections.config import Settings
 from movie_collections.counter.backend import RequestCounter
 from movie_collections.db import Database
@@ -29,6 +30,7 @@ class Container:
     redis: Redis | None
     auth_rate_limiter: AuthRateLimiter
     idempotency: IdempotencyKeys
+    list_answers: ListAnswers | None  # None: LIST_ANSWERS_BYTES=0
 
     async def start(self) -> None:
         await self.counter.start()

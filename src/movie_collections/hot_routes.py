@@ -225,8 +225,11 @@ def _etagged(found: collection_service.VersionedDetail) -> Answered:
 
 
 async def _overview(request: HotRequest) -> Answered:
-    database, user_id = request.container.database, request.user_id
-    return Answered(await collection_service.read_overview(database, user_id))
+    container = request.container
+    answer = await collection_service.read_overview(
+        container.database, container.list_answers, request.user_id
+    )
+    return Answered(answer)
 
 
 async def _request_count(request: HotRequest) -> Answered:

@@ -281,13 +281,17 @@ _FAVOURITE_GENRES_SQL = f"SELECT genre FROM ({_TOP_GENRES_SQL}) top"  # noqa: S6
 # joined in order, and whether the user exists; a user without collections gets one row with
 # NULL collection columns.
 _OVERVIEW_POSTGRES_SQL = (
-    "SELECT c.id, c.title, c.description, head.genres, head.user_exists FROM ("  # noqa: S608
+    "SELECT c.id, c.title, c.description, head.genres, head.user_exists, head.list_version "  # noqa: S608
+    "FROM ("
     "SELECT (SELECT string_agg(genre, ',' ORDER BY n DESC, genre) "
     f"FROM ({_TOP_GENRES_SQL}) top) AS genres, "
-    "EXISTS (SELECT 1 FROM users WHERE id = $1) AS user_exists) head "
+    "EXISTS (SELECT 1 FROM users WHERE id = $1) AS user_exists, "
+    "(SELECT sum(version) FROM user_list_versions WHERE owner_id = $1) AS list_version) head "
     "LEFT JOIN collections c ON c.owner_id = $1 ORDER BY c.created_at DESC, c.id DESC"
 )
 _USER_EXISTS_SQL = "SELECT 1 FROM users WHERE id = $1"
+# The version of the user's list (migration 0005); NULL before their first write.
+_LIST_VERSION_SQL = "SELECT sum(version) FROM user_list_versions WHERE owner_id = $1"
 
 
 async def read_user_exists(database: Database, user_id: uuid.UUID) -> bool:
@@ -307,6 +311,7 @@ class Overview:
     summaries: list[dict[str, Any]]
     favourite_genres: str
     user_exists: bool
+    version: int | None  # of the list, read in the same snapshot (None: never written)
 
 
 def _summaries(rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
@@ -319,14 +324,28 @@ async def read_overview(database: Database, owner_id: uuid.UUID) -> Overview:
         [rows] = await database.read_snapshot([(_OVERVIEW_POSTGRES_SQL, (owner_id,))])
         head = rows[0]
         summaries = _summaries(row[:3] for row in rows if row[0] is not None)
-        return Overview(summaries, head[3] or "", bool(head[4]))
-    collection_rows, genre_rows = await database.read_snapshot(
-        [(_LIST_COLLECTIONS_SQL, (owner_id,)), (_FAVOURITE_GENRES_SQL, (owner_id,))]
+        return Overview(summaries, head[3] or "", bool(head[4]), _version(head[5]))
+    version_rows, collection_rows, genre_rows = await database.read_snapshot(
+        [
+            (_LIST_VERSION_SQL, (owner_id,)),
+            (_LIST_COLLECTIONS_SQL, (owner_id,)),
+            (_FAVOURITE_GENRES_SQL, (owner_id,)),
+        ]
     )
     summaries = _summaries(collection_rows)
     # Asked only when the answer would be empty: a deleted user's token still verifies.
     exists = bool(summaries) or await read_user_exists(database, owner_id)
-    return Overview(summaries, ",".join(row[0] for row in genre_rows), exists)
+    genres = ",".join(row[0] for row in genre_rows)
+    return Overview(summaries, genres, exists, _version(version_rows[0][0]))
+
+
+async def read_list_version(database: Database, owner_id: uuid.UUID) -> int | None:
+    [rows] = await database.read_snapshot([(_LIST_VERSION_SQL, (owner_id,))])
+    return _version(rows[0][0])
+
+
+def _version(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 # Hot writes: the same rows as insert_collection above, written in one

@@ -89,9 +89,10 @@ def _movie_limit(container: ContainerDependency) -> int:
     responses=problem_responses(401),
     summary="My collections (newest first) and my top 3 genres",
 )
-async def list_collections(user_id: CurrentUserId, database: DatabaseDependency) -> Response:
+async def list_collections(user_id: CurrentUserId, container: ContainerDependency) -> Response:
     # Serialised from the rows (service.overview_json): returned as is, documented as the model.
-    return Response(await service.read_overview(database, user_id), media_type="application/json")
+    answer = await service.read_overview(container.database, container.list_answers, user_id)
+    return Response(answer, media_type="application/json")
 
 
 @router.post(

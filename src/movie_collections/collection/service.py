@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from movie_collections.auth.repository import user_exists
 from movie_collections.collection import repository
 from movie_collections.collection.etags import IfMatch, etag_for
+from movie_collections.collection.list_answers import ListAnswers
 from movie_collections.collection.schemas import (
     CollectionCreate,
     CollectionDetail,
@@ -51,12 +52,27 @@ def parse_collection_id(raw: str) -> uuid.UUID:
         raise NotFound(COLLECTION_NOT_FOUND) from error
 
 
-async def read_overview(database: Database, owner_id: uuid.UUID) -> bytes:
-    """GET /collection/ on the hot-read path (one snapshot, no ORM layer): the JSON answer."""
+async def read_overview(
+    database: Database, answers: ListAnswers | None, owner_id: uuid.UUID
+) -> bytes:
+    """GET /collection/ on the hot-read path (one snapshot, no ORM layer): the JSON answer.
+
+    With `answers`, the list's version is read first, and the answer built for that very
+    version is sent again if this process has it (see list_answers.py for why that is exact).
+    """
+    if answers is not None:
+        version = await repository.read_list_version(database, owner_id)
+        if version is not None:
+            kept = answers.get(owner_id, version)
+            if kept is not None:
+                return kept
     overview = await repository.read_overview(database, owner_id)
     if not overview.user_exists:
         raise Unauthorized(USER_GONE)
-    return overview_json(overview)
+    answer = overview_json(overview)
+    if answers is not None and overview.version is not None:
+        answers.put(owner_id, overview.version, answer)
+    return answer
 
 
 def overview_json(overview: repository.Overview) -> bytes:
