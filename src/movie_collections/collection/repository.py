@@ -366,23 +366,34 @@ _DELETE_GENRES_SQL = "DELETE FROM collection_genres WHERE collection_id = $1"
 _DELETE_MOVIES_SQL = "DELETE FROM collection_movies WHERE collection_id = $1"
 
 
+# PostgreSQL: every genre row of a write in ONE statement, so the counting trigger (migration
+# 0004, statement-level) runs once per write instead of once per row.
+_INSERT_GENRES_POSTGRES_SQL = (
+    "INSERT INTO collection_genres (collection_id, position, genre, owner_id) "
+    "SELECT $1, position, genre, $2 FROM unnest($3::integer[], $4::text[]) AS g(position, genre)"
+)
+
+
 def _movie_steps(
-    owner_id: uuid.UUID, collection_id: uuid.UUID, movies: Sequence[Movie]
+    owner_id: uuid.UUID, collection_id: uuid.UUID, movies: Sequence[Movie], *, postgres: bool
 ) -> list[WriteStep]:
     movie_rows: list[tuple[object, ...]] = []
-    genre_rows: list[tuple[object, ...]] = []
+    genre_rows: list[tuple[int, str]] = []
     for position, movie in enumerate(movies):
         movie_rows.append(
             (collection_id, position, movie.uuid, movie.title, movie.description, movie.genres)
         )
-        genre_rows.extend(
-            (collection_id, position, genre, owner_id) for genre in split_genres(movie.genres)
-        )
+        genre_rows.extend((position, genre) for genre in split_genres(movie.genres))
     steps = []
     if movie_rows:
         steps.append(WriteStep(_INSERT_MOVIE_SQL, many=movie_rows))
-    if genre_rows:
-        steps.append(WriteStep(_INSERT_GENRE_SQL, many=genre_rows))
+    if genre_rows and postgres:
+        positions, genres = zip(*genre_rows, strict=True)
+        parameters = (collection_id, owner_id, list(positions), list(genres))
+        steps.append(WriteStep(_INSERT_GENRES_POSTGRES_SQL, parameters))
+    elif genre_rows:
+        rows = [(collection_id, position, genre, owner_id) for position, genre in genre_rows]
+        steps.append(WriteStep(_INSERT_GENRE_SQL, many=rows))
     return steps
 
 
@@ -399,7 +410,9 @@ async def write_new_collection(
     await database.write_unit(
         [
             WriteStep(_INSERT_COLLECTION_SQL, (collection_id, owner_id, title, description, now)),
-            *_movie_steps(owner_id, collection_id, movies),
+            *_movie_steps(
+                owner_id, collection_id, movies, postgres=not database.settings.is_sqlite
+            ),
         ]
     )
     return collection_id
@@ -489,7 +502,9 @@ async def write_update(
         steps += [
             WriteStep(_DELETE_GENRES_SQL, (collection_id,)),
             WriteStep(_DELETE_MOVIES_SQL, (collection_id,)),
-            *_movie_steps(owner_id, collection_id, movies),
+            *_movie_steps(
+                owner_id, collection_id, movies, postgres=not database.settings.is_sqlite
+            ),
         ]
     steps.append(WriteStep(_DETAIL_SQL, (collection_id, owner_id), fetch=True))
     results = await database.write_unit(steps)
