@@ -67,7 +67,11 @@ async def test_a_write_anywhere_is_seen_by_the_next_read_everywhere(
         ("PUT", f"/collection/{collection}/", {"title": "renamed"}),
         ("PUT", f"/collection/{collection}/", {"description": "described"}),
         ("PUT", f"/collection/{collection}/", {"movies": [movie(2, "Horror")]}),
-        ("POST", f"/collection/{collection}/movies/", {"movies": [movie(3, "Sci-Fi,Comedy,Western")]}),
+        (
+            "POST",
+            f"/collection/{collection}/movies/",
+            {"movies": [movie(3, "Sci-Fi,Comedy,Western")]},
+        ),
         ("DELETE", f"/collection/{collection}/movies/{movie(2)['uuid']}/", None),
         ("POST", "/collection/", {"title": "two", "movies": [movie(4, "Comedy")]}),
         ("DELETE", f"/collection/{collection}/", None),

@@ -34,6 +34,7 @@ from movie_collections.idempotency.service import IdempotencyKeys
 from movie_collections.limits.router import router as limits_router
 from movie_collections.limits.service import describe_limits
 from movie_collections.logging_setup import configure_logging
+from movie_collections.movies.answers import PageBodies
 from movie_collections.movies.client import MoviesClient
 from movie_collections.movies.router import router as movies_router
 from movie_collections.ratelimit.limiter import build_auth_rate_limiter
@@ -140,6 +141,7 @@ def build_container(settings: Settings) -> Container:
         tokens=TokenService(settings),
         counter=build_counter(settings, redis),
         movies=MoviesClient(settings),
+        movie_pages=PageBodies(),
         redis=redis,
         auth_rate_limiter=build_auth_rate_limiter(settings, redis),
         idempotency=IdempotencyKeys(database, settings),

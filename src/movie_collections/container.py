@@ -15,6 +15,7 @@ from movie_collections.config import Settings
 from movie_collections.counter.backend import RequestCounter
 from movie_collections.db import Database
 from movie_collections.idempotency.service import IdempotencyKeys
+from movie_collections.movies.answers import PageBodies
 from movie_collections.movies.client import MoviesClient
 from movie_collections.ratelimit.limiter import AuthRateLimiter
 
@@ -27,6 +28,7 @@ class Container:
     tokens: TokenService
     counter: RequestCounter
     movies: MoviesClient
+    movie_pages: PageBodies
     redis: Redis | None
     auth_rate_limiter: AuthRateLimiter
     idempotency: IdempotencyKeys

@@ -46,7 +46,6 @@ from movie_collections.container import Container
 from movie_collections.counter.schemas import RequestCount
 from movie_collections.errors import AppError, Unprocessable, app_error_response
 from movie_collections.http_middleware import replay_body
-from movie_collections.movies.router import page_body
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,7 +282,8 @@ async def _movies(request: HotRequest) -> Answered:
         raise AnswerHere(error) from error
     # The link base as FastAPI's request.url_for("list_movies") makes it.
     here = _MOVIES_PATH.make_absolute_url(Request(request.scope).base_url)
-    return Answered(page_body(upstream, page, here), ((b"cache-control", b"no-store"),))
+    body = container.movie_pages.body(upstream, page, here)
+    return Answered(body, ((b"cache-control", b"no-store"),))
 
 
 def _requested_page(query: bytes, maximum: int) -> int:
