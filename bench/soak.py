@@ -23,8 +23,6 @@ import json
 import os
 import random
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +35,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from bench.procstats import tree
+from bench.servers import Server, free_port
 
 PASSWORD = "soak-test-passw0rd"
 SECRET_KEY = "soak-secret-key-0123456789abcdef0123456789abcdef"
@@ -54,12 +55,6 @@ POSTGRES_ADMIN_URL = os.environ.get(
 # --------------------------------------------------------------------------- processes
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def base_environment(overrides: dict[str, str]) -> dict[str, str]:
     environment = {
         key: value
@@ -74,60 +69,6 @@ def base_environment(overrides: dict[str, str]) -> dict[str, str]:
     return environment
 
 
-class Process:
-    """A child process in its own session, with its output in a temporary file."""
-
-    def __init__(self, command: list[str], environment: dict[str, str], ready_url: str) -> None:
-        self.command = command
-        self.environment = environment
-        self.ready_url = ready_url
-        self.log = tempfile.TemporaryFile()  # noqa: SIM115  (lives as long as the process)
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 60) -> Process:
-        self.process = subprocess.Popen(
-            self.command,
-            env=self.environment,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.command[3]} exited early:\n{self.output()}")
-            try:
-                httpx.get(self.ready_url, timeout=1)
-                return self
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError(f"{self.command} did not start in {timeout}s:\n{self.output()}")
-
-    def output(self) -> str:
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace")
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
-
-
-def process_tree(pid: int) -> list[int]:
-    """The process and all its descendants (from /proc; Linux)."""
-    pids = [pid]
-    for parent in pids:
-        with contextlib.suppress(FileNotFoundError):
-            children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
-            pids.extend(int(child) for child in children)
-    return pids
-
-
 def rss_kib(pid: int) -> int:
     with contextlib.suppress(FileNotFoundError):
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -136,9 +77,8 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-def server_rss(server: Process) -> dict[int, int]:
-    assert server.process is not None
-    return {pid: rss_kib(pid) for pid in process_tree(server.process.pid)}
+def server_rss(server: Server) -> dict[int, int]:
+    return {pid: rss_kib(pid) for pid in tree(server.pid)}
 
 
 def has_mock_upstream() -> bool:
@@ -577,8 +517,8 @@ class SoakClient:
 
 
 @contextlib.contextmanager
-def services(arguments: argparse.Namespace, directory: Path) -> Iterator[tuple[Process, bool]]:
-    upstream: Process | None = None
+def services(arguments: argparse.Namespace, directory: Path) -> Iterator[tuple[Server, bool]]:
+    upstream: Server | None = None
     environment = {
         "DATABASE_URL": arguments.database_url or f"sqlite:///{directory / 'soak.db'}",
         "DATA_DIR": str(directory / "data"),
@@ -596,7 +536,8 @@ def services(arguments: argparse.Namespace, directory: Path) -> Iterator[tuple[P
     try:
         if movies_enabled:
             port = free_port()
-            upstream = Process(
+            upstream = Server(
+                "mock-upstream",
                 [
                     sys.executable,
                     "-m",
@@ -613,8 +554,9 @@ def services(arguments: argparse.Namespace, directory: Path) -> Iterator[tuple[P
                     "--hang-seconds",
                     "30",
                 ],
+                port,
                 base_environment({"LOG_LEVEL": "WARNING"}),
-                f"http://127.0.0.1:{port}/__stats",
+                "/__stats",
             ).start()
             environment.update(
                 {
@@ -624,7 +566,8 @@ def services(arguments: argparse.Namespace, directory: Path) -> Iterator[tuple[P
                 }
             )
         port = free_port()
-        server = Process(
+        server = Server(
+            "movie-collections serve",
             [
                 sys.executable,
                 "-m",
@@ -636,8 +579,9 @@ def services(arguments: argparse.Namespace, directory: Path) -> Iterator[tuple[P
                 str(arguments.workers),
                 "--migrate",
             ],
+            port,
             base_environment(environment),
-            f"http://127.0.0.1:{port}/openapi.json",
+            "/openapi.json",
         ).start()
         try:
             yield server, movies_enabled
@@ -652,10 +596,10 @@ def services(arguments: argparse.Namespace, directory: Path) -> Iterator[tuple[P
 
 
 async def soak(
-    arguments: argparse.Namespace, server: Process, movies_enabled: bool
+    arguments: argparse.Namespace, server: Server, movies_enabled: bool
 ) -> dict[str, Any]:
     results = Results()
-    base_url = server.ready_url.rsplit("/", 1)[0]
+    base_url = server.url
     limits = httpx.Limits(
         max_connections=arguments.clients, max_keepalive_connections=arguments.clients
     )
