@@ -23,6 +23,23 @@ async def test_wrong_method_is_405_problem(client: httpx.AsyncClient) -> None:
     assert response.headers["content-type"] == "application/problem+json"
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("PATCH", "/register/", "POST"),
+        ("DELETE", "/collection/", "GET, POST"),  # two routes share the path
+        ("PATCH", "/collection/0c8f0e3a-5b7e-4a39-9a43-6f1d2f5a1e00/", "DELETE, GET, PUT"),
+        ("PUT", "/request-count/", "GET"),
+    ],
+)
+async def test_405_names_every_method_of_the_path(
+    client: httpx.AsyncClient, method: str, path: str, allowed: str
+) -> None:
+    response = await client.request(method, path)
+    assert response.status_code == 405
+    assert response.headers["allow"] == allowed
+
+
 @pytest.mark.parametrize("body", [b"{not json", b"", b"[1, 2", b"\xff\xfe"])
 async def test_broken_json_is_a_client_error(client: httpx.AsyncClient, body: bytes) -> None:
     response = await client.post(

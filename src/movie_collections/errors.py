@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from movie_collections.request_context import current_request_id
 
@@ -166,9 +167,27 @@ async def _app_error(_request: Request, error: Exception) -> JSONResponse:
     return app_error_response(error)
 
 
-async def _http_error(_request: Request, error: Exception) -> JSONResponse:
+async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
-    return problem_response(error.status_code, str(error.detail), headers=error.headers)
+    headers = error.headers
+    if error.status_code == HTTPStatus.METHOD_NOT_ALLOWED:
+        headers = {**(headers or {}), "Allow": _allowed_methods(request)}
+    return problem_response(error.status_code, str(error.detail), headers=headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route of this path answers. Starlette's 405 names only the methods
+    of the first route whose path matched (GET for /collection/, which POST serves too), so
+    each method is tried against the routes through their public `matches`."""
+    allowed = []
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return ", ".join(allowed)
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 
 
 def _describe_validation_error(error: Mapping[str, Any]) -> dict[str, Any]:
