@@ -66,3 +66,49 @@ async def test_database_outage_is_503_and_recovers(
         assert (await client.get("/health/ready")).status_code == 200
         again = await client.post("/collection/", json={"title": "after"}, headers=auth)
         assert again.status_code == 201
+
+
+async def test_a_restart_while_idle_costs_no_request(
+    private_postgres: PrivatePostgres, tmp_path: Path
+) -> None:
+    """PostgreSQL restarts while the pooled connections sit idle: the server closed them all.
+    Neither the driver's pool (list, detail, create, replace) nor the engine's (registration,
+    idempotent create) hands one out again, so no request sees the restart."""
+    settings = make_settings(private_postgres.url, tmp_path / "data", database_pool_size=4)
+    app = create_app(settings)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,
+    ):
+        auth = await register(client)
+        created = await client.post(
+            "/collection/", json={"title": "kept", "movies": [movie(1)]}, headers=auth
+        )
+        collection = created.json()["collection_uuid"]
+        # Several pooled connections, all open when the server goes away.
+        warm = await asyncio.gather(*(client.get("/collection/", headers=auth) for _ in range(16)))
+        assert {response.status_code for response in warm} == {200}
+
+        await asyncio.to_thread(private_postgres.stop)
+        await asyncio.to_thread(private_postgres.start)
+
+        requests = [client.get("/collection/", headers=auth) for _ in range(8)]
+        requests += [client.get(f"/collection/{collection}/", headers=auth) for _ in range(4)]
+        requests += [
+            client.post("/collection/", json={"title": f"new {i}"}, headers=auth) for i in range(4)
+        ]
+        requests.append(
+            client.put(f"/collection/{collection}/", json={"title": "renamed"}, headers=auth)
+        )
+        # And the SQLAlchemy engine's paths: registration, an idempotent create.
+        requests.append(client.post("/register/", json={"username": "after", "password": "x" * 12}))
+        requests.append(
+            client.post(
+                "/collection/", json={"title": "keyed"}, headers={**auth, "Idempotency-Key": "k"}
+            )
+        )
+        answers = await asyncio.gather(*requests)
+        assert [r.status_code for r in answers if r.status_code >= 300] == []
+        listed = await client.get("/collection/", headers=auth)
+        assert len(listed.json()["data"]["collections"]) == 6

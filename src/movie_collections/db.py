@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import MetaData, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -55,7 +56,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         _configure_sqlite(engine, settings)
         return engine
     statement_timeout_ms = str(int(settings.database_statement_timeout * 1000))
-    return create_async_engine(
+    engine = create_async_engine(
         settings.async_database_url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
@@ -67,6 +68,24 @@ def create_engine(settings: Settings) -> AsyncEngine:
             "timeout": settings.database_pool_timeout,
         },
     )
+    _discard_closed_connections(engine)
+    return engine
+
+
+def _discard_closed_connections(engine: AsyncEngine) -> None:
+    """A pooled connection the server closed (it restarted while the connection sat idle) is
+    replaced at checkout instead of failing its first statement with a 503.
+
+    asyncpg notices the server's goodbye on its own and marks the connection closed; asking
+    it costs no round trip, unlike `pool_pre_ping`. Raising DisconnectionError makes the pool
+    discard the connection and check out another (tests/test_database_outage.py).
+    """
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        driver_connection = getattr(dbapi_connection, "driver_connection", None)
+        if driver_connection is not None and driver_connection.is_closed():
+            raise DisconnectionError("the server closed this pooled connection")
 
 
 def _configure_sqlite(engine: AsyncEngine, settings: Settings) -> None:
