@@ -25,6 +25,7 @@ SQLite's numbered `?1`); UUID parameters become SQLite's 32-hex text, the form S
 from __future__ import annotations
 
 import asyncio
+import queue
 import re
 import sqlite3
 import threading
@@ -39,6 +40,7 @@ from typing import Any, Protocol
 from sqlalchemy import exc as sa_exc
 
 from movie_collections.config import Settings
+from movie_collections.sqlite_write_lock import SqliteWriteLock
 
 Statement = tuple[str, Sequence[Any]]
 Rows = list[Sequence[Any]]
@@ -48,6 +50,13 @@ _NUMBERED_PARAMETER = re.compile(r"\$(\d+)")
 # _PROGRESS_STEP SQLite VM instructions: ~200k instructions, about a millisecond.
 _PROGRESS_STEP = 1000
 _INLINE_BUDGET = 200
+# Most write units one transaction of the writer thread takes (group commit); bounds the wait
+# of the first caller of a batch behind the others.
+_MAX_BATCH = 64
+# An executemany of a plain INSERT ... VALUES (...) is written as multi-row INSERTs of at most
+# this many parameters (SQLite's lowest SQLITE_MAX_VARIABLE_NUMBER, before 3.32).
+_MULTI_ROW = re.compile(r"(\s*INSERT\s+INTO\s.+?\sVALUES\s*)(\([^()]*\))\s*$", re.I | re.S)
+_MAX_VARIABLES = 999
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +101,16 @@ def sqlite_sql(sql: str) -> str:
     return _NUMBERED_PARAMETER.sub(r"?\1", sql)
 
 
+def _parameter_count(sql: str) -> int:
+    """The highest `$n` of a statement: how many values one row binds."""
+    return max((int(n) for n in _NUMBERED_PARAMETER.findall(sql)), default=0)
+
+
+def _shifted(sql: str, offset: int) -> str:
+    """`$n` as SQLite's `?(n + offset)`."""
+    return _NUMBERED_PARAMETER.sub(lambda m: f"?{int(m.group(1)) + offset}", sql)
+
+
 def sqlite_parameters(parameters: Sequence[Any]) -> list[Any]:
     """UUIDs and datetimes in the forms SQLAlchemy stores on SQLite (32-hex, ISO with space)."""
     return [_sqlite_value(p) for p in parameters]
@@ -121,18 +140,69 @@ class DriverSql(Protocol):
     async def close(self) -> None: ...
 
 
+@dataclass(slots=True)
+class _WriteUnit:
+    """One caller's write, queued for the writer thread; rows or error set there."""
+
+    steps: Sequence[WriteStep]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[list[Rows] | None]
+    rows: list[Rows] | None = None
+    error: BaseException | None = None
+
+
+def _still_wanted(batch: list[_WriteUnit]) -> list[_WriteUnit]:
+    """Units whose caller is gone (request cancelled) are not written, as an executor job
+    cancelled before it started was not."""
+    return [unit for unit in batch if not unit.future.cancelled()]
+
+
+def _answer(batch: list[_WriteUnit]) -> None:
+    """Wake each event loop once for all of its units (a wake-up is a write to its pipe)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_WriteUnit]] = {}
+    for unit in batch:
+        by_loop.setdefault(unit.loop, []).append(unit)
+    for loop, units in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle, units)
+        except RuntimeError:  # that loop is closed: nobody is waiting any more
+            continue
+
+
+def _settle(units: list[_WriteUnit]) -> None:
+    for unit in units:
+        if unit.future.done():  # cancelled meanwhile
+            continue
+        if unit.error is not None:
+            unit.future.set_exception(unit.error)
+        else:
+            unit.future.set_result(unit.rows)
+
+
 class SqliteDriverSql:
     """Reader threads and one writer thread, each with its own `sqlite3` connection."""
 
-    def __init__(self, path: Path, reader_threads: int, busy_timeout_s: float) -> None:
+    def __init__(
+        self,
+        path: Path,
+        reader_threads: int,
+        busy_timeout_s: float,
+        write_lock: SqliteWriteLock | None = None,
+    ) -> None:
         self._path = path
         self._busy_timeout_ms = int(busy_timeout_s * 1000)
         self._readers = ThreadPoolExecutor(reader_threads, thread_name_prefix="sqlite-read")
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-write")
+        self._owns_write_lock = write_lock is None
+        self._write_lock = write_lock or SqliteWriteLock(path, busy_timeout_s)
+        self._queue: queue.SimpleQueue[_WriteUnit | None] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None  # started by the first write
+        self._writer_lock = threading.Lock()
+        self._closed = False
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
         self._sql: dict[str, str] = {}
+        self._multi_row_sql: dict[tuple[str, int], str] = {}
         self._inline: sqlite3.Connection | None = None
         self._inline_ticks = 0
 
@@ -209,31 +279,114 @@ class SqliteDriverSql:
                 connection.execute("COMMIT")
         return results
 
-    def _write_sync(self, steps: Sequence[WriteStep]) -> list[Rows] | None:
+    def _writer_loop(self) -> None:
+        """The writer thread: every unit queued by now is written in one transaction."""
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch, stop = self._take_batch(first)
+            self._write_batch(batch)
+            _answer(batch)
+            if stop:
+                return
+
+    def _take_batch(self, first: _WriteUnit) -> tuple[list[_WriteUnit], bool]:
+        """The first unit and whatever else is queued (up to _MAX_BATCH); True when closing."""
+        batch = [first]
+        while len(batch) < _MAX_BATCH:
+            try:
+                unit = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if unit is None:
+                return _still_wanted(batch), True
+            batch.append(unit)
+        return _still_wanted(batch), False
+
+    def _write_batch(self, batch: list[_WriteUnit]) -> None:
+        """Group commit: one BEGIN IMMEDIATE ... COMMIT for the batch, each unit in a savepoint
+        of its own so that a failing unit undoes only itself. Nobody is answered before the
+        COMMIT; if it (or anything outside a unit) fails, every unit gets that error."""
+        if not batch:
+            return
         connection = self._connection(read_only=False)
-        results: list[Rows] = []
-        connection.execute("BEGIN IMMEDIATE")
         try:
-            for step in steps:
-                sql = self._translate(step.sql)
-                if step.many is not None:
-                    cursor = connection.executemany(
-                        sql, [sqlite_parameters(row) for row in step.many]
-                    )
-                else:
-                    cursor = connection.execute(sql, sqlite_parameters(step.parameters))
-                if step.require_rows and cursor.rowcount == 0:
-                    raise NothingChanged
+            with self._write_lock.held():
+                connection.execute("BEGIN IMMEDIATE")
+                try:
+                    for unit in batch:
+                        self._write_unit(connection, unit)
+                    connection.execute("COMMIT")
+                except BaseException:
+                    if connection.in_transaction:
+                        connection.execute("ROLLBACK")
+                    raise
+        except Exception as error:
+            for unit in batch:
+                unit.rows, unit.error = None, error
+
+    def _write_unit(self, connection: sqlite3.Connection, unit: _WriteUnit) -> None:
+        connection.execute("SAVEPOINT unit")
+        try:
+            unit.rows = self._run_steps(connection, unit.steps)
+        except Exception as error:
+            if not connection.in_transaction:
+                raise  # SQLite rolled the whole transaction back (disk full, I/O): batch fails
+            connection.execute("ROLLBACK TO unit")
+            if not isinstance(error, NothingChanged):
+                unit.error = error
+        connection.execute("RELEASE unit")
+
+    def _run_steps(self, connection: sqlite3.Connection, steps: Sequence[WriteStep]) -> list[Rows]:
+        results: list[Rows] = []
+        for step in steps:
+            if step.many is not None and not step.fetch and _MULTI_ROW.match(step.sql):
+                changed = self._insert_rows(connection, step.sql, step.many)
+            else:
+                cursor = self._execute(connection, step)
+                changed = cursor.rowcount
                 if step.fetch:
                     results.append(cursor.fetchall())
-        except NothingChanged:
-            connection.execute("ROLLBACK")
-            return None
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        connection.execute("COMMIT")
+            if step.require_rows and changed == 0:
+                raise NothingChanged
         return results
+
+    def _execute(self, connection: sqlite3.Connection, step: WriteStep) -> sqlite3.Cursor:
+        sql = self._translate(step.sql)
+        if step.many is not None:
+            return connection.executemany(sql, [sqlite_parameters(row) for row in step.many])
+        return connection.execute(sql, sqlite_parameters(step.parameters))
+
+    def _insert_rows(
+        self, connection: sqlite3.Connection, sql: str, rows: Sequence[Sequence[Any]]
+    ) -> int:
+        """executemany of an INSERT ... VALUES as multi-row INSERTs: one statement (one step,
+        one release of the GIL) per chunk instead of one per row. The writer holds the write
+        lock meanwhile, and each GIL hand-back waits for the event loop's thread."""
+        changed = 0
+        width = _parameter_count(sql)
+        chunk = max(1, _MAX_VARIABLES // max(1, width))
+        for start in range(0, len(rows), chunk):
+            part = rows[start : start + chunk]
+            parameters = [value for row in part for value in sqlite_parameters(row)]
+            if len(parameters) != width * len(part):  # rows of another length: as SQLite would
+                return changed + self._execute(connection, WriteStep(sql, many=part)).rowcount
+            changed += connection.execute(self._multi_row(sql, len(part)), parameters).rowcount
+        return changed
+
+    def _multi_row(self, sql: str, count: int) -> str:
+        """`INSERT ... VALUES ($1, $2)` for `count` rows: `VALUES (?1, ?2), (?3, ?4), ...`."""
+        key = (sql, count)
+        translated = self._multi_row_sql.get(key)
+        if translated is None:
+            match = _MULTI_ROW.match(sql)
+            assert match is not None
+            head, group = match.group(1), match.group(2)
+            width = _parameter_count(sql)
+            groups = (_shifted(group, row * width) for row in range(count))
+            translated = self._multi_row_sql[key] = head + ", ".join(groups)
+        return translated
 
     async def read(self, statements: Sequence[Statement]) -> list[Rows]:
         loop = asyncio.get_running_loop()
@@ -247,14 +400,34 @@ class SqliteDriverSql:
 
     async def write(self, steps: Sequence[WriteStep]) -> list[Rows] | None:
         loop = asyncio.get_running_loop()
+        unit = _WriteUnit(steps, loop, loop.create_future())
+        self._submit(unit)
         try:
-            return await loop.run_in_executor(self._writer, self._write_sync, steps)
+            return await unit.future
         except sqlite3.Error as error:
             raise as_sqlalchemy_error(error) from error
 
+    def _submit(self, unit: _WriteUnit) -> None:
+        with self._writer_lock:
+            if self._closed:
+                raise RuntimeError("the SQLite writer is closed")
+            if self._writer is None:
+                self._writer = threading.Thread(
+                    target=self._writer_loop, name="sqlite-write", daemon=True
+                )
+                self._writer.start()
+            self._queue.put(unit)
+
     async def close(self) -> None:
         self._readers.shutdown(wait=True)
-        self._writer.shutdown(wait=True)
+        with self._writer_lock:
+            self._closed = True
+            writer, self._writer = self._writer, None
+        if writer is not None:
+            self._queue.put(None)
+            writer.join()
+        if self._owns_write_lock:
+            self._write_lock.close()
         with self._connections_lock:
             for connection in self._connections:
                 connection.close()
@@ -335,8 +508,19 @@ class PostgresDriverSql:
             self._pool = None
 
 
-def create_driver_sql(settings: Settings) -> DriverSql | None:
-    """The driver path for this database, or None where it cannot apply (in-memory SQLite)."""
+def create_write_lock(settings: Settings) -> SqliteWriteLock | None:
+    """The lock every writer of a SQLite file takes (None for PostgreSQL, in-memory SQLite)."""
+    path = settings.sqlite_path
+    if path is None:
+        return None
+    return SqliteWriteLock(path, settings.sqlite_busy_timeout, settings.database_pool_size)
+
+
+def create_driver_sql(
+    settings: Settings, write_lock: SqliteWriteLock | None = None
+) -> DriverSql | None:
+    """The driver path for this database, or None where it cannot apply (in-memory SQLite).
+    On SQLite its writer shares `write_lock` with the engine's write transactions."""
     if settings.is_sqlite:
         path = settings.sqlite_path
         if path is None:
@@ -345,5 +529,6 @@ def create_driver_sql(settings: Settings) -> DriverSql | None:
             path,
             reader_threads=min(4, settings.database_pool_size),
             busy_timeout_s=settings.sqlite_busy_timeout,
+            write_lock=write_lock,
         )
     return PostgresDriverSql(settings)
