@@ -13,6 +13,7 @@ from sqlalchemy.orm import DeclarativeBase
 
 from movie_collections.config import Settings
 from movie_collections.driver_sql import (
+    WAL_AUTOCHECKPOINT_PAGES,
     NothingChanged,
     Rows,
     Statement,
@@ -85,6 +86,7 @@ def _configure_sqlite(engine: AsyncEngine, settings: Settings) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
