@@ -174,6 +174,11 @@ def _still_wanted(batch: list[_WriteUnit]) -> list[_WriteUnit]:
     return [unit for unit in batch if not unit.future.cancelled()]
 
 
+def _fail(batch: list[_WriteUnit], error: BaseException) -> None:
+    for unit in batch:
+        unit.rows, unit.error = None, error
+
+
 def _answer(batch: list[_WriteUnit]) -> None:
     """Wake each event loop once for all of its units (a wake-up is a write to its pipe)."""
     by_loop: dict[asyncio.AbstractEventLoop, list[_WriteUnit]] = {}
@@ -299,16 +304,30 @@ class SqliteDriverSql:
         return results
 
     def _writer_loop(self) -> None:
-        """The writer thread: every unit queued by now is written in one transaction."""
+        """The writer thread: waits for a unit, then for the write lock, then writes every unit
+        queued by then (those that came while it waited included) in one transaction."""
         while True:
             first = self._queue.get()
             if first is None:
                 return
-            batch, stop = self._take_batch(first)
-            self._write_batch(batch)
+            batch, stop = self._write_next_batch(first)
             _answer(batch)
             if stop:
                 return
+
+    def _write_next_batch(self, first: _WriteUnit) -> tuple[list[_WriteUnit], bool]:
+        try:
+            self._write_lock.acquire()
+        except Exception as error:  # waited the busy timeout in this process: all fail
+            batch, stop = self._take_batch(first)
+            _fail(batch, error)
+            return batch, stop
+        try:
+            batch, stop = self._take_batch(first)
+            self._write_batch(batch)
+        finally:
+            self._write_lock.release()
+        return batch, stop
 
     def _take_batch(self, first: _WriteUnit) -> tuple[list[_WriteUnit], bool]:
         """The first unit and whatever else is queued (up to _MAX_BATCH); True when closing."""
@@ -324,25 +343,24 @@ class SqliteDriverSql:
         return _still_wanted(batch), False
 
     def _write_batch(self, batch: list[_WriteUnit]) -> None:
-        """Group commit: one BEGIN IMMEDIATE ... COMMIT for the batch, each unit in a savepoint
-        of its own so that a failing unit undoes only itself. Nobody is answered before the
-        COMMIT; if it (or anything outside a unit) fails, every unit gets that error."""
+        """Group commit, the write lock held: one BEGIN IMMEDIATE ... COMMIT for the batch, each
+        unit in a savepoint of its own so that a failing unit undoes only itself. Nobody is
+        answered before the COMMIT; if it (or anything outside a unit) fails, every unit gets
+        that error."""
         if not batch:
             return
         connection = self._connection(read_only=False)
         try:
-            with self._write_lock.held():
-                connection.execute("BEGIN IMMEDIATE")
-                try:
-                    self._write_units(connection, batch)
-                    connection.execute("COMMIT")
-                except BaseException:
-                    if connection.in_transaction:
-                        connection.execute("ROLLBACK")
-                    raise
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                self._write_units(connection, batch)
+                connection.execute("COMMIT")
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise
         except Exception as error:
-            for unit in batch:
-                unit.rows, unit.error = None, error
+            _fail(batch, error)
 
     def _write_units(self, connection: sqlite3.Connection, batch: list[_WriteUnit]) -> None:
         """Units that only INSERT, with the same statements, are written together: one
@@ -354,7 +372,8 @@ class SqliteDriverSql:
         for shape, group in self._insert_groups(batch, alone).items():
             if len(group) == 1 or not self._write_together(connection, shape, group):
                 alone.extend(group)
-        for unit in alone:
+        order = {id(unit): index for index, unit in enumerate(batch)}
+        for unit in sorted(alone, key=lambda unit: order[id(unit)]):  # in the order they came
             self._write_unit(connection, unit)
 
     def _insert_groups(

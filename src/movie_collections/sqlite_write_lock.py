@@ -27,9 +27,7 @@ import os
 import sqlite3
 import threading
 from collections import deque
-from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -127,15 +125,6 @@ class SqliteWriteLock:
     def release(self) -> None:
         fcntl.flock(self._file(), fcntl.LOCK_UN)
         self._in_process.release()
-
-    @contextmanager
-    def held(self) -> Iterator[None]:
-        """Held by the calling thread for the block."""
-        self.acquire()
-        try:
-            yield
-        finally:
-            self.release()
 
     async def acquire_async(self) -> None:
         """The lock for a coroutine: taken at once when free, else waited for on a thread so
