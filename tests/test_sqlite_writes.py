@@ -289,3 +289,14 @@ async def _hammer(url: str, creates: int, concurrency: int) -> None:
                 movie(10_000 + index * 10)["uuid"],
                 movie(20_000 + index * 10)["uuid"],
             ]
+
+
+def test_without_a_lock_file_the_threads_of_a_process_still_queue(tmp_path: Path) -> None:
+    lock = SqliteWriteLock(tmp_path / "missing-directory" / "app.db", timeout_s=0.2)
+    lock.acquire()
+    with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+        lock.acquire()  # the same process waited the busy timeout
+    lock.release()
+    assert lock.try_acquire()
+    lock.release()
+    lock.close()

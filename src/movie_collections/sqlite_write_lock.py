@@ -23,12 +23,15 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import logging
 import os
 import sqlite3
 import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+
+logger = logging.getLogger(__name__)
 
 
 def lock_path(database: Path) -> Path:
@@ -90,20 +93,30 @@ class SqliteWriteLock:
         self._waiter_threads = waiter_threads
 
     def _file(self) -> int:
-        """The lock file, opened by this process: a descriptor inherited over fork would share
-        its lock with the parent's."""
+        """The lock file, opened by this process (a descriptor inherited over fork would share
+        its lock with the parent's); -1 when it cannot be (a read-only directory): then only
+        the threads of this process queue, and SQLite's busy timeout orders the processes."""
         with self._fd_lock:
             if self._fd_pid != os.getpid():
-                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
                 self._fd_pid = os.getpid()
+                try:
+                    self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+                except OSError:
+                    logger.warning("no SQLite write lock file at %s", self._path, exc_info=True)
+                    self._fd = -1
             return self._fd
+
+    def _flock(self, operation: int) -> None:
+        fd = self._file()
+        if fd >= 0:
+            fcntl.flock(fd, operation)
 
     def acquire(self) -> None:
         """Wait for the lock (a thread's call: it blocks)."""
         if not self._in_process.acquire(self._timeout_s):
             raise sqlite3.OperationalError("database is locked")
         try:
-            fcntl.flock(self._file(), fcntl.LOCK_EX)
+            self._flock(fcntl.LOCK_EX)
         except BaseException:
             self._in_process.release()
             raise
@@ -113,7 +126,7 @@ class SqliteWriteLock:
         if not self._in_process.try_acquire():
             return False
         try:
-            fcntl.flock(self._file(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self._flock(fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self._in_process.release()
             return False
@@ -123,7 +136,7 @@ class SqliteWriteLock:
         return True
 
     def release(self) -> None:
-        fcntl.flock(self._file(), fcntl.LOCK_UN)
+        self._flock(fcntl.LOCK_UN)
         self._in_process.release()
 
     async def acquire_async(self) -> None:
@@ -153,6 +166,6 @@ class SqliteWriteLock:
             self._waiters.shutdown(wait=True)
             self._waiters = None
         with self._fd_lock:
-            if self._fd_pid == os.getpid():
+            if self._fd_pid == os.getpid() and self._fd >= 0:
                 os.close(self._fd)
             self._fd, self._fd_pid = -1, -1
