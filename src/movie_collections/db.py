@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -13,11 +14,14 @@ from sqlalchemy.orm import DeclarativeBase
 
 from movie_collections.config import Settings
 from movie_collections.driver_sql import (
+    WAL_AUTOCHECKPOINT_PAGES,
     NothingChanged,
     Rows,
     Statement,
     WriteStep,
+    as_sqlalchemy_error,
     create_driver_sql,
+    create_write_lock,
     sqlite_parameters,
     sqlite_sql,
 )
@@ -101,6 +105,7 @@ def _configure_sqlite(engine: AsyncEngine, settings: Settings) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -119,7 +124,9 @@ class Database:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.engine = create_engine(settings)
-        self.driver = create_driver_sql(settings)
+        # On a SQLite file every writer queues here first, the driver's and the engine's.
+        self.write_lock = create_write_lock(settings)
+        self.driver = create_driver_sql(settings, self.write_lock)
 
     async def read_snapshot(self, statements: Sequence[Statement]) -> list[Rows]:
         """Rows of each SELECT (`$1` parameters), from one snapshot, on the hot-read path."""
@@ -160,7 +167,7 @@ class Database:
         PostgreSQL, whose default gives each statement its own): a collection and its movies
         then always belong to the version its ETag names. SQLite reads are snapshots already.
         """
-        async with self.engine.connect() as connection:
+        async with self._write_lock_if(write), self.engine.connect() as connection:
             if write:
                 connection = await connection.execution_options(**{WRITE_OPTION: True})
             elif snapshot and not self.settings.is_sqlite:
@@ -168,10 +175,28 @@ class Database:
             async with connection.begin():
                 yield connection
 
+    @asynccontextmanager
+    async def _write_lock_if(self, write: bool) -> AsyncIterator[None]:
+        """The SQLite write lock around a write transaction (taken before a pooled connection,
+        so no connection idles while its transaction waits for its turn)."""
+        if not write or self.write_lock is None:
+            yield
+            return
+        try:
+            await self.write_lock.acquire_async()
+        except sqlite3.Error as error:  # waited the busy timeout: 503, as SQLite's wait was
+            raise as_sqlalchemy_error(error) from error
+        try:
+            yield
+        finally:
+            self.write_lock.release()
+
     async def dispose(self) -> None:
         if self.driver is not None:
             await self.driver.close()
         await self.engine.dispose()
+        if self.write_lock is not None:
+            self.write_lock.close()
 
 
 async def _execute(connection: AsyncConnection, sql: str, parameters: Sequence[Any]) -> Rows:

@@ -10,9 +10,11 @@ collection, creating a collection, replacing its movies) run their SQL through h
   takes ~30 us, far less than a hop to a thread and back (~150 us of CPU and GIL hand-offs).
   A progress handler stops it after a fixed amount of SQLite work (about a millisecond), and
   it never waits for a lock (busy timeout 0): a read that is big or would wait is redone on
-  a reader thread instead, so the loop is never held for long. Writes run in ONE hop to one
-  writer thread per process inside BEGIN IMMEDIATE ... COMMIT (SQLite has one writer at a
-  time anyway; writers queue on the busy timeout instead of failing "database is locked").
+  a reader thread instead, so the loop is never held for long. Writes go in ONE hop to one
+  writer thread per process, which waits for the host-wide write lock (sqlite_write_lock.py:
+  every writer of the file queues there, and is woken the moment it is free, instead of
+  sleeping in SQLite's busy handler), then commits every unit queued by then in one
+  BEGIN IMMEDIATE ... COMMIT, each unit in a savepoint of its own (group commit).
 - PostgreSQL: an asyncpg pool of its own; reads in one read-only REPEATABLE READ transaction,
   writes in one transaction; asyncpg caches each statement's prepared plan per connection.
 
@@ -25,6 +27,7 @@ SQLite's numbered `?1`); UUID parameters become SQLite's 32-hex text, the form S
 from __future__ import annotations
 
 import asyncio
+import queue
 import re
 import sqlite3
 import threading
@@ -39,6 +42,7 @@ from typing import Any, Protocol
 from sqlalchemy import exc as sa_exc
 
 from movie_collections.config import Settings
+from movie_collections.sqlite_write_lock import SqliteWriteLock
 
 Statement = tuple[str, Sequence[Any]]
 Rows = list[Sequence[Any]]
@@ -48,6 +52,19 @@ _NUMBERED_PARAMETER = re.compile(r"\$(\d+)")
 # _PROGRESS_STEP SQLite VM instructions: ~200k instructions, about a millisecond.
 _PROGRESS_STEP = 1000
 _INLINE_BUDGET = 200
+# Most write units one transaction of the writer thread takes (group commit); bounds the wait
+# of the first caller of a batch behind the others.
+_MAX_BATCH = 64
+# A checkpoint runs in the COMMIT that takes the WAL past this many pages, while every other
+# writer waits: two fsyncs and a copy of each page changed since the last one. SQLite's default
+# (1,000 pages, 4 MB) made that every few dozen creates; 16,000 (64 MB of WAL at most, the
+# file keeps that size) copies a page written by many commits once, and stalls writers 16
+# times less often (creates: 939 -> 1,398 req/s in one A/B, docs/benchmarks.md).
+WAL_AUTOCHECKPOINT_PAGES = 16000
+# An executemany of a plain INSERT ... VALUES (...) is written as multi-row INSERTs of at most
+# SQLite's default SQLITE_MAX_VARIABLE_NUMBER parameters.
+_MULTI_ROW = re.compile(r"(\s*INSERT\s+INTO\s.+?\sVALUES\s*)(\([^()]*\))\s*$", re.I | re.S)
+_MAX_VARIABLES = 32766 if sqlite3.sqlite_version_info >= (3, 32) else 999
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +109,23 @@ def sqlite_sql(sql: str) -> str:
     return _NUMBERED_PARAMETER.sub(r"?\1", sql)
 
 
+def _chunk_rows(remaining: int, width: int) -> int:
+    """Rows in the next multi-row INSERT: a power of two, so that few distinct statements are
+    prepared (and stay in the connection's statement cache) whatever the batch sizes."""
+    most = min(remaining, max(1, _MAX_VARIABLES // max(1, width)))
+    return 1 << (most.bit_length() - 1)
+
+
+def _parameter_count(sql: str) -> int:
+    """The highest `$n` of a statement: how many values one row binds."""
+    return max((int(n) for n in _NUMBERED_PARAMETER.findall(sql)), default=0)
+
+
+def _shifted(sql: str, offset: int) -> str:
+    """`$n` as SQLite's `?(n + offset)`."""
+    return _NUMBERED_PARAMETER.sub(lambda m: f"?{int(m.group(1)) + offset}", sql)
+
+
 def sqlite_parameters(parameters: Sequence[Any]) -> list[Any]:
     """UUIDs and datetimes in the forms SQLAlchemy stores on SQLite (32-hex, ISO with space)."""
     return [_sqlite_value(p) for p in parameters]
@@ -121,18 +155,79 @@ class DriverSql(Protocol):
     async def close(self) -> None: ...
 
 
+@dataclass(slots=True)
+class _WriteUnit:
+    """One caller's write, queued for the writer thread; rows or error set there."""
+
+    steps: Sequence[WriteStep]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[list[Rows] | None]
+    rows: list[Rows] | None = None
+    error: BaseException | None = None
+
+
+def _step_rows(step: WriteStep) -> Sequence[Sequence[Any]]:
+    return step.many if step.many is not None else [step.parameters]
+
+
+def _still_wanted(batch: list[_WriteUnit]) -> list[_WriteUnit]:
+    """Units whose caller is gone (request cancelled) are not written, as an executor job
+    cancelled before it started was not."""
+    return [unit for unit in batch if not unit.future.cancelled()]
+
+
+def _fail(batch: list[_WriteUnit], error: BaseException) -> None:
+    for unit in batch:
+        unit.rows, unit.error = None, error
+
+
+def _answer(batch: list[_WriteUnit]) -> None:
+    """Wake each event loop once for all of its units (a wake-up is a write to its pipe)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_WriteUnit]] = {}
+    for unit in batch:
+        by_loop.setdefault(unit.loop, []).append(unit)
+    for loop, units in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle, units)
+        except RuntimeError:  # that loop is closed: nobody is waiting any more
+            continue
+
+
+def _settle(units: list[_WriteUnit]) -> None:
+    for unit in units:
+        if unit.future.done():  # cancelled meanwhile
+            continue
+        if unit.error is not None:
+            unit.future.set_exception(unit.error)
+        else:
+            unit.future.set_result(unit.rows)
+
+
 class SqliteDriverSql:
     """Reader threads and one writer thread, each with its own `sqlite3` connection."""
 
-    def __init__(self, path: Path, reader_threads: int, busy_timeout_s: float) -> None:
+    def __init__(
+        self,
+        path: Path,
+        reader_threads: int,
+        busy_timeout_s: float,
+        write_lock: SqliteWriteLock | None = None,
+    ) -> None:
         self._path = path
         self._busy_timeout_ms = int(busy_timeout_s * 1000)
         self._readers = ThreadPoolExecutor(reader_threads, thread_name_prefix="sqlite-read")
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-write")
+        self._owns_write_lock = write_lock is None
+        self._write_lock = write_lock or SqliteWriteLock(path, busy_timeout_s)
+        self._queue: queue.SimpleQueue[_WriteUnit | None] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None  # started by the first write
+        self._writer_lock = threading.Lock()
+        self._closed = False
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
         self._sql: dict[str, str] = {}
+        self._multi_row_sql: dict[tuple[str, int], str] = {}
+        self._plain_inserts: dict[str, bool] = {}
         self._inline: sqlite3.Connection | None = None
         self._inline_ticks = 0
 
@@ -178,6 +273,7 @@ class SqliteDriverSql:
             connection.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
             connection.execute("PRAGMA foreign_keys=ON")
             connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
             # Reads of a hot working set come from the OS page cache through mmap, not copies.
             connection.execute("PRAGMA mmap_size=268435456")
             self._local.connection = connection
@@ -209,31 +305,183 @@ class SqliteDriverSql:
                 connection.execute("COMMIT")
         return results
 
-    def _write_sync(self, steps: Sequence[WriteStep]) -> list[Rows] | None:
-        connection = self._connection(read_only=False)
-        results: list[Rows] = []
-        connection.execute("BEGIN IMMEDIATE")
+    def _writer_loop(self) -> None:
+        """The writer thread: waits for a unit, then for the write lock, then writes every unit
+        queued by then (those that came while it waited included) in one transaction."""
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch, stop = self._write_next_batch(first)
+            _answer(batch)
+            if stop:
+                return
+
+    def _write_next_batch(self, first: _WriteUnit) -> tuple[list[_WriteUnit], bool]:
         try:
-            for step in steps:
-                sql = self._translate(step.sql)
-                if step.many is not None:
-                    cursor = connection.executemany(
-                        sql, [sqlite_parameters(row) for row in step.many]
-                    )
-                else:
-                    cursor = connection.execute(sql, sqlite_parameters(step.parameters))
-                if step.require_rows and cursor.rowcount == 0:
-                    raise NothingChanged
+            self._write_lock.acquire()
+        except Exception as error:  # waited the busy timeout in this process: all fail
+            batch, stop = self._take_batch(first)
+            _fail(batch, error)
+            return batch, stop
+        try:
+            batch, stop = self._take_batch(first)
+            self._write_batch(batch)
+        finally:
+            self._write_lock.release()
+        return batch, stop
+
+    def _take_batch(self, first: _WriteUnit) -> tuple[list[_WriteUnit], bool]:
+        """The first unit and whatever else is queued (up to _MAX_BATCH); True when closing."""
+        batch = [first]
+        while len(batch) < _MAX_BATCH:
+            try:
+                unit = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if unit is None:
+                return _still_wanted(batch), True
+            batch.append(unit)
+        return _still_wanted(batch), False
+
+    def _write_batch(self, batch: list[_WriteUnit]) -> None:
+        """Group commit, the write lock held: one BEGIN IMMEDIATE ... COMMIT for the batch, each
+        unit in a savepoint of its own so that a failing unit undoes only itself. Nobody is
+        answered before the COMMIT; if it (or anything outside a unit) fails, every unit gets
+        that error."""
+        if not batch:
+            return
+        connection = self._connection(read_only=False)
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                self._write_units(connection, batch)
+                connection.execute("COMMIT")
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise
+        except Exception as error:
+            _fail(batch, error)
+
+    def _write_units(self, connection: sqlite3.Connection, batch: list[_WriteUnit]) -> None:
+        """Units that only INSERT, with the same statements, are written together: one
+        multi-row INSERT per statement for all of them. Every statement is a hand-back of the
+        GIL, which waits for the busy event loop while the write lock is held, and each unit
+        committed alone rewrites the pages it shares with the others: a dozen creates of 10
+        movies take about a dozen statements this way instead of ~400. A group that fails (a
+        constraint) is undone and its units are written one by one like any other, so only the
+        culprit fails. Units of one batch were concurrent: no order among them is promised."""
+        alone: list[_WriteUnit] = []
+        for shape, group in self._insert_groups(batch, alone).items():
+            if len(group) == 1 or not self._write_together(connection, shape, group):
+                alone.extend(group)
+        order = {id(unit): index for index, unit in enumerate(batch)}
+        for unit in sorted(alone, key=lambda unit: order[id(unit)]):  # in the order they came
+            self._write_unit(connection, unit)
+
+    def _insert_groups(
+        self, batch: list[_WriteUnit], alone: list[_WriteUnit]
+    ) -> dict[tuple[str, ...], list[_WriteUnit]]:
+        """Insert-only units by their statements; the others are appended to `alone`."""
+        groups: dict[tuple[str, ...], list[_WriteUnit]] = {}
+        for unit in batch:
+            if all(self._plain_insert(step) for step in unit.steps):
+                groups.setdefault(tuple(step.sql for step in unit.steps), []).append(unit)
+            else:
+                alone.append(unit)
+        return groups
+
+    def _plain_insert(self, step: WriteStep) -> bool:
+        """An INSERT ... VALUES whose outcome nobody reads (no rows fetched, none required)."""
+        if step.fetch or step.require_rows:
+            return False
+        plain = self._plain_inserts.get(step.sql)
+        if plain is None:
+            plain = self._plain_inserts[step.sql] = _MULTI_ROW.match(step.sql) is not None
+        return plain
+
+    def _write_together(
+        self, connection: sqlite3.Connection, shape: tuple[str, ...], group: list[_WriteUnit]
+    ) -> bool:
+        connection.execute("SAVEPOINT together")
+        try:
+            for index, sql in enumerate(shape):
+                rows = [row for unit in group for row in _step_rows(unit.steps[index])]
+                self._insert_rows(connection, sql, rows)
+        except Exception:
+            if not connection.in_transaction:
+                raise  # SQLite rolled the whole transaction back (disk full, I/O): batch fails
+            connection.execute("ROLLBACK TO together")
+            connection.execute("RELEASE together")
+            return False
+        connection.execute("RELEASE together")
+        for unit in group:
+            unit.rows = []
+        return True
+
+    def _write_unit(self, connection: sqlite3.Connection, unit: _WriteUnit) -> None:
+        connection.execute("SAVEPOINT unit")
+        try:
+            unit.rows = self._run_steps(connection, unit.steps)
+        except Exception as error:
+            if not connection.in_transaction:
+                raise  # SQLite rolled the whole transaction back (disk full, I/O): batch fails
+            connection.execute("ROLLBACK TO unit")
+            if not isinstance(error, NothingChanged):
+                unit.error = error
+        connection.execute("RELEASE unit")
+
+    def _run_steps(self, connection: sqlite3.Connection, steps: Sequence[WriteStep]) -> list[Rows]:
+        results: list[Rows] = []
+        for step in steps:
+            if step.many is not None and self._plain_insert(step):
+                changed = self._insert_rows(connection, step.sql, step.many)
+            else:
+                cursor = self._execute(connection, step)
+                changed = cursor.rowcount
                 if step.fetch:
                     results.append(cursor.fetchall())
-        except NothingChanged:
-            connection.execute("ROLLBACK")
-            return None
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        connection.execute("COMMIT")
+            if step.require_rows and changed == 0:
+                raise NothingChanged
         return results
+
+    def _execute(self, connection: sqlite3.Connection, step: WriteStep) -> sqlite3.Cursor:
+        sql = self._translate(step.sql)
+        if step.many is not None:
+            return connection.executemany(sql, [sqlite_parameters(row) for row in step.many])
+        return connection.execute(sql, sqlite_parameters(step.parameters))
+
+    def _insert_rows(
+        self, connection: sqlite3.Connection, sql: str, rows: Sequence[Sequence[Any]]
+    ) -> int:
+        """executemany of an INSERT ... VALUES as multi-row INSERTs: one statement (one step,
+        one release of the GIL) per chunk instead of one per row. The writer holds the write
+        lock meanwhile, and each GIL hand-back waits for the event loop's thread."""
+        changed = 0
+        width = _parameter_count(sql)
+        start = 0
+        while start < len(rows):
+            part = rows[start : start + _chunk_rows(len(rows) - start, width)]
+            start += len(part)
+            parameters = [value for row in part for value in sqlite_parameters(row)]
+            if len(parameters) != width * len(part):  # rows of another length: as SQLite would
+                return changed + self._execute(connection, WriteStep(sql, many=part)).rowcount
+            changed += connection.execute(self._multi_row(sql, len(part)), parameters).rowcount
+        return changed
+
+    def _multi_row(self, sql: str, count: int) -> str:
+        """`INSERT ... VALUES ($1, $2)` for `count` rows: `VALUES (?1, ?2), (?3, ?4), ...`."""
+        key = (sql, count)
+        translated = self._multi_row_sql.get(key)
+        if translated is None:
+            match = _MULTI_ROW.match(sql)
+            assert match is not None
+            head, group = match.group(1), match.group(2)
+            width = _parameter_count(sql)
+            groups = (_shifted(group, row * width) for row in range(count))
+            translated = self._multi_row_sql[key] = head + ", ".join(groups)
+        return translated
 
     async def read(self, statements: Sequence[Statement]) -> list[Rows]:
         loop = asyncio.get_running_loop()
@@ -247,14 +495,34 @@ class SqliteDriverSql:
 
     async def write(self, steps: Sequence[WriteStep]) -> list[Rows] | None:
         loop = asyncio.get_running_loop()
+        unit = _WriteUnit(steps, loop, loop.create_future())
+        self._submit(unit)
         try:
-            return await loop.run_in_executor(self._writer, self._write_sync, steps)
+            return await unit.future
         except sqlite3.Error as error:
             raise as_sqlalchemy_error(error) from error
 
+    def _submit(self, unit: _WriteUnit) -> None:
+        with self._writer_lock:
+            if self._closed:
+                raise RuntimeError("the SQLite writer is closed")
+            if self._writer is None:
+                self._writer = threading.Thread(
+                    target=self._writer_loop, name="sqlite-write", daemon=True
+                )
+                self._writer.start()
+            self._queue.put(unit)
+
     async def close(self) -> None:
         self._readers.shutdown(wait=True)
-        self._writer.shutdown(wait=True)
+        with self._writer_lock:
+            self._closed = True
+            writer, self._writer = self._writer, None
+        if writer is not None:
+            self._queue.put(None)
+            writer.join()
+        if self._owns_write_lock:
+            self._write_lock.close()
         with self._connections_lock:
             for connection in self._connections:
                 connection.close()
@@ -335,8 +603,19 @@ class PostgresDriverSql:
             self._pool = None
 
 
-def create_driver_sql(settings: Settings) -> DriverSql | None:
-    """The driver path for this database, or None where it cannot apply (in-memory SQLite)."""
+def create_write_lock(settings: Settings) -> SqliteWriteLock | None:
+    """The lock every writer of a SQLite file takes (None for PostgreSQL, in-memory SQLite)."""
+    path = settings.sqlite_path
+    if path is None:
+        return None
+    return SqliteWriteLock(path, settings.sqlite_busy_timeout, settings.database_pool_size)
+
+
+def create_driver_sql(
+    settings: Settings, write_lock: SqliteWriteLock | None = None
+) -> DriverSql | None:
+    """The driver path for this database, or None where it cannot apply (in-memory SQLite).
+    On SQLite its writer shares `write_lock` with the engine's write transactions."""
     if settings.is_sqlite:
         path = settings.sqlite_path
         if path is None:
@@ -345,5 +624,6 @@ def create_driver_sql(settings: Settings) -> DriverSql | None:
             path,
             reader_threads=min(4, settings.database_pool_size),
             busy_timeout_s=settings.sqlite_busy_timeout,
+            write_lock=write_lock,
         )
     return PostgresDriverSql(settings)

@@ -1,0 +1,107 @@
+"""Interleaved A/B of two (or more) source trees under the real server, for a noisy machine.
+
+    git archive main src | tar -x -C /tmp/base      # the "before" tree
+    .venv/bin/python -m bench.ab --variant main=/tmp/base/src --variant new=src \
+        --rounds 3 --scenarios create,replace
+
+Each round starts every variant's server in turn (`movie-collections serve --workers 2`, its
+package imported from the given tree, a fresh SQLite file), seeds it, warms each scenario up
+for 2 s and measures it with wrk (64 connections) while sampling the server's CPU. Rounds
+alternate the variants, so load from other work on the machine falls on both; the summary
+gives the median of the rounds. Meant for A/B-ing a change (`make bench` measures the suite).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import shutil
+import statistics
+import tempfile
+from pathlib import Path
+
+from bench.procstats import UsageSampler
+from bench.run import NO_AUTH_RATE_LIMITS
+from bench.scenarios import SCENARIOS, Scenario
+from bench.seed import Dataset, seed
+from bench.servers import REPOSITORY, Server, service_server
+from bench.wrk import WrkResult, run_wrk
+
+CONNECTIONS = 64
+
+
+def _wrk(server: Server, script: str, scenario: Scenario, seconds: float) -> WrkResult:
+    return run_wrk(
+        server.url + "/",
+        script,
+        duration_s=seconds,
+        connections=CONNECTIONS,
+        threads=2,
+        timeout_s=5,
+        expected_status=scenario.expected_status,
+    )
+
+
+def measure(server: Server, scenario: Scenario, data: Dataset, prefix: str, seconds: float) -> str:
+    """One scenario on a running server: a warm-up, then the measured run; a report line."""
+    script = scenario.script(data, prefix)
+    _wrk(server, script, scenario, 2)
+    with UsageSampler(server.pid) as sampler:
+        result = _wrk(server, script, scenario, seconds)
+    usage = sampler.usage
+    cpu_us = 1e6 * usage.cpu_seconds / max(1, result.requests)
+    errors = result.socket_errors + result.unexpected_status
+    return (
+        f"{result.requests_per_s:7.0f} req/s  p50 {result.p50_ms:6.1f}  p99 {result.p99_ms:7.1f} ms"
+        f"  errors {errors}  cpu {usage.cpu_percent:4.0f}%  {cpu_us:6.0f} us/req"
+        f"  load {os.getloadavg()[0]:.1f}"
+    )
+
+
+def run_variant(source: Path, scenarios: list[Scenario], seconds: float) -> dict[str, str]:
+    data_dir = Path(tempfile.mkdtemp(prefix="bench-ab-"))
+    environment = {
+        "DATABASE_URL": f"sqlite:///{data_dir}/app.db",
+        "DATA_DIR": str(data_dir),
+        "SECRET_KEY": secrets.token_hex(32),
+        "LOG_LEVEL": "WARNING",
+        **NO_AUTH_RATE_LIMITS,
+    }
+    server = service_server(2, environment, [])
+    server.environment["PYTHONPATH"] = f"{source.resolve()}{os.pathsep}{REPOSITORY}"
+    try:
+        with server:
+            prefix = "ab" + secrets.token_hex(3)
+            data = asyncio.run(seed(server.url, prefix, large_collections=0))
+            return {s.key: measure(server, s, data, prefix, seconds) for s in scenarios}
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--variant", action="append", required=True, help="NAME=SOURCE_TREE")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=8, help="seconds per measured run")
+    parser.add_argument("--scenarios", default="create,replace")
+    arguments = parser.parse_args()
+    variants = [(name, Path(tree)) for name, tree in (v.split("=", 1) for v in arguments.variant)]
+    by_key = {scenario.key: scenario for scenario in SCENARIOS}
+    scenarios = [by_key[key] for key in arguments.scenarios.split(",")]
+    lines: dict[tuple[str, str], list[str]] = {}
+    for round_ in range(arguments.rounds):
+        for name, tree in variants:
+            for key, line in run_variant(tree, scenarios, arguments.duration).items():
+                print(f"round {round_} {name:>8} {key:>8} {line}", flush=True)
+                lines.setdefault((name, key), []).append(line)
+    print("\nmedian of the rounds (req/s, CPU us/request):")
+    for (name, key), runs in lines.items():
+        rates = [float(line.split()[0]) for line in runs]
+        cpus = [float(line.split(" us/req")[0].split()[-1]) for line in runs]
+        print(f"{name:>8} {key:>8} {statistics.median(rates):7.0f} {statistics.median(cpus):6.0f}")
+
+
+if __name__ == "__main__":
+    main()
