@@ -138,12 +138,6 @@ class Settings(BaseSettings):
         le=5,
         description="Seconds a response waits at most for its count to reach Redis.",
     )
-    counter_batch_linger: float = Field(
-        0.002,
-        ge=0,
-        le=0.05,
-        description="Seconds a busy Redis counter waits to gather a bigger batch (0: never).",
-    )
     counter_retry_max_seconds: float = Field(
         1.0, gt=0, le=60, description="Longest pause between retries of an unsent Redis count."
     )
