@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import shutil
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -70,6 +72,24 @@ def reset(url: str, auth: dict[str, str]) -> None:
     assert response.status_code == 200, response.text
 
 
+@contextlib.contextmanager
+def two_servers(
+    tmp_path: Path, environment: dict[str, str]
+) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    """Two hosts: servers of 2 workers each with their own SQLite file, sharing `environment`
+    (the Redis) and one SECRET_KEY, so a token from one is valid on the other."""
+    common = {**environment, "SECRET_KEY": "shared-secret-key-for-both-hosts-0123456789"}
+    with (
+        ServerProcess(
+            {**common, "DATABASE_URL": f"sqlite:///{tmp_path / 'a' / 'app.db'}"}, workers=2
+        ) as first,
+        ServerProcess(
+            {**common, "DATABASE_URL": f"sqlite:///{tmp_path / 'b' / 'app.db'}"}, workers=2
+        ) as second,
+    ):
+        yield first, second
+
+
 def test_local_backend_with_four_workers_is_exact(tmp_path: Path) -> None:
     environment = {
         "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}",
@@ -105,21 +125,9 @@ def test_two_servers_sharing_redis_are_exact(tmp_path: Path) -> None:
     if not redis_reachable():
         skip_or_fail("Redis is not reachable on 127.0.0.1:6379")
     prefix = f"test-{secrets.token_hex(6)}:"
-    common = {
-        "REDIS_URL": REDIS_TEST_URL,
-        "REDIS_KEY_PREFIX": prefix,
-        "COUNTER_SHARDS": "4",
-        "SECRET_KEY": "shared-secret-key-for-both-hosts-0123456789",
-    }
+    environment = {"REDIS_URL": REDIS_TEST_URL, "REDIS_KEY_PREFIX": prefix, "COUNTER_SHARDS": "4"}
     try:
-        with (
-            ServerProcess(
-                {**common, "DATABASE_URL": f"sqlite:///{tmp_path / 'a' / 'app.db'}"}, workers=2
-            ) as first,
-            ServerProcess(
-                {**common, "DATABASE_URL": f"sqlite:///{tmp_path / 'b' / 'app.db'}"}, workers=2
-            ) as second,
-        ):
+        with two_servers(tmp_path, environment) as (first, second):
             auth = register(first.url)  # the token is valid on both: same SECRET_KEY
             urls = [first.url, second.url]
             before = count(second.url, auth)
@@ -201,22 +209,14 @@ def test_two_servers_answer_503_until_every_backlog_is_in(tmp_path: Path) -> Non
     if shutil.which("redis-server") is None:
         skip_or_fail("redis-server is not installed")
     private = PrivateRedis(tmp_path / "redis").start()
-    common = {
+    environment = {
         "REDIS_URL": private.url,
         "REDIS_KEY_PREFIX": "t:",
         "REDIS_SOCKET_TIMEOUT": "0.5",
         "COUNTER_RETRY_MAX_SECONDS": "1",
-        "SECRET_KEY": "shared-secret-key-for-both-hosts-0123456789",
     }
     try:
-        with (
-            ServerProcess(
-                {**common, "DATABASE_URL": f"sqlite:///{tmp_path / 'a' / 'app.db'}"}, workers=2
-            ) as first,
-            ServerProcess(
-                {**common, "DATABASE_URL": f"sqlite:///{tmp_path / 'b' / 'app.db'}"}, workers=2
-            ) as second,
-        ):
+        with two_servers(tmp_path, environment) as (first, second):
             auth = register(first.url)
             before = count(second.url, auth)  # this read is inside `before`
             asyncio.run(drive([first.url, second.url], 200, auth))

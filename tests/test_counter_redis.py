@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 
 from movie_collections.counter.backend import CounterUnavailable
 from movie_collections.counter.redis import APPLY_BATCH_ONCE, RedisCounter
+from movie_collections.redis_client import RedisClient
 from tests.processes import PrivateRedis
 from tests.services import REDIS_TEST_URL, redis_reachable, skip_or_fail
 
@@ -37,7 +38,9 @@ async def shared_redis() -> AsyncIterator[tuple[Redis, str]]:
         await client.aclose()
 
 
-async def started(redis: Redis, prefix: str, shards: int = 1, **options: float) -> RedisCounter:
+async def started(
+    redis: RedisClient, prefix: str, shards: int = 1, **options: float
+) -> RedisCounter:
     counter = RedisCounter(
         redis, key_prefix=prefix, shards=shards, retry_max_seconds=0.1, **options
     )

@@ -114,6 +114,11 @@ class Settings(BaseSettings):
     )
 
     redis_url: str | None = Field(None, description="redis://host:port/db; enables Redis backends.")
+    redis_cluster: bool = Field(
+        False,
+        description="REDIS_URL names one node of a Redis Cluster: discover the others and "
+        "route each key to its slot's node.",
+    )
     redis_key_prefix: str = Field(
         "movie-collections:", description="Prefix of every Redis key (several deployments, tests)."
     )

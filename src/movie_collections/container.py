@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
-from redis.asyncio import Redis
 
 from movie_collections.auth.passwords import PasswordHashing
 from movie_collections.auth.tokens import TokenService
@@ -16,6 +15,7 @@ from movie_collections.db import Database
 from movie_collections.idempotency.service import IdempotencyKeys
 from movie_collections.movies.client import MoviesClient
 from movie_collections.ratelimit.limiter import AuthRateLimiter
+from movie_collections.redis_client import RedisClient
 
 
 @dataclass(slots=True)
@@ -26,7 +26,7 @@ class Container:
     tokens: TokenService
     counter: RequestCounter
     movies: MoviesClient
-    redis: Redis | None
+    redis: RedisClient | None
     auth_rate_limiter: AuthRateLimiter
     idempotency: IdempotencyKeys
 

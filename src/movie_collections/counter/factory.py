@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
-from redis.asyncio.cluster import RedisCluster
-
 from movie_collections.config import Settings
 from movie_collections.counter.backend import DisabledCounter, RequestCounter
 from movie_collections.counter.local import LocalFileCounter
 from movie_collections.counter.redis import RedisCounter
+from movie_collections.redis_client import RedisClient
 
 
-def build_counter(settings: Settings, redis: Redis | RedisCluster | None) -> RequestCounter:
+def build_counter(settings: Settings, redis: RedisClient | None) -> RequestCounter:
     backend = settings.resolved_counter_backend
     if backend == "off":
         return DisabledCounter()

@@ -40,13 +40,13 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import SSLConnection
 from redis.exceptions import RedisError
 
 from movie_collections.counter.backend import CounterUnavailable
 from movie_collections.counter.wire import Endpoint, Reply, WireConnection, pack
+from movie_collections.redis_client import RedisClient
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ class _Batch:
 class RedisCounter:
     def __init__(
         self,
-        redis: Redis | RedisCluster,
+        redis: RedisClient,
         key_prefix: str,
         shards: int = 1,
         retry_max_seconds: float = 1.0,
