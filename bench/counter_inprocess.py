@@ -37,8 +37,15 @@ START = {"type": "http.response.start", "status": 200, "headers": []}
 BODY = {"type": "http.response.body", "body": b"{}"}
 
 
+WORK_SECONDS = 0.0  # CPU each request burns in the app (--work-us), like a real handler
+
+
 async def trivial_app(scope: Any, receive: Any, send: Any) -> None:
     await asyncio.sleep(0)  # a real handler yields at least once
+    if WORK_SECONDS:
+        until = time.perf_counter() + WORK_SECONDS
+        while time.perf_counter() < until:
+            pass
     await send(START)
     await send(BODY)
 
@@ -108,7 +115,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--concurrency", type=int, default=25)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--work-us", type=float, default=0, help="CPU µs each request burns in the app"
+    )
     arguments = parser.parse_args()
+    global WORK_SECONDS
+    WORK_SECONDS = arguments.work_us / 1e6
     backends = ["off", "local"] + (["redis"] if redis_reachable() else [])
     costs: dict[str, list[float]] = {backend: [] for backend in backends}
     with tempfile.TemporaryDirectory(prefix="counter-inprocess-") as directory:
