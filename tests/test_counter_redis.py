@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
+from movie_collections.counter import redis as redis_counter
 from movie_collections.counter.backend import CounterUnavailable
 from movie_collections.counter.redis import APPLY_BATCH_ONCE, RedisCounter
 from movie_collections.redis_client import RedisClient
@@ -148,6 +149,39 @@ async def test_reads_are_not_starved_by_steady_load(shared_redis: tuple[Redis, s
     finally:
         running = False
         await load
+        await counter.stop()
+
+
+async def test_a_read_includes_every_earlier_increment_while_batches_queue(
+    shared_redis: tuple[Redis, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One batch in flight at most: the read still waits for every increment before it."""
+    redis, prefix = shared_redis
+    monkeypatch.setattr(redis_counter, "MAX_IN_FLIGHT", 1)
+    counter = await started(redis, prefix)
+    made = 0
+    running = True
+
+    async def steady_load() -> None:
+        nonlocal made
+        while running:
+            for _ in range(20):
+                counter.increment()
+                made += 1
+            await asyncio.sleep(0)
+
+    load = asyncio.create_task(steady_load())
+    try:
+        await asyncio.sleep(0.1)
+        for _ in range(10):
+            before = made
+            value = await counter.total()
+            assert before <= value <= made
+        running = False
+        await load
+        assert await counter.total() == made
+    finally:
+        running = False
         await counter.stop()
 
 

@@ -1,8 +1,18 @@
-"""Counts every HTTP request when it arrives, before routing, whatever its outcome."""
+"""Counts every HTTP request when it arrives, before routing, whatever its outcome.
+
+When the backend hands back something to wait for (Redis: the request's batch being
+confirmed), the client must not get its response before that wait ends. A response sent
+whole (its start and one final body message) is held here and delivered once the app has
+returned: by then the wait is usually over, and if not, it is awaited in this outermost frame,
+so suspending and resuming costs one frame, not the app's whole chain of middleware and
+handler frames. A streamed response (a body with `more_body`) waits before its first body
+message goes out, and then streams as usual.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -31,16 +41,42 @@ class RequestCounterMiddleware:
         if pending is None:
             await self.app(scope, receive, send)
             return
+        response = _HeldResponse(send, pending)
+        try:
+            await self.app(scope, receive, response.send)
+        finally:
+            await response.deliver()
 
-        async def send_after_durable(message: Message) -> None:
-            nonlocal pending
-            if pending is not None and message["type"] == "http.response.start":
-                # The backend bounds this wait itself (COUNTER_DURABLE_WAIT) and never fails it.
-                waiting, pending = pending, None
-                try:
-                    await waiting
-                except Exception:
-                    logger.exception("request counter wait failed")
-            await send(message)
 
-        await self.app(scope, receive, send_after_durable)
+class _HeldResponse:
+    """The app's messages, held until the counter's wait is over."""
+
+    __slots__ = ("held", "pending", "upstream")
+
+    def __init__(self, upstream: Send, pending: Awaitable[None]) -> None:
+        self.upstream = upstream
+        self.pending: Awaitable[None] | None = pending
+        self.held: list[Message] = []
+
+    async def send(self, message: Message) -> None:
+        if self.pending is None:
+            await self.upstream(message)
+        elif message["type"] == "http.response.start" or (
+            len(self.held) == 1 and not message.get("more_body", False)
+        ):
+            self.held.append(message)  # the start, and the single final body after it
+        else:
+            await self.deliver()  # streaming: wait now, then stream as usual
+            await self.upstream(message)
+
+    async def deliver(self) -> None:
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            # The backend bounds this wait itself (COUNTER_DURABLE_WAIT) and never fails it.
+            try:
+                await pending
+            except Exception:
+                logger.exception("request counter wait failed")
+        held, self.held = self.held, []
+        for message in held:
+            await self.upstream(message)

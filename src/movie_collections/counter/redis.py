@@ -153,10 +153,10 @@ class RedisCounter:
         self._maintainer = asyncio.create_task(self._maintain(), name="request-counter-redis")
 
     async def stop(self) -> None:
-        self._stopping = True
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.stop_flush_seconds
-        while self.unsent and loop.time() < deadline:  # shutdown only: a plain poll
+        # The upkeep task keeps reconnecting meanwhile: shutdown is a plain poll.
+        while self.unsent and loop.time() < deadline:
             if self._up and self._pending:
                 self._flush()
             await asyncio.sleep(0.01)
@@ -165,6 +165,7 @@ class RedisCounter:
                 "request counter: %d increments could not reach Redis before shutdown",
                 self.unsent,
             )
+        self._stopping = True
         if self._maintainer is not None:
             self._maintainer.cancel()
             await asyncio.wait({self._maintainer}, timeout=self.stop_flush_seconds)
@@ -211,16 +212,7 @@ class RedisCounter:
         if not self._up or loop.time() < self._settled_at:
             raise CounterUnavailable("Redis is or was just unreachable")
         outages = self._outages
-        if self._pending:
-            self._flush()
-        waiting = [batch.confirmed for batch in self._unconfirmed.values()]
-        if waiting:
-            _, late = await asyncio.wait(
-                [future for future in waiting if future is not None],
-                timeout=self.read_flush_seconds,
-            )
-            if late:
-                raise CounterUnavailable("this process's counts are not in Redis yet")
+        await self._drain(loop.time() + self.read_flush_seconds)
         try:
             values = await asyncio.wait_for(operation(), self.read_flush_seconds)
         except (TimeoutError, RedisError, OSError) as error:
@@ -228,6 +220,26 @@ class RedisCounter:
         if self._outages != outages or not self._up:
             raise CounterUnavailable("the connection to Redis was lost meanwhile")
         return values
+
+    async def _drain(self, deadline: float) -> None:
+        """Until every increment made before this call is confirmed by Redis."""
+        loop = asyncio.get_running_loop()
+        # What is pending now goes in the next batch, whole: up to that number, all of it.
+        needed = self._sequence + (1 if self._pending else 0)
+        while True:
+            if self._pending and self._sequence < needed:
+                self._flush()  # refused while MAX_IN_FLIGHT batches are out: wait for one
+            waiting = [
+                batch.confirmed
+                for batch in self._unconfirmed.values()
+                if batch.sequence <= needed and batch.confirmed is not None
+            ]
+            if not waiting and self._sequence >= needed:
+                return
+            remaining = deadline - loop.time()
+            if remaining <= 0 or not self._up or not waiting:
+                raise CounterUnavailable("this process's counts are not in Redis yet")
+            await asyncio.wait(waiting, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
 
     async def _read_shards(self) -> list[bytes | None]:
         async with self.redis.pipeline(transaction=False) as pipe:
