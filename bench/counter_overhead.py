@@ -1,11 +1,14 @@
 """Throughput of a trivial authenticated endpoint (GET /me/) with the request counter off,
 local and Redis, in one run, with wrk as the load generator.
 
-    .venv/bin/python bench/counter_overhead.py [--duration 10] [--rounds 2] [--workers 2]
+    .venv/bin/python bench/counter_overhead.py [--duration 4] [--rounds 8] [--workers 2]
 
-Each round starts a fresh server (`movie-collections serve --workers N`) per backend, in
-turn, so drift of a shared machine spreads over all backends; the best round per backend is
-reported (the least disturbed one). wrk is installed with apt-get when it is missing.
+One server (`movie-collections serve --workers N`) per backend runs for the whole benchmark,
+side by side; each round gives every backend one wrk slice, back to back, in rotated order,
+so the drift of a shared machine hits all backends alike. The figure that matters is server
+CPU per request (user + system of the server's process group from /proc), over all slices
+and as the median of the per-round ratios to "off". wrk is installed with apt-get when it
+is missing.
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ import os
 import re
 import secrets
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -41,31 +46,39 @@ def ensure_wrk() -> str:
     return found
 
 
-def run_backend(
-    wrk: str, backend: str, workers: int, duration: int, connections: int, work: Path
-) -> tuple[float, float]:
-    """Requests/s and server CPU microseconds per request (robust on a busy machine)."""
-    environment = {
-        "DATABASE_URL": f"sqlite:///{work / backend / 'app.db'}",
-        "COUNTER_BACKEND": backend,
-        "LOG_LEVEL": "ERROR",
-    }
-    prefix = f"bench-{secrets.token_hex(6)}:"
-    if backend == "redis":
-        environment |= {"REDIS_URL": REDIS_TEST_URL, "REDIS_KEY_PREFIX": prefix}
-    with ServerProcess(environment, workers=workers) as server:
+class Target:
+    """One running server (`movie-collections serve --workers N`) with one counter backend."""
+
+    def __init__(
+        self, backend: str, workers: int, work: Path, settings: dict[str, str] | None = None
+    ) -> None:
+        self.backend = backend
+        self.prefix = f"bench-{secrets.token_hex(6)}:"
+        counter = backend.split("+")[0]  # "redis+nowait": the redis backend, other settings
+        environment = {
+            "DATABASE_URL": f"sqlite:///{work / backend / 'app.db'}",
+            "COUNTER_BACKEND": counter,
+            "LOG_LEVEL": "ERROR",
+            **(settings or {}),
+        }
+        if counter == "redis":
+            environment |= {"REDIS_URL": REDIS_TEST_URL, "REDIS_KEY_PREFIX": self.prefix}
+        self.server = ServerProcess(environment, workers=workers).start()
         registered = httpx.post(
-            f"{server.url}/register/",
+            f"{self.server.url}/register/",
             json={"username": f"bench_{secrets.token_hex(4)}", "password": PASSWORD},
         )
         registered.raise_for_status()
         token = registered.json()["access_token"]
-        script = work / f"{backend}.lua"
-        script.write_text(WRK_SCRIPT.format(token=token))
-        headers = {"Authorization": f"Bearer {token}"}
-        before = _count(server.url, headers)
-        assert server.process is not None
-        cpu_before = _group_cpu_seconds(server.process.pid)
+        self.headers = {"Authorization": f"Bearer {token}"}
+        self.script = work / f"{backend}.lua"
+        self.script.write_text(WRK_SCRIPT.format(token=token))
+
+    def slice(self, wrk: str, duration: int, connections: int) -> tuple[int, float, float]:
+        """One wrk run: requests completed, requests/s, server CPU seconds."""
+        assert self.server.process is not None
+        before = _count(self.server.url, self.headers)
+        cpu_before = _group_cpu_seconds(self.server.process.pid)
         result = subprocess.run(
             [
                 wrk,
@@ -73,31 +86,34 @@ def run_backend(
                 f"-c{connections}",
                 f"-d{duration}s",
                 "-s",
-                str(script),
-                f"{server.url}/me/",
+                str(self.script),
+                f"{self.server.url}/me/",
             ],
             capture_output=True,
             text=True,
             check=True,
         )
+        cpu = _group_cpu_seconds(self.server.process.pid) - cpu_before
         rate = float(re.search(r"Requests/sec:\s+([\d.]+)", result.stdout).group(1))  # type: ignore[union-attr]
         served = int(re.search(r"(\d+) requests in", result.stdout).group(1))  # type: ignore[union-attr]
-        cpu = _group_cpu_seconds(server.process.pid) - cpu_before
         if "Non-2xx" in result.stdout:
-            sys.exit(f"{backend}: wrk saw errors:\n{result.stdout}")
-        after = _count(server.url, headers)
+            sys.exit(f"{self.backend}: wrk saw errors:\n{result.stdout}")
+        after = _count(self.server.url, self.headers)
         if before is not None and after is not None and after - before != served + 1:
             # wrk counts only completed responses; requests cut off at the end still count.
-            print(f"  note: {backend} counted {after - before - 1}, wrk completed {served}")
-    if backend == "redis":
-        import redis
+            print(f"  note: {self.backend} counted {after - before - 1}, wrk completed {served}")
+        return served, rate, cpu
 
-        client = redis.Redis.from_url(REDIS_TEST_URL)
-        keys = list(client.scan_iter(match=f"{prefix}*"))
-        if keys:
-            client.delete(*keys)
-        client.close()
-    return rate, cpu / max(served, 1) * 1e6
+    def close(self) -> None:
+        self.server.stop()
+        if self.backend.startswith("redis"):
+            import redis
+
+            client = redis.Redis.from_url(REDIS_TEST_URL)
+            keys = list(client.scan_iter(match=f"{self.prefix}*"))
+            if keys:
+                client.delete(*keys)
+            client.close()
 
 
 def _group_cpu_seconds(group: int) -> float:
@@ -121,48 +137,85 @@ def _count(url: str, headers: dict[str, str]) -> int | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=int, default=10, help="seconds of load per run")
-    parser.add_argument("--rounds", type=int, default=2, help="runs per backend")
+    parser.add_argument("--duration", type=int, default=4, help="seconds of load per slice")
+    parser.add_argument("--rounds", type=int, default=8, help="slices per backend")
     parser.add_argument("--workers", type=int, default=2, help="server worker processes")
     parser.add_argument("--connections", type=int, default=50, help="wrk connections")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME:SETTING=VALUE,...",
+        help="one more server, e.g. redis+nowait:COUNTER_DURABLE_WAIT=0 (to locate a cost)",
+    )
     arguments = parser.parse_args()
     wrk = ensure_wrk()
     backends = ["off", "local"] + (["redis"] if redis_reachable() else [])
+    variants: dict[str, dict[str, str]] = {}
+    for variant in arguments.variant:
+        name, _, settings = variant.partition(":")
+        variants[name] = dict(item.split("=", 1) for item in settings.split(",") if item)
+        backends.append(name)
     if "redis" not in backends:
         print("Redis is not reachable on 127.0.0.1:6379: the redis backend is skipped")
     rates: dict[str, list[float]] = {backend: [] for backend in backends}
-    cpu_costs: dict[str, list[float]] = {backend: [] for backend in backends}
+    costs: dict[str, list[float]] = {backend: [] for backend in backends}
+    totals = {backend: [0, 0.0] for backend in backends}  # requests, CPU seconds
     with tempfile.TemporaryDirectory(prefix="counter-bench-") as directory:
-        for round_number in range(arguments.rounds):
-            for backend in backends:
-                rate, cpu_per_request = run_backend(
-                    wrk,
-                    backend,
-                    arguments.workers,
-                    arguments.duration,
-                    arguments.connections,
-                    Path(directory) / f"round{round_number}",
-                )
-                rates[backend].append(rate)
-                cpu_costs[backend].append(cpu_per_request)
+        targets = [
+            Target(backend, arguments.workers, Path(directory), variants.get(backend))
+            for backend in backends
+        ]
+        try:
+            for round_number in range(arguments.rounds):
+                # Rotated order: no backend always runs first (or right after another).
+                shift = round_number % len(targets)
+                for target in targets[shift:] + targets[:shift]:
+                    served, rate, cpu = target.slice(wrk, arguments.duration, arguments.connections)
+                    rates[target.backend].append(rate)
+                    costs[target.backend].append(cpu / max(served, 1) * 1e6)
+                    totals[target.backend][0] += served
+                    totals[target.backend][1] += cpu
                 print(
-                    f"round {round_number + 1} {backend:>5}: {rate:8.0f} requests/s, "
-                    f"{cpu_per_request:6.0f} us server CPU per request"
+                    f"round {round_number + 1}: "
+                    + ", ".join(
+                        f"{backend} {rates[backend][-1]:.0f} req/s {costs[backend][-1]:.0f} us"
+                        for backend in backends
+                    )
                 )
-    best_off = max(rates["off"])
-    cheapest_off = min(cpu_costs["off"])
+        finally:
+            for target in targets:
+                target.close()
+    report(arguments, backends, rates, costs, totals)
+
+
+def report(
+    arguments: argparse.Namespace,
+    backends: list[str],
+    rates: dict[str, list[float]],
+    costs: dict[str, list[float]],
+    totals: dict[str, list[Any]],
+) -> None:
+    """Per backend: throughput, CPU per request over all its slices, and the median of the
+    per-round ratios to "off" (each round's slices ran back to back: same machine state)."""
     print(
-        f"\nGET /me/, {arguments.workers} workers, wrk -t2 -c{arguments.connections} "
-        f"-d{arguments.duration}s, best of {arguments.rounds}"
+        f"\nGET /me/, {arguments.workers} workers, wrk -t2 -c{arguments.connections}, "
+        f"{arguments.rounds} rounds of {arguments.duration} s slices, servers running side by side"
     )
-    print("| counter | requests/s (best) | vs off | server CPU per request (least) | vs off |")
+    print(
+        "| counter | requests/s (median) | server CPU per request (all slices) "
+        "| vs off (all slices) | vs off (median of rounds) |"
+    )
     print("| --- | --- | --- | --- | --- |")
+    off_cost = totals["off"][1] / max(totals["off"][0], 1) * 1e6
     for backend in backends:
-        best = max(rates[backend])
-        cheapest = min(cpu_costs[backend])
+        cost = totals[backend][1] / max(totals[backend][0], 1) * 1e6
+        paired = statistics.median(
+            mine / off for mine, off in zip(costs[backend], costs["off"], strict=True)
+        )
         print(
-            f"| {backend} | {best:.0f} | {(best - best_off) / best_off * 100:+.1f}% "
-            f"| {cheapest:.0f} us | {(cheapest - cheapest_off) / cheapest_off * 100:+.1f}% |"
+            f"| {backend} | {statistics.median(rates[backend]):.0f} | {cost:.0f} us "
+            f"| {(cost - off_cost) / off_cost * 100:+.1f}% | {(paired - 1) * 100:+.1f}% |"
         )
 
 

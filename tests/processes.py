@@ -23,6 +23,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _free_port_with_bus() -> int:
+    """A free port whose cluster bus port (port + 10000) is a valid, free port too."""
+    for _ in range(100):
+        port = free_port()
+        if port + 10000 > 65535:
+            port -= 30000  # ephemeral ports sit at 32768+; below them is usually unused
+        try:
+            for candidate in (port, port + 10000):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", candidate))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port pair for a Redis Cluster node")
+
+
 def movie_collections_command() -> list[str]:
     return [sys.executable, "-m", "movie_collections"]
 
@@ -135,10 +151,13 @@ class PrivateRedis:
     port and directory keeps what was acknowledged, like a durable production Redis.
     """
 
-    def __init__(self, directory: Path, port: int | None = None) -> None:
+    def __init__(
+        self, directory: Path, port: int | None = None, extra_arguments: tuple[str, ...] = ()
+    ) -> None:
         self.port = port or free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.directory = directory
+        self.extra_arguments = extra_arguments
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> PrivateRedis:
@@ -165,6 +184,7 @@ class PrivateRedis:
                 str(self.directory),
                 "--daemonize",
                 "no",
+                *self.extra_arguments,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -186,3 +206,79 @@ class PrivateRedis:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait(10)
+
+
+class PrivateRedisCluster:
+    """A Redis Cluster of our own: `masters` nodes (`redis-server --cluster-enabled yes`) on
+    free ports in `directory`, joined by `redis-cli --cluster create`, no replicas."""
+
+    def __init__(self, directory: Path, masters: int = 3) -> None:
+        self.nodes = [
+            PrivateRedis(
+                directory / f"node{index}",
+                port=_free_port_with_bus(),
+                extra_arguments=("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"),
+            )
+            for index in range(masters)
+        ]
+        self.url = self.nodes[0].url
+
+    def start(self) -> PrivateRedisCluster:
+        import shutil
+
+        cli = shutil.which("redis-cli")
+        if cli is None:
+            raise FileNotFoundError("redis-cli is not installed")
+        try:
+            for node in self.nodes:
+                node.start()
+            subprocess.run(
+                [
+                    cli,
+                    "--cluster",
+                    "create",
+                    *(f"127.0.0.1:{node.port}" for node in self.nodes),
+                    "--cluster-replicas",
+                    "0",
+                    "--cluster-yes",
+                ],
+                check=True,
+                capture_output=True,
+                timeout=60,
+            )
+            deadline = time.monotonic() + 30
+            while not all(self._state_ok(cli, node.port) for node in self.nodes):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the private Redis Cluster did not reach state ok")
+                time.sleep(0.1)
+        except BaseException:
+            self.kill()
+            raise
+        return self
+
+    @staticmethod
+    def _state_ok(cli: str, port: int) -> bool:
+        info = subprocess.run(
+            [cli, "-p", str(port), "CLUSTER", "INFO"], capture_output=True, text=True, timeout=10
+        ).stdout
+        return "cluster_state:ok" in info
+
+    def holder_of(self, key: str) -> tuple[int, bytes | None]:
+        """The port of the master holding `key`, and its value there: the one node that
+        answers GET instead of redirecting with MOVED."""
+        import redis
+
+        for node in self.nodes:
+            client = redis.Redis(port=node.port, socket_timeout=5)
+            try:
+                value = client.get(key)
+            except redis.exceptions.MovedError:
+                continue
+            finally:
+                client.close()
+            return node.port, value if isinstance(value, bytes) else None
+        raise LookupError(f"no node holds {key}")
+
+    def kill(self) -> None:
+        for node in self.nodes:
+            node.kill()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import shutil
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -70,6 +72,24 @@ def reset(url: str, auth: dict[str, str]) -> None:
     assert response.status_code == 200, response.text
 
 
+@contextlib.contextmanager
+def two_servers(
+    tmp_path: Path, environment: dict[str, str]
+) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    """Two hosts: servers of 2 workers each with their own SQLite file, sharing `environment`
+    (the Redis) and one SECRET_KEY, so a token from one is valid on the other."""
+    common = {**environment, "SECRET_KEY": "shared-secret-key-for-both-hosts-0123456789"}
+    with (
+        ServerProcess(
+            {**common, "DATABASE_URL": f"sqlite:///{tmp_path / 'a' / 'app.db'}"}, workers=2
+        ) as first,
+        ServerProcess(
+            {**common, "DATABASE_URL": f"sqlite:///{tmp_path / 'b' / 'app.db'}"}, workers=2
+        ) as second,
+    ):
+        yield first, second
+
+
 def test_local_backend_with_four_workers_is_exact(tmp_path: Path) -> None:
     environment = {
         "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}",
@@ -105,21 +125,9 @@ def test_two_servers_sharing_redis_are_exact(tmp_path: Path) -> None:
     if not redis_reachable():
         skip_or_fail("Redis is not reachable on 127.0.0.1:6379")
     prefix = f"test-{secrets.token_hex(6)}:"
-    common = {
-        "REDIS_URL": REDIS_TEST_URL,
-        "REDIS_KEY_PREFIX": prefix,
-        "COUNTER_SHARDS": "4",
-        "SECRET_KEY": "shared-secret-key-for-both-hosts-0123456789",
-    }
+    environment = {"REDIS_URL": REDIS_TEST_URL, "REDIS_KEY_PREFIX": prefix, "COUNTER_SHARDS": "4"}
     try:
-        with (
-            ServerProcess(
-                {**common, "DATABASE_URL": f"sqlite:///{tmp_path / 'a' / 'app.db'}"}, workers=2
-            ) as first,
-            ServerProcess(
-                {**common, "DATABASE_URL": f"sqlite:///{tmp_path / 'b' / 'app.db'}"}, workers=2
-            ) as second,
-        ):
+        with two_servers(tmp_path, environment) as (first, second):
             auth = register(first.url)  # the token is valid on both: same SECRET_KEY
             urls = [first.url, second.url]
             before = count(second.url, auth)
@@ -190,5 +198,54 @@ def test_redis_dying_mid_load_loses_nothing(tmp_path: Path) -> None:
             # Nothing lost and nothing counted twice: every request since `before`, the
             # 503 answers, the first good read and this one.
             assert count(server.url, auth) - before == sent + 2
+    finally:
+        private.kill()
+
+
+@pytest.mark.redis
+def test_two_servers_answer_503_until_every_backlog_is_in(tmp_path: Path) -> None:
+    """Redis stops; server A takes traffic (its backlog), both answer 503; Redis restarts:
+    every number either server answers from then on is exact, the first one included."""
+    if shutil.which("redis-server") is None:
+        skip_or_fail("redis-server is not installed")
+    private = PrivateRedis(tmp_path / "redis").start()
+    environment = {
+        "REDIS_URL": private.url,
+        "REDIS_KEY_PREFIX": "t:",
+        "REDIS_SOCKET_TIMEOUT": "0.5",
+        "COUNTER_RETRY_MAX_SECONDS": "1",
+    }
+    try:
+        with two_servers(tmp_path, environment) as (first, second):
+            auth = register(first.url)
+            before = count(second.url, auth)  # this read is inside `before`
+            asyncio.run(drive([first.url, second.url], 200, auth))
+            sent = 200
+
+            private.kill()
+            time.sleep(1)  # every worker sees its connection close
+            asyncio.run(drive([first.url], 300, auth))  # served: A's backlog, in memory
+            sent += 300
+            for url in (first.url, second.url):
+                response = httpx.get(f"{url}/request-count/", headers=auth, timeout=10)
+                sent += 1
+                assert response.status_code == 503, response.text
+                assert response.headers["content-type"] == "application/problem+json"
+
+            private.start()  # same port, same append-only file
+            answers = []
+            deadline = time.monotonic() + 30
+            while len(answers) < 6:
+                assert time.monotonic() < deadline, f"the count never came back: {answers}"
+                url = (second.url, first.url)[len(answers) % 2]
+                response = httpx.get(f"{url}/request-count/", headers=auth, timeout=10)
+                sent += 1
+                if response.status_code == 200:
+                    # Exact from the first answer on: A's backlog is never missing.
+                    answers.append(response.json()["requests"] - before)
+                    assert answers[-1] == sent, (answers, sent)
+                else:
+                    assert response.status_code == 503, response.text
+                    time.sleep(0.05)
     finally:
         private.kill()

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import shutil
+import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
 
+from movie_collections.counter import redis as redis_counter
 from movie_collections.counter.backend import CounterUnavailable
-from movie_collections.counter.redis import RedisCounter, _Batch
-from tests.processes import PrivateRedis, free_port
+from movie_collections.counter.redis import APPLY_BATCH_ONCE, RedisCounter
+from movie_collections.redis_client import RedisClient
+from tests.processes import PrivateRedis
 from tests.services import REDIS_TEST_URL, redis_reachable, skip_or_fail
 
 pytestmark = pytest.mark.redis
@@ -35,10 +39,27 @@ async def shared_redis() -> AsyncIterator[tuple[Redis, str]]:
         await client.aclose()
 
 
-async def started(redis: Redis, prefix: str, shards: int = 1) -> RedisCounter:
-    counter = RedisCounter(redis, key_prefix=prefix, shards=shards, retry_max_seconds=0.1)
+async def started(
+    redis: RedisClient, prefix: str, shards: int = 1, **options: float
+) -> RedisCounter:
+    counter = RedisCounter(
+        redis, key_prefix=prefix, shards=shards, retry_max_seconds=0.1, **options
+    )
     await counter.start()
+    await until_readable(counter)
     return counter
+
+
+async def until_readable(counter: RedisCounter, within: float = 10) -> int:
+    """The count, once the counter answers (it connects in the background)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        try:
+            return await counter.total()
+        except CounterUnavailable:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.02)
 
 
 async def count_concurrently(counter: RedisCounter, requests: int) -> None:
@@ -47,7 +68,8 @@ async def count_concurrently(counter: RedisCounter, requests: int) -> None:
     async def one() -> None:
         pending = counter.increment()
         await asyncio.sleep(0)
-        await asyncio.wait_for(pending, 5)
+        if pending is not None:
+            await asyncio.wait_for(pending, 5)
 
     await asyncio.gather(*(one() for _ in range(requests)))
 
@@ -130,52 +152,191 @@ async def test_reads_are_not_starved_by_steady_load(shared_redis: tuple[Redis, s
         await counter.stop()
 
 
-async def test_a_retried_batch_is_applied_once(shared_redis: tuple[Redis, str]) -> None:
+async def test_a_read_includes_every_earlier_increment_while_batches_queue(
+    shared_redis: tuple[Redis, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One batch in flight at most: the read still waits for every increment before it."""
     redis, prefix = shared_redis
-    counter = RedisCounter(redis, key_prefix=prefix)
-    first = _Batch(sequence=1, shard=0, amount=42)
-    await counter._send(first)
-    await counter._send(first)  # the answer to the first send was "lost": sent again
-    assert await counter.total() == 42
-    await counter._send(_Batch(sequence=2, shard=0, amount=8))  # the next batch does count
-    assert await counter.total() == 50
-    other_writer = RedisCounter(redis, key_prefix=prefix)  # numbers are per writer
-    await other_writer._send(_Batch(sequence=1, shard=0, amount=1))
-    assert await counter.total() == 51
+    monkeypatch.setattr(redis_counter, "MAX_IN_FLIGHT", 1)
+    counter = await started(redis, prefix)
+    made = 0
+    running = True
+
+    async def steady_load() -> None:
+        nonlocal made
+        while running:
+            for _ in range(20):
+                counter.increment()
+                made += 1
+            await asyncio.sleep(0)
+
+    load = asyncio.create_task(steady_load())
+    try:
+        await asyncio.sleep(0.1)
+        for _ in range(10):
+            before = made
+            value = await counter.total()
+            assert before <= value <= made
+        running = False
+        await load
+        assert await counter.total() == made
+    finally:
+        running = False
+        await counter.stop()
+
+
+async def test_a_retried_batch_is_applied_once(shared_redis: tuple[Redis, str]) -> None:
+    """The script the counter sends: a batch re-sent with the same number counts once."""
+    redis, prefix = shared_redis
+    key = f"{prefix}request-count:{{0}}"
+    apply = redis.register_script(APPLY_BATCH_ONCE)
+
+    async def send(writer: str, sequence: int, amount: int) -> None:
+        await apply(keys=[key, f"{key}:writer:{writer}"], args=[amount, sequence, 24 * 3600])
+
+    await send("a", 1, 42)
+    await send("a", 1, 42)  # the answer to the first send was "lost": sent again
+    assert int(await redis.get(key) or 0) == 42
+    await send("a", 2, 8)  # the next batch does count
+    assert int(await redis.get(key) or 0) == 50
+    await send("b", 1, 1)  # numbers are per writer
+    assert int(await redis.get(key) or 0) == 51
     marks = [key async for key in redis.scan_iter(match=f"{prefix}*writer*")]
     assert len(marks) == 2  # one small key per writer, not one per batch
-    for key in marks:
-        assert 0 < await redis.ttl(key) <= 24 * 3600
+    for mark in marks:
+        assert 0 < await redis.ttl(mark) <= 24 * 3600
+
+
+def private_redis_or_skip(directory: Path) -> PrivateRedis:
+    if shutil.which("redis-server") is None:
+        skip_or_fail("redis-server is not installed")
+    return PrivateRedis(directory)
+
+
+async def test_connections_killed_mid_load_lose_and_double_nothing(tmp_path: Path) -> None:
+    """Replies lost with their connection: the batches are re-sent, and applied once."""
+    private = private_redis_or_skip(tmp_path / "redis").start()
+    redis = Redis.from_url(private.url, socket_timeout=1, socket_connect_timeout=1)
+    counter = await started(redis, "t:", socket_timeout=0.5, settle_seconds=0)
+    try:
+        load = asyncio.create_task(count_concurrently_for(counter, seconds=1.5))
+        killed = 0
+        while not load.done():
+            await asyncio.sleep(0.15)
+            killed += int(await redis.execute_command("CLIENT", "KILL", "SKIPME", "yes"))
+        sent = await load
+        assert killed >= 5
+        assert await until_readable(counter) == sent
+        assert counter.unsent == 0
+    finally:
+        await counter.stop()
+        await redis.aclose()
+        private.kill()
+
+
+async def count_concurrently_for(counter: RedisCounter, seconds: float) -> int:
+    """Rounds of 50 concurrent requests for `seconds`; how many were counted."""
+    sent = 0
+    deadline = asyncio.get_running_loop().time() + seconds
+    while asyncio.get_running_loop().time() < deadline:
+        await count_concurrently(counter, 50)
+        sent += 50
+    return sent
 
 
 async def test_unreachable_redis_serves_then_catches_up(tmp_path: Path) -> None:
     """Nothing listens on the port at first; then a Redis starts there and gets every count."""
-    if shutil.which("redis-server") is None:
-        skip_or_fail("redis-server is not installed")
-    port = free_port()
-    redis = Redis.from_url(
-        f"redis://127.0.0.1:{port}/0", socket_timeout=0.5, socket_connect_timeout=0.5
+    private = private_redis_or_skip(tmp_path / "redis")
+    redis = Redis.from_url(private.url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    counter = RedisCounter(
+        redis, key_prefix="t:", retry_max_seconds=0.1, read_flush_seconds=1, socket_timeout=0.5
     )
-    counter = RedisCounter(redis, key_prefix="t:", retry_max_seconds=0.1, read_flush_seconds=1)
     await counter.start()
     try:
-        futures = [counter.increment() for _ in range(50)]
         await asyncio.sleep(0.2)
-        assert not any(future.done() for future in futures)  # the middleware stops waiting
+        # Known unreachable: nothing to wait for, the request is answered at once.
+        assert all(counter.increment() is None for _ in range(50))
         with pytest.raises(CounterUnavailable):
             await counter.total()
         with pytest.raises(CounterUnavailable):
             await counter.reset()
         assert counter.unsent == 50
-        private = PrivateRedis(tmp_path / "redis", port=port).start()
-        try:
-            await asyncio.wait_for(asyncio.gather(*futures), 10)
-            assert counter.unsent == 0
-            assert await counter.total() == 50
-        finally:
-            await counter.stop()
-            await redis.aclose()
-            private.kill()
+        private.start()
+        # Right after reconnecting the count is not trusted yet (others' backlogs may be on
+        # their way): 503 for settle_seconds, then the exact number.
+        deadline = asyncio.get_running_loop().time() + 10
+        while counter.unsent:
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.02)
+        with pytest.raises(CounterUnavailable):
+            await counter.total()
+        assert await until_readable(counter) == 50
     finally:
-        if counter._flusher is not None:
+        await counter.stop()
+        await redis.aclose()
+        private.kill()
+
+
+async def test_a_hung_redis_never_holds_a_request_longer_than_the_durable_wait(
+    tmp_path: Path,
+) -> None:
+    """redis-server stopped with SIGSTOP: connected, silent. Each wait ends after 50 ms."""
+    private = private_redis_or_skip(tmp_path / "redis").start()
+    redis = Redis.from_url(private.url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    counter = await started(redis, "t:", socket_timeout=0.5, settle_seconds=0)
+    assert private.process is not None
+    try:
+        private.process.send_signal(signal.SIGSTOP)
+        loop = asyncio.get_running_loop()
+        for _ in range(5):
+            began = loop.time()
+            pending = counter.increment()
+            if pending is not None:
+                await asyncio.wait_for(pending, 1)
+            assert loop.time() - began < 0.2
+        with pytest.raises(CounterUnavailable):
+            await counter.total()
+        private.process.send_signal(signal.SIGCONT)
+        assert await until_readable(counter) == 5
+    finally:
+        if private.process is not None:
+            private.process.send_signal(signal.SIGCONT)
+        await counter.stop()
+        await redis.aclose()
+        private.kill()
+
+
+async def test_no_host_reads_a_low_number_while_another_flushes_its_backlog(
+    tmp_path: Path,
+) -> None:
+    """Redis restarts; host A holds counts from the outage and retries slowly (2 s); host B
+    reconnects at once but must not answer until A's backlog can have landed."""
+    private = private_redis_or_skip(tmp_path / "redis").start()
+    clients = [
+        Redis.from_url(private.url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        for _ in range(2)
+    ]
+    slow = await started(clients[0], "t:", socket_timeout=0.5)
+    slow.retry_max_seconds = 2.0
+    fast = await started(clients[1], "t:", socket_timeout=0.5, settle_seconds=3.0)
+    try:
+        await count_concurrently(slow, 10)
+        private.kill()
+        await asyncio.sleep(2.5)  # both notice; A's retry pause has grown to 2 s
+        await count_concurrently(slow, 30)  # answered while Redis is down: A's backlog
+        assert slow.unsent == 30
+        private.start()
+        answers = []
+        deadline = asyncio.get_running_loop().time() + 15
+        while not answers or answers[-1] != 40:
+            assert asyncio.get_running_loop().time() < deadline, answers
+            with contextlib.suppress(CounterUnavailable):
+                answers.append(await fast.total())
+            await asyncio.sleep(0.02)
+        assert set(answers) == {40}, answers  # never 10: B waited for A's backlog
+    finally:
+        for counter in (slow, fast):
             await counter.stop()
+        for client in clients:
+            await client.aclose()
+        private.kill()

@@ -131,7 +131,7 @@ async def test_redis_limit_holds_across_hosts(database_url: str, tmp_path: Path)
     try:
         # Only the limiter's keys: the request counter keeps its own (never-expiring) keys
         # under the same prefix.
-        keys = [key async for key in redis.scan_iter(match=f"{prefix}ratelimit:*")]
+        keys = [key async for key in redis.scan_iter(match=f"{prefix}{{ratelimit}}:*")]
         assert keys, "the limit was not kept in Redis"
         for key in keys:
             assert await redis.pttl(key) > 0  # nothing lives forever

@@ -125,7 +125,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             RequestCounterMiddleware,
             counter=container.counter,
             excluded_paths=uncounted,
-            durable_wait_seconds=settings.counter_durable_wait,
         )
     return app
 

@@ -114,6 +114,11 @@ class Settings(BaseSettings):
     )
 
     redis_url: str | None = Field(None, description="redis://host:port/db; enables Redis backends.")
+    redis_cluster: bool = Field(
+        False,
+        description="REDIS_URL names one node of a Redis Cluster: discover the others and "
+        "route each key to its slot's node.",
+    )
     redis_key_prefix: str = Field(
         "movie-collections:", description="Prefix of every Redis key (several deployments, tests)."
     )
@@ -137,12 +142,6 @@ class Settings(BaseSettings):
         ge=0,
         le=5,
         description="Seconds a response waits at most for its count to reach Redis.",
-    )
-    counter_batch_linger: float = Field(
-        0.002,
-        ge=0,
-        le=0.05,
-        description="Seconds a busy Redis counter waits to gather a bigger batch (0: never).",
     )
     counter_retry_max_seconds: float = Field(
         1.0, gt=0, le=60, description="Longest pause between retries of an unsent Redis count."

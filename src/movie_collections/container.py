@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
-from redis.asyncio import Redis
 
 from movie_collections.auth.passwords import PasswordHashing
 from movie_collections.auth.tokens import TokenService
@@ -18,6 +17,7 @@ from movie_collections.idempotency.service import IdempotencyKeys
 from movie_collections.movies.answers import PageBodies
 from movie_collections.movies.client import MoviesClient
 from movie_collections.ratelimit.limiter import AuthRateLimiter
+from movie_collections.redis_client import RedisClient
 
 
 @dataclass(slots=True)
@@ -29,7 +29,7 @@ class Container:
     counter: RequestCounter
     movies: MoviesClient
     movie_pages: PageBodies
-    redis: Redis | None
+    redis: RedisClient | None
     auth_rate_limiter: AuthRateLimiter
     idempotency: IdempotencyKeys
     list_answers: ListAnswers | None  # None: LIST_ANSWERS_BYTES=0

@@ -1,15 +1,28 @@
-"""The process's one Redis client when REDIS_URL is set (lazy: connects on first use)."""
+"""The process's one Redis client when REDIS_URL is set (lazy: connects on first use).
+
+With `REDIS_CLUSTER=true` it is a `RedisCluster` that discovers the cluster's nodes from the
+node in REDIS_URL and routes each command to the node holding its key's slot.
+"""
 
 from __future__ import annotations
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from movie_collections.config import Settings
 
+RedisClient = Redis | RedisCluster
 
-def create_redis(settings: Settings) -> Redis | None:
+
+def create_redis(settings: Settings) -> RedisClient | None:
     if settings.redis_url is None:
         return None
+    if settings.redis_cluster:
+        return RedisCluster.from_url(
+            settings.redis_url,
+            socket_connect_timeout=settings.redis_socket_timeout,
+            socket_timeout=settings.redis_socket_timeout,
+        )
     return Redis.from_url(
         settings.redis_url,
         socket_connect_timeout=settings.redis_socket_timeout,

@@ -18,7 +18,8 @@ class RequestCounter(Protocol):
 
     def increment(self) -> Awaitable[None] | None:
         """Count one request. Never raises and never blocks; may return an awaitable that
-        completes once the increment is durable (awaited, bounded, before responding)."""
+        completes once the increment is durable, or after the backend's own bound on that
+        wait (awaited before the response starts; it never raises)."""
 
     async def total(self) -> int:
         """Requests counted since the last reset; CounterUnavailable if it cannot be exact."""

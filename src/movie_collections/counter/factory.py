@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
-
 from movie_collections.config import Settings
 from movie_collections.counter.backend import DisabledCounter, RequestCounter
 from movie_collections.counter.local import LocalFileCounter
 from movie_collections.counter.redis import RedisCounter
+from movie_collections.redis_client import RedisClient
 
 
-def build_counter(settings: Settings, redis: Redis | None) -> RequestCounter:
+def build_counter(settings: Settings, redis: RedisClient | None) -> RequestCounter:
     backend = settings.resolved_counter_backend
     if backend == "off":
         return DisabledCounter()
@@ -23,6 +22,7 @@ def build_counter(settings: Settings, redis: Redis | None) -> RequestCounter:
             shards=settings.counter_shards,
             retry_max_seconds=settings.counter_retry_max_seconds,
             read_flush_seconds=max(2 * settings.redis_socket_timeout, 0.5),
-            batch_linger_seconds=settings.counter_batch_linger,
+            durable_wait_seconds=settings.counter_durable_wait,
+            socket_timeout=settings.redis_socket_timeout,
         )
     return LocalFileCounter(settings.resolved_counter_dir)

@@ -1,8 +1,16 @@
-"""Counts every HTTP request when it arrives, before routing, whatever its outcome."""
+"""Counts every HTTP request when it arrives, before routing, whatever its outcome.
+
+When the backend hands back something to wait for (Redis: the request's batch being
+confirmed), the client must not get its response before that wait ends. A response sent
+whole (its start and one final body message) is held here and delivered once the app has
+returned: by then the wait is usually over, and if not, it is awaited in this outermost frame,
+so suspending and resuming costs one frame, not the app's whole chain of middleware and
+handler frames. A streamed response (a body with `more_body`) waits before its first body
+message goes out, and then streams as usual.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable
 
@@ -15,16 +23,11 @@ logger = logging.getLogger(__name__)
 
 class RequestCounterMiddleware:
     def __init__(
-        self,
-        app: ASGIApp,
-        counter: RequestCounter,
-        excluded_paths: frozenset[str] = frozenset(),
-        durable_wait_seconds: float = 0.05,
+        self, app: ASGIApp, counter: RequestCounter, excluded_paths: frozenset[str] = frozenset()
     ) -> None:
         self.app = app
         self.counter = counter
         self.excluded_paths = excluded_paths
-        self.durable_wait_seconds = durable_wait_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in self.excluded_paths:
@@ -38,42 +41,42 @@ class RequestCounterMiddleware:
         if pending is None:
             await self.app(scope, receive, send)
             return
-
-        waited = False
-
-        async def send_after_durable(message: Message) -> None:
-            nonlocal waited
-            if not waited and message["type"] == "http.response.start":
-                waited = True
-                await _bounded_wait(pending, limit=self.durable_wait_seconds)
-            await send(message)
-
-        await self.app(scope, receive, send_after_durable)
-
-
-async def _bounded_wait(pending: Awaitable[None], limit: float) -> None:
-    """Wait for `pending` at most `limit` seconds, never cancelling it, never raising."""
-    if not isinstance(pending, asyncio.Future):
+        response = _HeldResponse(send, pending)
         try:
-            await asyncio.wait_for(asyncio.shield(pending), limit)
-        except Exception:  # slow or failed store: the increment stays queued in the backend
-            return
-        return
-    if pending.done():
-        return
-    # A done-callback and a timer instead of wait_for(shield(...)): no extra task or future
-    # per request on the hot path, and the batch future is never cancelled by a waiter.
-    loop = asyncio.get_running_loop()
-    waiter: asyncio.Future[None] = loop.create_future()
+            await self.app(scope, receive, response.send)
+        finally:
+            await response.deliver()
 
-    def release(_: object = None) -> None:
-        if not waiter.done():
-            waiter.set_result(None)
 
-    timer = loop.call_later(limit, release)
-    pending.add_done_callback(release)
-    try:
-        await waiter
-    finally:
-        timer.cancel()
-        pending.remove_done_callback(release)
+class _HeldResponse:
+    """The app's messages, held until the counter's wait is over."""
+
+    __slots__ = ("held", "pending", "upstream")
+
+    def __init__(self, upstream: Send, pending: Awaitable[None]) -> None:
+        self.upstream = upstream
+        self.pending: Awaitable[None] | None = pending
+        self.held: list[Message] = []
+
+    async def send(self, message: Message) -> None:
+        if self.pending is None:
+            await self.upstream(message)
+        elif message["type"] == "http.response.start" or (
+            len(self.held) == 1 and not message.get("more_body", False)
+        ):
+            self.held.append(message)  # the start, and the single final body after it
+        else:
+            await self.deliver()  # streaming: wait now, then stream as usual
+            await self.upstream(message)
+
+    async def deliver(self) -> None:
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            # The backend bounds this wait itself (COUNTER_DURABLE_WAIT) and never fails it.
+            try:
+                await pending
+            except Exception:
+                logger.exception("request counter wait failed")
+        held, self.held = self.held, []
+        for message in held:
+            await self.upstream(message)

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Protocol
 
 import anyio.to_thread
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
+
+from movie_collections.redis_client import RedisClient
 
 logger = logging.getLogger(__name__)
 
@@ -137,11 +138,16 @@ class RedisRateLimitStore:
 
     When Redis cannot be reached the hit is checked against the local store instead: limits
     then hold per host rather than not at all, and login stays available.
+
+    Every key is `<prefix>{ratelimit}:...`, a Redis Cluster hash tag: one hit checks and records the
+    username's and the address's keys in one script, which a Redis Cluster allows only for
+    keys of one slot. So on a cluster all rate-limit keys sit on one node; they take only
+    login and register attempts (a few per second, each behind Argon2), not a hot path.
     """
 
-    def __init__(self, redis: Redis, key_prefix: str, fallback: LocalRateLimitStore) -> None:
+    def __init__(self, redis: RedisClient, key_prefix: str, fallback: LocalRateLimitStore) -> None:
         self._redis = redis
-        self._key_prefix = key_prefix + "ratelimit:"
+        self._key_prefix = key_prefix + "{ratelimit}:"
         self._fallback = fallback
         self._script = redis.register_script(_SLIDING_WINDOW_SCRIPT)
 

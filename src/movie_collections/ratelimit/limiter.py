@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 
-from redis.asyncio import Redis
-
 from movie_collections.config import Settings
 from movie_collections.errors import TooManyRequests
 from movie_collections.ratelimit.backend import (
@@ -15,6 +13,7 @@ from movie_collections.ratelimit.backend import (
     RedisRateLimitStore,
     retry_after_seconds,
 )
+from movie_collections.redis_client import RedisClient
 
 LOCAL_STORE_FILE_NAME = "rate_limits.db"
 
@@ -53,7 +52,7 @@ class AuthRateLimiter:
         self._store.close()
 
 
-def build_auth_rate_limiter(settings: Settings, redis: Redis | None) -> AuthRateLimiter:
+def build_auth_rate_limiter(settings: Settings, redis: RedisClient | None) -> AuthRateLimiter:
     local = LocalRateLimitStore(settings.resolved_data_dir / LOCAL_STORE_FILE_NAME)
     store: RateLimitStore = (
         local if redis is None else RedisRateLimitStore(redis, settings.redis_key_prefix, local)
