@@ -11,6 +11,7 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Table, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from movie_collections.collection.ids import new_collection_id
 from movie_collections.collection.models import Collection, CollectionGenre, CollectionMovie
 from movie_collections.collection.schemas import CollectionDetail, Movie
 from movie_collections.db import Database
@@ -85,7 +86,7 @@ async def insert_collection(
     description: str,
     movies: Sequence[Movie],
 ) -> uuid.UUID:
-    collection_id = uuid.uuid4()
+    collection_id = new_collection_id()
     now = datetime.now(UTC)
     await connection.execute(
         insert(collections).values(
@@ -405,7 +406,7 @@ async def write_new_collection(
     movies: Sequence[Movie],
 ) -> uuid.UUID:
     """insert_collection in one driver-level transaction."""
-    collection_id = uuid.uuid4()
+    collection_id = new_collection_id()
     now = datetime.now(UTC)
     await database.write_unit(
         [

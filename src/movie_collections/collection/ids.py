@@ -1,0 +1,32 @@
+"""Ids of new collections: UUIDs that sort by creation time (version 7, RFC 9562)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+
+_VERSION_MASK = 0xF << 76
+_VARIANT_MASK = 0x3 << 62
+
+
+def new_collection_id() -> uuid.UUID:
+    """48 bits of Unix time in milliseconds, then version 7, then 74 random bits.
+
+    Why not random (version 4): a collection's rows go into four indexes keyed by its id
+    (collections, collection_movies twice, collection_genres). With random ids every create
+    writes a random page of each; with time-ordered ids consecutive creates append to the
+    same right-hand pages, so a group-committed batch of creates writes a few pages instead
+    of a few per create. A plain sqlite3 loop of 4,000 creates of 10 movies in batches of 20
+    took 286-306 µs of CPU per create with version 4 ids and 154-177 with these.
+
+    Still unguessable (74 random bits; ownership is checked anyway). The creation time, to
+    the millisecond, can be read from the id: the list's order shows it already. Python 3.14
+    has uuid.uuid7(); the uuid6 package's uuid7() was not taken because it moves its clock
+    a millisecond ahead for every id within the same millisecond (ahead of real time under
+    load).
+    """
+    value = (time.time_ns() // 1_000_000) << 80 | secrets.randbits(80)
+    value = (value & ~_VERSION_MASK) | (7 << 76)
+    value = (value & ~_VARIANT_MASK) | (0x2 << 62)
+    return uuid.UUID(int=value)
