@@ -9,9 +9,11 @@ import pytest
 
 from movie_collections.collection import repository, service
 from movie_collections.collection.schemas import (
+    CollectionDetail,
     CollectionList,
     CollectionsOverview,
     CollectionSummary,
+    Movie,
 )
 from tests.conftest import movie, register
 
@@ -281,3 +283,33 @@ def test_the_list_serialised_from_rows_is_the_models_json() -> None:
             )
         )
         assert service.overview_json(overview) == model.model_dump_json().encode()
+
+
+def test_one_collection_serialised_from_rows_is_the_models_json() -> None:
+    """repository._detail_from skips the models for speed; its bytes must stay the model's."""
+    tricky = ['tab\t"quotes" \\ </script>', "Ünïcode “quotes” 🎬 \u2028", "", "\x7f\x01"]
+    collection_id = uuid.uuid4()
+    movie_ids = [uuid.uuid4() for _ in tricky]
+    for as_text in (False, True):  # PostgreSQL gives uuid.UUID, SQLite canonical text
+        rows = [
+            ("Title “x”", "Desc\n", 7, text, text[::-1], "Drama, Sci-Fi", str(m) if as_text else m)
+            for text, m in zip(tricky, movie_ids, strict=True)
+        ]
+        found = repository._detail_from(collection_id, rows)
+        model = CollectionDetail(
+            uuid=collection_id,
+            title="Title “x”",
+            description="Desc\n",
+            movies=[
+                Movie(title=text, description=text[::-1], genres="Drama, Sci-Fi", uuid=m)
+                for text, m in zip(tricky, movie_ids, strict=True)
+            ],
+        )
+        assert found == (model.model_dump_json().encode(), 7)
+    empty = repository._detail_from(collection_id, [("t", "", 1, None, None, None, None)])
+    assert empty == (
+        CollectionDetail(uuid=collection_id, title="t", description="", movies=[])
+        .model_dump_json()
+        .encode(),
+        1,
+    )

@@ -219,8 +219,8 @@ def _json(model: BaseModel, *headers: tuple[bytes, bytes]) -> Answered:
     return Answered(model.__pydantic_serializer__.to_json(model), headers)
 
 
-def _etagged(found: collection_service.VersionedDetail) -> Answered:
-    return _json(found.detail, (b"etag", found.etag.encode()))
+def _etagged(found: collection_service.DetailAnswer) -> Answered:
+    return Answered(found.body, ((b"etag", found.etag.encode()),))
 
 
 async def _overview(request: HotRequest) -> Answered:

@@ -145,15 +145,18 @@ async def get_collection(
     collection_uuid: str,
     user_id: CurrentUserId,
     database: DatabaseDependency,
-    response: Response,
     if_none_match: IfNoneMatchHeader = None,
-) -> CollectionDetail | Response:
+) -> Response:
     collection_id = service.parse_collection_id(collection_uuid)
     found = await service.read_detail(database, user_id, collection_id)
     if if_none_match_hits(if_none_match, collection_id, found.version):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": found.etag})
-    response.headers["ETag"] = found.etag
-    return found.detail
+    return _detail_response(found)
+
+
+def _detail_response(found: service.DetailAnswer) -> Response:
+    # Serialised from the rows (repository._detail_from): sent as is, documented as the model.
+    return Response(found.body, media_type="application/json", headers={"ETag": found.etag})
 
 
 @router.put(
@@ -167,17 +170,15 @@ async def update_collection(
     payload: CollectionUpdate,
     user_id: CurrentUserId,
     container: ContainerDependency,
-    response: Response,
     if_match: IfMatchHeader = None,
-) -> CollectionDetail:
+) -> Response:
     collection_id = service.parse_collection_id(collection_uuid)
     condition = parse_if_match(if_match, collection_id)
     service.check_movie_count(payload.movies, _movie_limit(container))
     updated = await service.write_update(
         container.database, user_id, collection_id, payload, condition
     )
-    response.headers["ETag"] = updated.etag
-    return updated.detail
+    return _detail_response(updated)
 
 
 @router.delete(

@@ -106,6 +106,19 @@ async def write_new(
 
 
 @dataclass(frozen=True, slots=True)
+class DetailAnswer:
+    """A collection's answer (CollectionDetail's JSON) with the version its ETag is made from."""
+
+    collection_id: uuid.UUID
+    body: bytes
+    version: int
+
+    @property
+    def etag(self) -> str:
+        return etag_for(self.collection_id, self.version)
+
+
+@dataclass(frozen=True, slots=True)
 class VersionedDetail:
     """A collection as answered, with the version its ETag is made from."""
 
@@ -155,12 +168,12 @@ async def detail(
 
 async def read_detail(
     database: Database, owner_id: uuid.UUID, collection_id: uuid.UUID
-) -> VersionedDetail:
+) -> DetailAnswer:
     """GET /collection/<uuid>/ on the hot-read path (one statement, one snapshot)."""
     found = await repository.read_detail(database, owner_id, collection_id)
     if found is None:
         raise await _read_not_found(database, owner_id)
-    return VersionedDetail(*found)
+    return DetailAnswer(collection_id, *found)
 
 
 async def write_update(
@@ -169,14 +182,14 @@ async def write_update(
     collection_id: uuid.UUID,
     payload: CollectionUpdate,
     if_match: IfMatch | None = None,
-) -> VersionedDetail:
+) -> DetailAnswer:
     """PUT /collection/<uuid>/ on the hot-write path (one driver-level transaction)."""
     changes = payload.model_dump(include={"title", "description"}, exclude_unset=True)
     updated = await repository.write_update(
         database, owner_id, collection_id, changes, payload.movies, _versions(if_match)
     )
     if updated is not None:
-        return VersionedDetail(*updated)
+        return DetailAnswer(collection_id, *updated)
     # Nothing matched: 404 (or 401 for a deleted user) if the collection is not the caller's,
     # else 412 with the version it has now.
     version = await repository.read_version(database, owner_id, collection_id)
