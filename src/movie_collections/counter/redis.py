@@ -357,7 +357,8 @@ class RedisCounter:
             connection.lost.add_done_callback(functools.partial(self._on_lost, connection))
             await connection.call(self.socket_timeout, "SCRIPT", "LOAD", APPLY_BATCH_ONCE)
         self._shard_connections = [self._connections[endpoint] for endpoint in endpoints]
-        # The backlog first, in sequence order, and confirmed before anything new is sent.
+        # The backlog first, in sequence order: anything new goes after it on the same
+        # connection (Redis applies a connection's commands in order). Reads wait until it is in.
         backlog = list(self._unconfirmed.values())
         self._up = True
         for batch in backlog:
