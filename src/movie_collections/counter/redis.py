@@ -360,6 +360,8 @@ class RedisCounter:
         # The backlog first, in sequence order: anything new goes after it on the same
         # connection (Redis applies a connection's commands in order). Reads wait until it is in.
         backlog = list(self._unconfirmed.values())
+        if self._outages:  # set before going up: no read slips in before the settle time
+            self._settled_at = asyncio.get_running_loop().time() + self.settle_seconds
         self._up = True
         for batch in backlog:
             self._transmit(batch)
@@ -370,7 +372,6 @@ class RedisCounter:
                 self._lose(RedisError("the backlog was not confirmed"))
                 raise RedisError("the backlog was not confirmed")
         if self._outages:
-            self._settled_at = asyncio.get_running_loop().time() + self.settle_seconds
             logger.warning("request counter: Redis is reachable again, counts flushed")
         if self._pending:
             self._flush()
