@@ -43,8 +43,8 @@ WORK_SECONDS = 0.0  # CPU each request burns in the app (--work-us), like a real
 async def trivial_app(scope: Any, receive: Any, send: Any) -> None:
     await asyncio.sleep(0)  # a real handler yields at least once
     if WORK_SECONDS:
-        until = time.perf_counter() + WORK_SECONDS
-        while time.perf_counter() < until:
+        until = time.thread_time() + WORK_SECONDS  # CPU time: fair when descheduled
+        while time.thread_time() < until:
             pass
     await send(START)
     await send(BODY)

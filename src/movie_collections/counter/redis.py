@@ -153,23 +153,29 @@ class RedisCounter:
         self._maintainer = asyncio.create_task(self._maintain(), name="request-counter-redis")
 
     async def stop(self) -> None:
+        self._stopping = True  # the upkeep task ends; the last flush is driven from here
+        if self._maintainer is not None:
+            self._maintainer.cancel()
+            await asyncio.wait({self._maintainer}, timeout=self.stop_flush_seconds)
+            self._maintainer = None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.stop_flush_seconds
-        # The upkeep task keeps reconnecting meanwhile: shutdown is a plain poll.
         while self.unsent and loop.time() < deadline:
-            if self._up and self._pending:
+            if not self._up:  # one more attempt to reach Redis, then give up at once
+                self._disconnect()
+                try:
+                    await asyncio.wait_for(self._connect(), max(deadline - loop.time(), 0.01))
+                except (RedisError, OSError, TimeoutError):
+                    break
+                continue
+            if self._pending:
                 self._flush()
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # shutdown only: a plain poll
         if self.unsent:
             logger.error(
                 "request counter: %d increments could not reach Redis before shutdown",
                 self.unsent,
             )
-        self._stopping = True
-        if self._maintainer is not None:
-            self._maintainer.cancel()
-            await asyncio.wait({self._maintainer}, timeout=self.stop_flush_seconds)
-            self._maintainer = None
         self._disconnect()
 
     def increment(self) -> asyncio.Future[None] | None:
@@ -351,8 +357,11 @@ class RedisCounter:
             connection.lost.add_done_callback(functools.partial(self._on_lost, connection))
             await connection.call(self.socket_timeout, "SCRIPT", "LOAD", APPLY_BATCH_ONCE)
         self._shard_connections = [self._connections[endpoint] for endpoint in endpoints]
-        # The backlog first, in sequence order, and confirmed before anything new is sent.
+        # The backlog first, in sequence order: anything new goes after it on the same
+        # connection (Redis applies a connection's commands in order). Reads wait until it is in.
         backlog = list(self._unconfirmed.values())
+        if self._outages:  # set before going up: no read slips in before the settle time
+            self._settled_at = asyncio.get_running_loop().time() + self.settle_seconds
         self._up = True
         for batch in backlog:
             self._transmit(batch)
@@ -363,7 +372,6 @@ class RedisCounter:
                 self._lose(RedisError("the backlog was not confirmed"))
                 raise RedisError("the backlog was not confirmed")
         if self._outages:
-            self._settled_at = asyncio.get_running_loop().time() + self.settle_seconds
             logger.warning("request counter: Redis is reachable again, counts flushed")
         if self._pending:
             self._flush()

@@ -40,6 +40,7 @@ class Endpoint:
     tls: bool = False
     tls_ca_certs: str | None = None
     tls_check_hostname: bool = True
+    tls_verify: bool = True
 
     @classmethod
     def from_kwargs(cls, kwargs: dict[str, Any], tls: bool) -> Endpoint:
@@ -53,6 +54,8 @@ class Endpoint:
             tls=tls,
             tls_ca_certs=kwargs.get("ssl_ca_certs"),
             tls_check_hostname=bool(kwargs.get("ssl_check_hostname", True)),
+            # redis-py's `ssl_cert_reqs` ("none", "optional", "required" or an ssl constant)
+            tls_verify=kwargs.get("ssl_cert_reqs", "required") not in ("none", ssl.CERT_NONE),
         )
 
 
@@ -80,7 +83,9 @@ class WireConnection(asyncio.Protocol):
         context = None
         if endpoint.tls:
             context = ssl.create_default_context(cafile=endpoint.tls_ca_certs)
-            context.check_hostname = endpoint.tls_check_hostname
+            context.check_hostname = endpoint.tls_check_hostname and endpoint.tls_verify
+            if not endpoint.tls_verify:
+                context.verify_mode = ssl.CERT_NONE
         if endpoint.path is not None:
             opening = loop.create_unix_connection(cls, endpoint.path, ssl=context)
         else:
