@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import tempfile
@@ -21,6 +22,8 @@ from typing import Any
 
 from asgi_lifespan import LifespanManager
 
+from bench.procstats import cpu_seconds
+from bench.run import postgres_database
 from bench.seed import collection_body
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -71,12 +74,28 @@ async def call(
     return status, b"".join(chunks)
 
 
-def prepare(arguments: argparse.Namespace) -> None:
-    """Settings in the environment and a migrated SQLite file (before any event loop runs)."""
+def postgres_cpu() -> dict[int, float]:
+    """CPU seconds of every PostgreSQL process of the machine (backends, WAL writer...): the
+    database's share of the work, which runs outside this process."""
+    usage = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                name = Path(f"/proc/{entry}/comm").read_text().strip()
+            except OSError:
+                continue
+            if name == "postgres":
+                usage[int(entry)] = cpu_seconds([int(entry)])
+    return usage
+
+
+def prepare(arguments: argparse.Namespace, database_url: str | None) -> None:
+    """Settings in the environment and a migrated database (before any event loop runs): a
+    fresh SQLite file, or `database_url` (an empty PostgreSQL database)."""
     directory = Path(tempfile.mkdtemp(prefix="mc-profile-"))
     os.environ.update(
         {
-            "DATABASE_URL": f"sqlite:///{directory}/p.db",
+            "DATABASE_URL": database_url or f"sqlite:///{directory}/p.db",
             "DATA_DIR": str(directory),
             "SECRET_KEY": "profile-secret-key-0123456789abcdef0123456789",
             "PASSWORD_HASH_TIME_COST": "1",
@@ -145,13 +164,22 @@ async def main_async(arguments: argparse.Namespace) -> str | None:
                 status, _ = await make(index)
                 statuses[status] = statuses.get(status, 0) + 1
 
+        database_start = postgres_cpu() if arguments.postgres else {}
         cpu_start, wall_start = time.process_time(), time.perf_counter()
         await asyncio.gather(*(connection() for _ in range(arguments.concurrency)))
         cpu, wall = time.process_time() - cpu_start, time.perf_counter() - wall_start
+        database_end = postgres_cpu() if arguments.postgres else {}
+        # Backends started during the run (the pool growing) count from zero.
+        database_cpu = sum(t - database_start.get(pid, 0.0) for pid, t in database_end.items())
         if profiler is not None:
             profiler.stop()
+    database = (
+        f", PostgreSQL {1e6 * database_cpu / arguments.requests:,.0f} µs CPU/request"
+        if arguments.postgres
+        else ""
+    )
     print(
-        f"{arguments.scenario}: {1e6 * cpu / arguments.requests:,.0f} µs CPU/request, "
+        f"{arguments.scenario}: {1e6 * cpu / arguments.requests:,.0f} µs CPU/request{database}, "
         f"{arguments.requests / wall:,.0f} req/s in one process, statuses {statuses}"
     )
     return profiler.output_text(show_all=True) if profiler is not None else None
@@ -170,14 +198,24 @@ def main() -> None:
     parser.add_argument("--profile", help="write a pyinstrument profile (text) to this file")
     parser.add_argument("--uvloop", action="store_true", help="run on uvloop (as the server)")
     parser.add_argument("--env", action="append", default=[], help="NAME=value setting")
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="on a private database of the shared PostgreSQL (BENCH_POSTGRES_URL), whose "
+        "backends' CPU per request is reported too",
+    )
     arguments = parser.parse_args()
-    prepare(arguments)
-    if arguments.uvloop:
-        import uvloop
+    with contextlib.ExitStack() as stack:
+        database_url = None
+        if arguments.postgres:
+            database_url = stack.enter_context(postgres_database(f"profile_{os.getpid()}"))
+        prepare(arguments, database_url)
+        if arguments.uvloop:
+            import uvloop
 
-        profile = uvloop.run(main_async(arguments))
-    else:
-        profile = asyncio.run(main_async(arguments))
+            profile = uvloop.run(main_async(arguments))
+        else:
+            profile = asyncio.run(main_async(arguments))
     if profile is not None:
         Path(arguments.profile).write_text(profile)
 

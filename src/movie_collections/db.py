@@ -25,6 +25,7 @@ from movie_collections.driver_sql import (
     sqlite_parameters,
     sqlite_sql,
 )
+from movie_collections.read_batches import KeyedRead
 
 # Stable constraint names so Alembic migrations are the same on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -135,6 +136,14 @@ class Database:
         # In-memory SQLite has no file for other connections to open: use the engine's own.
         async with self.transaction() as connection:
             return [await _execute(connection, sql, parameters) for sql, parameters in statements]
+
+    async def read_keyed(self, query: KeyedRead, key: tuple[Any, ...]) -> Rows:
+        """The rows of `query.single_sql` for `key` (hot reads; coalesced with concurrent
+        reads of the same kind on PostgreSQL, see read_batches.py)."""
+        if self.driver is not None:
+            return await self.driver.read_keyed(query, key)
+        [rows] = await self.read_snapshot([(query.single_sql, key)])
+        return rows
 
     async def write_unit(self, steps: Sequence[WriteStep]) -> list[Rows] | None:
         """Run the steps in one write transaction (hot-write path): the rows of the `fetch`

@@ -42,6 +42,7 @@ from typing import Any, Protocol
 from sqlalchemy import exc as sa_exc
 
 from movie_collections.config import Settings
+from movie_collections.read_batches import KeyedRead, ReadBatches
 from movie_collections.sqlite_write_lock import SqliteWriteLock
 
 Statement = tuple[str, Sequence[Any]]
@@ -167,6 +168,10 @@ class DriverSql(Protocol):
 
     async def write(self, steps: Sequence[WriteStep]) -> list[Rows] | None:
         """Run the steps in one transaction; rows of the `fetch` steps, None if rolled back."""
+
+    async def read_keyed(self, query: KeyedRead, key: tuple[Any, ...]) -> Rows:
+        """The rows of `query.single_sql` for `key`, from a statement started after this call
+        (PostgreSQL coalesces concurrent ones: read_batches.py)."""
 
     async def close(self) -> None: ...
 
@@ -510,6 +515,11 @@ class SqliteDriverSql:
         except sqlite3.Error as error:
             raise as_sqlalchemy_error(error) from error
 
+    async def read_keyed(self, query: KeyedRead, key: tuple[Any, ...]) -> Rows:
+        # A read on the loop costs tens of microseconds here: nothing to coalesce.
+        [rows] = await self.read([(query.single_sql, key)])
+        return rows
+
     async def write(self, steps: Sequence[WriteStep]) -> list[Rows] | None:
         loop = asyncio.get_running_loop()
         unit = _WriteUnit([_sqlite_step(step) for step in steps], loop, loop.create_future())
@@ -546,6 +556,14 @@ class SqliteDriverSql:
             self._connections.clear()
 
 
+async def _session_left_as_is(_connection: Any) -> None:
+    """asyncpg's default reset on release is one more round trip per call (advisory unlock all,
+    CLOSE ALL, UNLISTEN *, RESET ALL): about as much server work as a read itself. This path
+    leaves no session state to undo: it never LISTENs, SETs, opens cursors outside a
+    transaction or takes session advisory locks (the genre counts take transaction-scoped
+    ones), and asyncpg still rolls back a transaction left open before calling this."""
+
+
 class PostgresDriverSql:
     """An asyncpg pool of its own, created on first use (inside the worker's event loop)."""
 
@@ -557,6 +575,7 @@ class PostgresDriverSql:
         self._statement_timeout_ms = str(int(settings.database_statement_timeout * 1000))
         self._pool: Any = None
         self._creating = asyncio.Lock()
+        self._batches = ReadBatches(self._fetch)
 
     async def _get_pool(self) -> Any:
         if self._pool is None:
@@ -570,6 +589,7 @@ class PostgresDriverSql:
                         max_size=self._size,
                         timeout=self._timeout,
                         server_settings={"statement_timeout": self._statement_timeout_ms},
+                        reset=_session_left_as_is,
                     )
         return self._pool
 
@@ -578,6 +598,13 @@ class PostgresDriverSql:
             return await self._read(statements)
         except Exception as error:
             raise as_sqlalchemy_error(error) from error
+
+    async def read_keyed(self, query: KeyedRead, key: tuple[Any, ...]) -> Rows:
+        return await self._batches.read(query, key)
+
+    async def _fetch(self, sql: str, parameters: Sequence[Any]) -> Rows:
+        [rows] = await self.read([(sql, parameters)])
+        return rows
 
     async def write(self, steps: Sequence[WriteStep]) -> list[Rows] | None:
         try:
@@ -615,6 +642,7 @@ class PostgresDriverSql:
         return results
 
     async def close(self) -> None:
+        await self._batches.close()
         if self._pool is not None:
             await self._pool.close()
             self._pool = None

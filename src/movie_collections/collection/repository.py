@@ -17,6 +17,7 @@ from movie_collections.collection.models import Collection, CollectionGenre, Col
 from movie_collections.collection.schemas import Movie
 from movie_collections.db import Database
 from movie_collections.driver_sql import Rows, WriteStep
+from movie_collections.read_batches import KeyedRead
 
 collections = cast(Table, Collection.__table__)
 collection_movies = cast(Table, CollectionMovie.__table__)
@@ -341,8 +342,16 @@ async def read_overview(database: Database, owner_id: uuid.UUID) -> Overview:
     return Overview(summaries, genres, exists, _version(version_rows[0][0]))
 
 
+# The list version of many users in one statement (read_batches.py): a row per user.
+_LIST_VERSION_READ = KeyedRead(
+    _LIST_VERSION_SQL,
+    "SELECT k.n, (SELECT sum(version) FROM user_list_versions v WHERE v.owner_id = k.owner_id) "
+    "FROM unnest($1::uuid[]) WITH ORDINALITY AS k(owner_id, n) ORDER BY k.n",
+)
+
+
 async def read_list_version(database: Database, owner_id: uuid.UUID) -> int | None:
-    [rows] = await database.read_snapshot([(_LIST_VERSION_SQL, (owner_id,))])
+    rows = await database.read_keyed(_LIST_VERSION_READ, (owner_id,))
     return _version(rows[0][0])
 
 
@@ -436,6 +445,15 @@ _DETAIL_SQLITE_SQL = _DETAIL_SQL.format(
     "substr(m.movie_uuid, 21)"
 )
 _DETAIL_POSTGRES_SQL = _DETAIL_SQL.format(movie_uuid="m.movie_uuid")
+# PostgreSQL: many (collection, owner) keys in one statement (read_batches.py).
+_DETAIL_POSTGRES_READ = KeyedRead(
+    _DETAIL_POSTGRES_SQL,
+    "SELECT k.n, c.title, c.description, c.version, m.title, m.description, m.genres, "
+    "m.movie_uuid FROM unnest($1::uuid[], $2::uuid[]) WITH ORDINALITY AS k(id, owner_id, n) "
+    "JOIN collections c ON c.id = k.id AND c.owner_id = k.owner_id "
+    "LEFT JOIN collection_movies m ON m.collection_id = c.id ORDER BY k.n, m.position",
+)
+_DETAIL_SQLITE_READ = KeyedRead(_DETAIL_SQLITE_SQL)
 _VERSION_SQL = "SELECT version FROM collections WHERE id = $1 AND owner_id = $2"
 
 
@@ -468,7 +486,8 @@ async def read_detail(
 ) -> tuple[bytes, int] | None:
     """The owner's collection with its movies in order (JSON), and its version; None if not
     theirs."""
-    [rows] = await database.read_snapshot([(_detail_sql(database), (collection_id, owner_id))])
+    query = _DETAIL_SQLITE_READ if database.settings.is_sqlite else _DETAIL_POSTGRES_READ
+    rows = await database.read_keyed(query, (collection_id, owner_id))
     return _detail_from(collection_id, rows)
 
 
