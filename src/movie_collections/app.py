@@ -13,7 +13,7 @@ from movie_collections import __version__
 from movie_collections.auth.passwords import PasswordHashing
 from movie_collections.auth.router import router as auth_router
 from movie_collections.auth.tokens import TokenService
-from movie_collections.collection.list_answers import ListAnswers
+from movie_collections.collection.kept_answers import KeptAnswers
 from movie_collections.collection.router import router as collection_router
 from movie_collections.config import Settings
 from movie_collections.container import Container
@@ -144,8 +144,11 @@ def build_container(settings: Settings) -> Container:
         redis=redis,
         auth_rate_limiter=build_auth_rate_limiter(settings, redis),
         idempotency=IdempotencyKeys(database, settings),
-        list_answers=ListAnswers(settings.list_answers_bytes)
+        list_answers=KeptAnswers(settings.list_answers_bytes)
         if settings.list_answers_bytes
+        else None,
+        detail_answers=KeptAnswers(settings.detail_answers_bytes)
+        if settings.detail_answers_bytes
         else None,
     )
 

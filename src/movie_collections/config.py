@@ -161,6 +161,13 @@ class Settings(BaseSettings):
         "version of one user's list (checked against the database on every request); 0 keeps "
         "none.",
     )
+    detail_answers_bytes: int = Field(
+        32 * 1024 * 1024,
+        ge=0,
+        description="Bytes of GET /collection/<uuid>/ answers each process keeps, each valid "
+        "for one version of one collection (checked against the database on every request); 0 "
+        "keeps none.",
+    )
 
     idempotency_key_ttl: timedelta = Field(
         timedelta(hours=24),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -9,7 +10,7 @@ from fastapi import Depends, Request
 
 from movie_collections.auth.passwords import PasswordHashing
 from movie_collections.auth.tokens import TokenService
-from movie_collections.collection.list_answers import ListAnswers
+from movie_collections.collection.kept_answers import KeptAnswers
 from movie_collections.config import Settings
 from movie_collections.counter.backend import RequestCounter
 from movie_collections.db import Database
@@ -32,7 +33,9 @@ class Container:
     redis: RedisClient | None
     auth_rate_limiter: AuthRateLimiter
     idempotency: IdempotencyKeys
-    list_answers: ListAnswers | None  # None: LIST_ANSWERS_BYTES=0
+    list_answers: KeptAnswers[uuid.UUID] | None  # None: LIST_ANSWERS_BYTES=0
+    # (owner, collection): None with DETAIL_ANSWERS_BYTES=0
+    detail_answers: KeptAnswers[tuple[uuid.UUID, uuid.UUID]] | None
 
     async def start(self) -> None:
         await self.counter.start()

@@ -249,7 +249,10 @@ async def _detail(request: HotRequest) -> Answered:
     collection_id = collection_service.parse_collection_id(request.segment)
     return _etagged(
         await collection_service.read_detail(
-            request.container.database, request.user_id, collection_id
+            request.container.database,
+            request.container.detail_answers,
+            request.user_id,
+            collection_id,
         )
     )
 

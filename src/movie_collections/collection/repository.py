@@ -455,6 +455,12 @@ _DETAIL_POSTGRES_READ = KeyedRead(
 )
 _DETAIL_SQLITE_READ = KeyedRead(_DETAIL_SQLITE_SQL)
 _VERSION_SQL = "SELECT version FROM collections WHERE id = $1 AND owner_id = $2"
+_VERSION_READ = KeyedRead(
+    _VERSION_SQL,
+    "SELECT k.n, c.version "
+    "FROM unnest($1::uuid[], $2::uuid[]) WITH ORDINALITY AS k(id, owner_id, n) "
+    "JOIN collections c ON c.id = k.id AND c.owner_id = k.owner_id ORDER BY k.n",
+)
 
 
 def _detail_sql(database: Database) -> str:
@@ -494,7 +500,7 @@ async def read_detail(
 async def read_version(
     database: Database, owner_id: uuid.UUID, collection_id: uuid.UUID
 ) -> int | None:
-    [rows] = await database.read_snapshot([(_VERSION_SQL, (collection_id, owner_id))])
+    rows = await database.read_keyed(_VERSION_READ, (collection_id, owner_id))
     return int(rows[0][0]) if rows else None
 
 

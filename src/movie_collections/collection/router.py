@@ -144,11 +144,13 @@ def _created(collection_id: uuid.UUID) -> JSONResponse:
 async def get_collection(
     collection_uuid: str,
     user_id: CurrentUserId,
-    database: DatabaseDependency,
+    container: ContainerDependency,
     if_none_match: IfNoneMatchHeader = None,
 ) -> Response:
     collection_id = service.parse_collection_id(collection_uuid)
-    found = await service.read_detail(database, user_id, collection_id)
+    found = await service.read_detail(
+        container.database, container.detail_answers, user_id, collection_id
+    )
     if if_none_match_hits(if_none_match, collection_id, found.version):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": found.etag})
     return _detail_response(found)

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from movie_collections.auth.repository import user_exists
 from movie_collections.collection import repository
 from movie_collections.collection.etags import IfMatch, etag_for
-from movie_collections.collection.list_answers import ListAnswers
+from movie_collections.collection.kept_answers import KeptAnswers
 from movie_collections.collection.schemas import (
     CollectionCreate,
     CollectionDetail,
@@ -53,12 +53,12 @@ def parse_collection_id(raw: str) -> uuid.UUID:
 
 
 async def read_overview(
-    database: Database, answers: ListAnswers | None, owner_id: uuid.UUID
+    database: Database, answers: KeptAnswers[uuid.UUID] | None, owner_id: uuid.UUID
 ) -> bytes:
     """GET /collection/ on the hot-read path (one snapshot, no ORM layer): the JSON answer.
 
     With `answers`, the list's version is read first, and the answer built for that very
-    version is sent again if this process has it (see list_answers.py for why that is exact).
+    version is sent again if this process has it (see kept_answers.py for why that is exact).
     """
     if answers is not None:
         version = await repository.read_list_version(database, owner_id)
@@ -167,12 +167,30 @@ async def detail(
 
 
 async def read_detail(
-    database: Database, owner_id: uuid.UUID, collection_id: uuid.UUID
+    database: Database,
+    answers: KeptAnswers[tuple[uuid.UUID, uuid.UUID]] | None,
+    owner_id: uuid.UUID,
+    collection_id: uuid.UUID,
 ) -> DetailAnswer:
-    """GET /collection/<uuid>/ on the hot-read path (one statement, one snapshot)."""
+    """GET /collection/<uuid>/ on the hot-read path (one statement, one snapshot).
+
+    With `answers`, the collection's version is read first, and the answer built for that
+    very version is sent again if this process has it (see kept_answers.py for why that is
+    exact); otherwise the collection and its movies are read, with their version.
+    """
+    key = (owner_id, collection_id)
+    if answers is not None:
+        version = await repository.read_version(database, owner_id, collection_id)
+        if version is None:
+            raise await _read_not_found(database, owner_id)
+        kept = answers.get(key, version)
+        if kept is not None:
+            return DetailAnswer(collection_id, kept, version)
     found = await repository.read_detail(database, owner_id, collection_id)
     if found is None:
         raise await _read_not_found(database, owner_id)
+    if answers is not None:
+        answers.put(key, found[1], found[0])
     return DetailAnswer(collection_id, *found)
 
 

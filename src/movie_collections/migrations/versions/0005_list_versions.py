@@ -6,7 +6,7 @@ write the API makes to a collection (its movies and genres included) changes its
 `collections` row, so the sum of a user's slots changes with every committed change to what
 GET /collection/ answers, and only goes up: within one database's commit order, one sum
 names one state of the list. The service keeps the answer it last built for that sum
-(collection/list_answers.py) and sends it again while the sum is unchanged, after reading
+(collection/kept_answers.py) and sends it again while the sum is unchanged, after reading
 the sum from the database on every request.
 
 Slots and locking as in 0004 (user_genres): on PostgreSQL a collection's slot comes from its

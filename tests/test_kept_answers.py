@@ -1,4 +1,5 @@
-"""GET /collection/ answers kept per list version: never stale, never another user's."""
+"""Answers kept per version (GET /collection/ and GET /collection/<uuid>/): never stale, never
+another user's."""
 
 from __future__ import annotations
 
@@ -11,12 +12,12 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from movie_collections.app import create_app
-from movie_collections.collection.list_answers import ListAnswers
+from movie_collections.collection.kept_answers import KeptAnswers
 from tests.conftest import make_settings, movie, register
 
 
 def test_bounded_by_bytes_least_recently_used_out_first() -> None:
-    answers = ListAnswers(max_bytes=10)
+    answers: KeptAnswers[uuid.UUID] = KeptAnswers(max_bytes=10)
     first, second, third = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     answers.put(first, 1, b"aaaa")
     answers.put(second, 1, b"bbbb")
@@ -54,15 +55,20 @@ async def listed(client: httpx.AsyncClient, auth: dict[str, str]) -> dict[str, o
     return data
 
 
+async def create_one(client: httpx.AsyncClient, auth: dict[str, str]) -> str:
+    created = await client.post(
+        "/collection/", json={"title": "one", "movies": [movie(1, "Drama")]}, headers=auth
+    )
+    assert created.status_code == 201, created.text
+    return str(created.json()["collection_uuid"])
+
+
 async def test_a_write_anywhere_is_seen_by_the_next_read_everywhere(
     two_hosts: tuple[httpx.AsyncClient, httpx.AsyncClient],
 ) -> None:
     reader, writer = two_hosts
     auth = await register(writer)
-    created = await writer.post(
-        "/collection/", json={"title": "one", "movies": [movie(1, "Drama")]}, headers=auth
-    )
-    collection = created.json()["collection_uuid"]
+    collection = await create_one(writer, auth)
     steps = [
         ("PUT", f"/collection/{collection}/", {"title": "renamed"}),
         ("PUT", f"/collection/{collection}/", {"description": "described"}),
@@ -105,3 +111,58 @@ async def test_never_another_users_answer_and_a_deleted_user_gets_401(
     assert (await writer.delete("/me/", headers=maya)).status_code == 204
     assert (await reader.get("/collection/", headers=maya)).status_code == 401
     assert [c["title"] for c in (await listed(reader, ravi))["collections"]] == ["ravi's"]  # type: ignore[attr-defined]
+
+
+async def detail(
+    client: httpx.AsyncClient, auth: dict[str, str], path: str
+) -> tuple[int, str, str]:
+    response = await client.get(path, headers=auth)
+    return response.status_code, response.text, response.headers.get("etag", "")
+
+
+async def test_a_write_of_a_collection_anywhere_is_seen_by_its_next_read_everywhere(
+    two_hosts: tuple[httpx.AsyncClient, httpx.AsyncClient],
+) -> None:
+    reader, writer = two_hosts
+    auth = await register(writer)
+    path = f"/collection/{await create_one(writer, auth)}/"
+    steps: list[tuple[str, str, dict[str, object] | None, dict[str, str]]] = [
+        ("PUT", path, {"title": "renamed"}, {}),
+        ("PUT", path, {"description": "described"}, {}),
+        ("PUT", path, {"movies": [movie(2, "Horror")]}, {}),
+        ("PUT", path, {"movies": [movie(2, "Horror"), movie(5)]}, {"If-Match": "*"}),
+        ("POST", f"{path}movies/", {"movies": [movie(3, "Sci-Fi")]}, {}),
+        ("DELETE", f"{path}movies/{movie(2)['uuid']}/", None, {}),
+    ]
+    seen = [await detail(reader, auth, path)]
+    for method, target, body, headers in steps:
+        assert await detail(reader, auth, path) == seen[-1]  # kept, still right
+        response = await writer.request(method, target, json=body, headers={**auth, **headers})
+        assert response.status_code < 300, (method, target, response.text)
+        now = await detail(reader, auth, path)
+        assert now == await detail(writer, auth, path)  # the reader's kept answer was not reused
+        assert now[1] != seen[-1][1], (method, target)  # the body
+        assert now[2] != seen[-1][2], (method, target)  # the ETag
+        seen.append(now)
+    assert [m["uuid"] for m in httpx.Response(200, text=seen[-1][1]).json()["movies"]] == [
+        movie(5)["uuid"],
+        movie(3)["uuid"],
+    ]
+    assert (await writer.delete(path, headers=auth)).status_code == 204
+    assert (await detail(reader, auth, path))[0] == 404
+
+
+async def test_a_kept_collection_is_never_another_users_and_a_deleted_user_gets_401(
+    two_hosts: tuple[httpx.AsyncClient, httpx.AsyncClient],
+) -> None:
+    reader, writer = two_hosts
+    maya, ravi = await register(writer), await register(writer)
+    created = await writer.post("/collection/", json={"title": "maya's"}, headers=maya)
+    path = f"/collection/{created.json()['collection_uuid']}/"
+    for _ in range(2):  # the second round is answered from what was kept
+        status, body, _etag = await detail(reader, maya, path)
+        assert status == 200
+        assert "maya's" in body
+        assert (await detail(reader, ravi, path))[0] == 404
+    assert (await writer.delete("/me/", headers=maya)).status_code == 204
+    assert (await detail(reader, maya, path))[0] == 401
