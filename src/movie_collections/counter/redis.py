@@ -46,6 +46,7 @@ from redis.exceptions import RedisError
 
 from movie_collections.counter.backend import CounterUnavailable
 from movie_collections.counter.wire import Endpoint, Reply, WireConnection, pack
+from movie_collections.next_call import NextCall
 from movie_collections.redis_client import RedisClient
 
 logger = logging.getLogger(__name__)
@@ -146,6 +147,10 @@ class RedisCounter:
         self._settled_at = 0.0
         self._maintainer: asyncio.Task[None] | None = None
         self._stopping = False
+        # Concurrent reads share one drain and shard read, started after each of them was
+        # asked: exact for each (every count of this process made before it is in Redis
+        # before the shards are read), one flush and one round trip for all of them.
+        self._next_drained_read = NextCall(self._drained(self._read_shards))
 
     # --- the RequestCounter protocol -----------------------------------------------------
 
@@ -196,14 +201,14 @@ class RedisCounter:
         return waiter
 
     async def total(self) -> int:
-        values = await self._exact(self._read_shards)
+        values = await self._exact(self._next_drained_read)
         return sum(int(value) for value in values if value is not None)
 
     async def reset(self) -> None:
         # This process's earlier requests go in before the reset (flushed by `_exact`); SET
         # is atomic per key: an increment from another host lands wholly before or after its
         # shard's reset, never on both sides.
-        await self._exact(self._zero_shards)
+        await self._exact(self._drained(self._zero_shards))
 
     @property
     def unsent(self) -> int:
@@ -212,15 +217,24 @@ class RedisCounter:
 
     # --- reads -----------------------------------------------------------------------------
 
+    def _drained(self, operation: _ShardOperation) -> _ShardOperation:
+        """`operation` once every increment of this process made before the call is in Redis."""
+
+        async def drained() -> list[bytes | None]:
+            await self._drain(asyncio.get_running_loop().time() + self.read_flush_seconds)
+            return await operation()
+
+        return drained
+
     async def _exact(self, operation: _ShardOperation) -> list[bytes | None]:
-        """Run `operation` only if its result can be exact; CounterUnavailable otherwise."""
+        """Run `operation` (drained first) only if its result can be exact; CounterUnavailable
+        otherwise."""
         loop = asyncio.get_running_loop()
         if not self._up or loop.time() < self._settled_at:
             raise CounterUnavailable("Redis is or was just unreachable")
         outages = self._outages
-        await self._drain(loop.time() + self.read_flush_seconds)
         try:
-            values = await asyncio.wait_for(operation(), self.read_flush_seconds)
+            values = await operation()
         except (TimeoutError, RedisError, OSError) as error:
             raise CounterUnavailable("Redis is unreachable") from error
         if self._outages != outages or not self._up:
@@ -248,16 +262,18 @@ class RedisCounter:
             await asyncio.wait(waiting, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
 
     async def _read_shards(self) -> list[bytes | None]:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for key in self.shard_keys:
-                pipe.get(key)
-            return list(await pipe.execute())
+        async with asyncio.timeout(self.read_flush_seconds):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for key in self.shard_keys:
+                    pipe.get(key)
+                return list(await pipe.execute())
 
     async def _zero_shards(self) -> list[bytes | None]:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for key in self.shard_keys:
-                pipe.set(key, 0)
-            await pipe.execute()
+        async with asyncio.timeout(self.read_flush_seconds):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for key in self.shard_keys:
+                    pipe.set(key, 0)
+                await pipe.execute()
         return []
 
     # --- writes ----------------------------------------------------------------------------
