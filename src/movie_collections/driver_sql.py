@@ -454,11 +454,14 @@ class SqliteDriverSql:
         for step in steps:
             if step.many is not None and self._plain_insert(step):
                 changed = self._insert_rows(connection, step.sql, step.many)
+            elif step.fetch:
+                # A SELECT, or a write with RETURNING: the rows it gave are what it changed
+                # (a RETURNING statement's rowcount is not final until its rows are read).
+                rows = self._execute(connection, step).fetchall()
+                results.append(rows)
+                changed = len(rows)
             else:
-                cursor = self._execute(connection, step)
-                changed = cursor.rowcount
-                if step.fetch:
-                    results.append(cursor.fetchall())
+                changed = self._execute(connection, step).rowcount
             if step.require_rows and changed == 0:
                 raise NothingChanged
         return results
