@@ -193,6 +193,22 @@ async def test_a_put_of_movies_answers_what_is_stored(
     assert got.json()["title"] == "Both “x”"
 
 
+async def test_puts_that_reorder_shrink_and_grow_the_list_store_exactly_that(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    """On SQLite a PUT rewrites rows in place where it can: a movie moving to another
+    position, a shorter or a longer list, must all end as the list sent."""
+    collection_id = await create(client, auth, movies=[movie(i) for i in range(1, 6)])
+    path = f"/collection/{collection_id}/"
+    for numbers in ([5, 1, 2], [2, 6, 5, 7, 8, 9], [9, 8, 7, 6, 5, 2], [], [3], [3, 4]):
+        sent = [movie(n, "Drama" if n % 2 else "Comedy, Drama") for n in numbers]
+        put = await client.put(path, json={"movies": sent}, headers=auth)
+        assert put.status_code == 200, put.text
+        assert put.json()["movies"] == sent
+        got = await client.get(path, headers=auth)
+        assert got.content == put.content
+
+
 async def test_a_put_of_movies_to_a_collection_not_owned_changes_nothing(
     client: httpx.AsyncClient, auth: dict[str, str]
 ) -> None:
