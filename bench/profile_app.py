@@ -132,7 +132,13 @@ async def main_async(arguments: argparse.Namespace) -> str | None:
             )  # fmt: skip
             assert status == 201, body
             ids.append(json.loads(body)["collection_uuid"])
-        new_list = json.dumps({"movies": collection_body(999, 10)["movies"]}).encode()
+        # Request i replaces the list of collection i % n with list (i // n) % 8: every pass
+        # over the collections sends each one a list other than the one it holds (a re-sent
+        # list would measure a no-op as soon as a write skips unchanged rows).
+        new_lists = [
+            json.dumps({"movies": collection_body(999 - k, 10)["movies"]}).encode()
+            for k in range(8)
+        ]
         create_body = json.dumps(collection_body(1000, 10)).encode()
         requests: dict[str, Callable[[int], Awaitable[tuple[int, bytes]]]] = {
             "me": lambda i: call(app, "GET", "/me/", auth),
@@ -142,7 +148,11 @@ async def main_async(arguments: argparse.Namespace) -> str | None:
             "unauthenticated": lambda i: call(app, "GET", "/collection/", {}),
             "create": lambda i: call(app, "POST", "/collection/", writes, create_body),
             "replace": lambda i: call(
-                app, "PUT", f"/collection/{ids[i % len(ids)]}/", writes, new_list
+                app,
+                "PUT",
+                f"/collection/{ids[i % len(ids)]}/",
+                writes,
+                new_lists[(i // len(ids)) % len(new_lists)],
             ),
         }
         make = requests[arguments.scenario]

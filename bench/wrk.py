@@ -120,9 +120,9 @@ end
 def script_cycling(requests: list[HttpRequest], count_statuses: bool) -> str:
     """Each connection sends the given requests in turn (pre-formatted once per thread)."""
     items = ",\n  ".join(f"function() return {_lua_request(r)} end" for r in requests)
-    return (
-        _COMMON % {"marker": RESULT_MARKER, "response_hook": _hook(count_statuses)}
-        + f"""
+    return _script(
+        count_statuses,
+        f"""
 local makers = {{
   {items}
 }}
@@ -136,15 +136,56 @@ request = function()
   index = index + 1
   return formatted[(index % #formatted) + 1]
 end
-"""
+""",
+    )
+
+
+def script_lanes(lanes: list[list[HttpRequest]], count_statuses: bool) -> str:
+    """Each lane (e.g. the requests meant for one collection, in order) is sent by one wrk
+    thread only, so a lane's requests go out in its order: thread t of n takes lanes t, t + n,
+    ... and cycles through them pass by pass (request k of each of its lanes, then k + 1).
+    run_wrk passes the thread count to the script (`-- <threads>`)."""
+    items = ",\n  ".join(
+        "{" + ", ".join(f"function() return {_lua_request(r)} end" for r in lane) + "}"
+        for lane in lanes
+    )
+    return _script(
+        count_statuses,
+        f"""
+local lanes = {{
+  {items}
+}}
+local formatted = {{}}
+local index = 0
+init = function(args)
+  local count = tonumber(args[1]) or 1
+  local own = {{}}
+  local longest = 0
+  for i, lane in ipairs(lanes) do
+    if (i - 1) % count == ((thread_id or 1) - 1) % count then
+      table.insert(own, lane)
+      longest = math.max(longest, #lane)
+    end
+  end
+  for pass = 1, longest do
+    for _, lane in ipairs(own) do
+      table.insert(formatted, lane[((pass - 1) % #lane) + 1]())
+    end
+  end
+end
+request = function()
+  index = index + 1
+  return formatted[((index - 1) % #formatted) + 1]
+end
+""",
     )
 
 
 def script_unique_usernames(prefix: str, password: str, count_statuses: bool) -> str:
     """POST /register/ with a new username on every request (a name is taken only once)."""
-    return (
-        _COMMON % {"marker": RESULT_MARKER, "response_hook": _hook(count_statuses)}
-        + f"""
+    return _script(
+        count_statuses,
+        f"""
 local sequence = 0
 local headers = {{["Content-Type"] = "application/json"}}
 request = function()
@@ -153,12 +194,14 @@ request = function()
     {lua_string(prefix)}, thread_id, sequence, {lua_string(json.dumps(password))})
   return wrk.format("POST", "/register/", headers, body)
 end
-"""
+""",
     )
 
 
-def _hook(count_statuses: bool) -> str:
-    return _RESPONSE_HOOK if count_statuses else ""
+def _script(count_statuses: bool, body: str) -> str:
+    """A script: the common setup, result and (when asked) status-counting parts, then body."""
+    hook = _RESPONSE_HOOK if count_statuses else ""
+    return _COMMON % {"marker": RESULT_MARKER, "response_hook": hook} + body
 
 
 def run_wrk(
@@ -186,6 +229,8 @@ def run_wrk(
                 "-s",
                 str(script_path),
                 url,
+                "--",
+                str(threads),  # for scripts that share work out among threads (script_lanes)
             ],
             capture_output=True,
             text=True,

@@ -172,6 +172,64 @@ async def test_other_users_collections_are_invisible(
     assert owner_view["title"] == "Favourites"
 
 
+async def test_a_put_of_movies_answers_what_is_stored(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    """A PUT that replaces the movies answers from what it wrote (on SQLite, without reading
+    the rows back): its bytes and ETag must be those of a read right after."""
+    collection_id = await create(client, auth, movies=[movie(1), movie(2)])
+    path = f"/collection/{collection_id}/"
+    tricky = ['tab\t"quotes" \\ </script>', "Ünïcode “quotes” 🎬 \u2028", "\x7f\x01"]
+    replacement = [
+        {**movie(10 + index), "title": text, "description": text[::-1], "genres": f" {text}, ,x"}
+        for index, text in enumerate(tricky)
+    ] + [{"title": "Nulls", "description": None, "genres": None, "uuid": str(uuid.UUID(int=5))}]
+    for payload in ({"movies": replacement}, {"title": "Both “x”", "movies": [movie(3)]}):
+        put = await client.put(path, json=payload, headers=auth)
+        assert put.status_code == 200, put.text
+        got = await client.get(path, headers=auth)
+        assert put.content == got.content
+        assert put.headers["etag"] == got.headers["etag"]
+    assert got.json()["title"] == "Both “x”"
+
+
+async def test_puts_that_reorder_shrink_and_grow_the_list_store_exactly_that(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    """On SQLite a PUT rewrites rows in place where it can: a movie moving to another
+    position, a shorter or a longer list, must all end as the list sent."""
+    collection_id = await create(client, auth, movies=[movie(i) for i in range(1, 6)])
+    path = f"/collection/{collection_id}/"
+    for numbers in ([5, 1, 2], [2, 6, 5, 7, 8, 9], [9, 8, 7, 6, 5, 2], [], [3], [3, 4]):
+        sent = [movie(n, "Drama" if n % 2 else "Comedy, Drama") for n in numbers]
+        put = await client.put(path, json={"movies": sent}, headers=auth)
+        assert put.status_code == 200, put.text
+        assert put.json()["movies"] == sent
+        got = await client.get(path, headers=auth)
+        assert got.content == put.content
+
+
+async def test_a_put_of_movies_to_a_collection_not_owned_changes_nothing(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    """The UPDATE that proves ownership (and If-Match) must stop the movie rewrite."""
+    collection_id = await create(client, auth, movies=[movie(1, "Drama")])
+    path = f"/collection/{collection_id}/"
+    before = await client.get(path, headers=auth)
+    intruder = await register(client)
+    answer = await client.put(path, json={"movies": [movie(2, "Comedy")]}, headers=intruder)
+    assert answer.status_code == 404
+    tag, version = before.headers["etag"].strip('"').rsplit("-", 1)
+    older = f'"{tag}-{int(version) - 1}"'
+    stale = await client.put(path, json={"movies": [movie(3)]}, headers={**auth, "If-Match": older})
+    assert stale.status_code == 412
+    after = await client.get(path, headers=auth)
+    assert after.content == before.content
+    assert after.headers["etag"] == before.headers["etag"]
+    overview = (await client.get("/collection/", headers=auth)).json()
+    assert overview["data"]["favourite_genres"] == "Drama"
+
+
 async def test_each_collection_keeps_its_own_copy_of_movie_data(
     client: httpx.AsyncClient, auth: dict[str, str]
 ) -> None:
@@ -306,6 +364,11 @@ def test_one_collection_serialised_from_rows_is_the_models_json() -> None:
             ],
         )
         assert found == (model.model_dump_json().encode(), 7)
+        # A PUT's answer, from the values its UPDATE returned and the movies it wrote.
+        written = repository._detail_written(
+            collection_id, ("Title “x”", "Desc\n", 7), model.movies
+        )
+        assert written == found
     empty = repository._detail_from(collection_id, [("t", "", 1, None, None, None, None)])
     assert empty == (
         CollectionDetail(uuid=collection_id, title="t", description="", movies=[])

@@ -11,7 +11,10 @@ from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import update
 
+from movie_collections.collection import repository
+from movie_collections.collection.repository import split_genres
 from movie_collections.driver_sql import as_uuid
 from movie_collections.migrate import alembic_config, upgrade_to_head
 from tests.conftest import movie, register
@@ -22,19 +25,32 @@ GENRES = ["Drama", "Comedy", "Horror", "Sci-Fi", "Western", "Film-Noir"]
 async def counts(
     app: FastAPI,
 ) -> tuple[dict[uuid.UUID, Counter[str]], dict[uuid.UUID, Counter[str]]]:
-    """(kept counts summed over slots, a recount of the movies' genre rows), per owner."""
-    kept_rows, recount_rows = await app.state.container.database.read_snapshot(
+    """(kept counts summed over slots, a recount of the stored movies' genres), per owner.
+
+    The per-collection counts (`collection_genres`, migration 0006) must equal a recount of
+    each collection's movies too: they are what the kept counts are summed from."""
+    kept_rows, movie_rows, collection_rows = await app.state.container.database.read_snapshot(
         [
             ("SELECT owner_id, genre, occurrences FROM user_genres", ()),
-            ("SELECT owner_id, genre FROM collection_genres", ()),
+            (
+                "SELECT c.owner_id, m.collection_id, m.genres FROM collection_movies m "
+                "JOIN collections c ON c.id = m.collection_id",
+                (),
+            ),
+            ("SELECT collection_id, owner_id, genre, occurrences FROM collection_genres", ()),
         ]
     )
     kept: dict[uuid.UUID, Counter[str]] = {}
     for owner, genre, occurrences in kept_rows:
         kept.setdefault(as_uuid(owner), Counter())[genre] += occurrences
     recount: dict[uuid.UUID, Counter[str]] = {}
-    for owner, genre in recount_rows:
-        recount.setdefault(as_uuid(owner), Counter())[genre] += 1
+    per_collection: Counter[tuple[uuid.UUID, uuid.UUID, str]] = Counter()
+    for owner, collection_id, genres in movie_rows:
+        for genre in split_genres(genres):
+            recount.setdefault(as_uuid(owner), Counter())[genre] += 1
+            per_collection[as_uuid(collection_id), as_uuid(owner), genre] += 1
+    stored = {(as_uuid(c), as_uuid(o), genre): n for c, o, genre, n in collection_rows}
+    assert stored == dict(per_collection)
     # Counts that went back to zero stay as rows; they mean the same as no row.
     return {o: +c for o, c in kept.items() if +c}, recount
 
@@ -86,6 +102,15 @@ async def test_counts_equal_a_recount_after_every_kind_of_write(
     steps = [
         ("PUT", f"/collection/{first}/", {"movies": movies(30, "Sci-Fi", "Sci-Fi,Horror")}),
         ("PUT", f"/collection/{first}/", {"title": "renamed only"}),
+        # Counts that change (Sci-Fi 2 -> 1), go (Horror), come (Drama, Western), stay.
+        (
+            "PUT",
+            f"/collection/{first}/",
+            {"movies": movies(50, "Drama", "Drama,Sci-Fi", "Western")},
+        ),
+        ("PUT", f"/collection/{first}/", {"movies": movies(60, "Western, Drama", "Drama")}),
+        ("PUT", f"/collection/{first}/", {"movies": []}),
+        ("PUT", f"/collection/{first}/", {"movies": movies(70, "Comedy", "Comedy, Comedy")}),
         ("POST", f"/collection/{second}/movies/", {"movies": movies(40, "Horror", "Film-Noir")}),
         ("DELETE", f"/collection/{second}/movies/{movie(10)['uuid']}/", None),
         ("DELETE", f"/collection/{first}/", None),
@@ -151,6 +176,34 @@ async def test_concurrent_writes_of_one_user_keep_counts_exact(
     await assert_exact(app, client, [auth])
 
 
+async def test_counts_follow_any_change_of_the_per_collection_rows(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """The triggers keep the user's counts whatever a statement does to the rows of
+    `collection_genres`, not only what the API does: change a count, rename a genre."""
+    auth = await register(client)
+    body = {"title": "t", "movies": movies(1, "Drama,Comedy", "Drama")}
+    assert (await client.post("/collection/", json=body, headers=auth)).status_code == 201
+    database = app.state.container.database
+    table = repository.collection_genres
+    for change in (
+        update(table).where(table.c.genre == "Drama").values(occurrences=table.c.occurrences + 3),
+        update(table).where(table.c.genre == "Comedy").values(genre="Western"),
+        update(table).values(occurrences=table.c.occurrences + 1),
+    ):
+        async with database.transaction(write=True) as connection:
+            await connection.execute(change)
+        [kept_rows, stored_rows] = await database.read_snapshot(
+            [
+                ("SELECT genre, sum(occurrences) FROM user_genres GROUP BY genre", ()),
+                ("SELECT genre, sum(occurrences) FROM collection_genres GROUP BY genre", ()),
+            ]
+        )
+        kept = {genre: n for genre, n in kept_rows if n}
+        assert kept == dict(stored_rows)
+    assert kept == {"Drama": 6, "Western": 2}
+
+
 async def test_migration_counts_the_genres_already_stored(
     database_url: str, tmp_path: Path
 ) -> None:
@@ -171,7 +224,16 @@ async def test_migration_counts_the_genres_already_stored(
             body = {"title": f"c{index}", "movies": movies(10 * index, "Drama,Comedy", "Drama")}
             await client.post("/collection/", json=body, headers=auth)
         before = (await client.get("/collection/", headers=auth)).json()["data"]["favourite_genres"]
-        await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0003")
+        config = alembic_config(database_url)
+        # 0005: one genre row per (movie, genre) again, rebuilt from the movies.
+        await asyncio.to_thread(command.downgrade, config, "0005")
+        [rows] = await app.state.container.database.read_snapshot(
+            [("SELECT position, genre FROM collection_genres", ())]
+        )
+        assert Counter(map(tuple, rows)) == Counter(
+            {(0, "Drama"): 3, (0, "Comedy"): 3, (1, "Drama"): 3}
+        )
+        await asyncio.to_thread(command.downgrade, config, "0003")
         await asyncio.to_thread(upgrade_to_head, database_url)
         kept, recount = await counts(app)
         assert kept == recount

@@ -158,10 +158,13 @@ class Database:
                         result = await connection.exec_driver_sql(
                             sqlite_sql(step.sql), tuple(sqlite_parameters(parameters))
                         )
-                        if step.require_rows and result.rowcount == 0:
+                        # A fetch step (SELECT, or a write with RETURNING) changed its rows.
+                        rows: Rows | None = list(result.all()) if step.fetch else None
+                        changed = result.rowcount if rows is None else len(rows)
+                        if step.require_rows and changed == 0:
                             raise NothingChanged
-                        if step.fetch:
-                            results.append(list(result.all()))
+                        if rows is not None:
+                            results.append(rows)
                 return results
         except NothingChanged:
             return None

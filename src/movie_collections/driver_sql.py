@@ -77,6 +77,8 @@ class WriteStep:
     many: Sequence[Sequence[Any]] | None = None  # executemany over these rows instead
     require_rows: bool = False  # no row changed: roll back and answer None (e.g. not owned)
     fetch: bool = False  # a SELECT whose rows are returned
+    # The values are in SQLite's stored forms already (built for SQLite): not converted again.
+    sqlite_ready: bool = False
 
 
 class NothingChanged(Exception):
@@ -134,6 +136,8 @@ def _sqlite_step(step: WriteStep) -> WriteStep:
     """The step with its values in SQLite's forms: converted by the caller, on its event loop,
     so that the writer thread, which holds the host-wide write lock, does not (~80 us of a
     create's ~400 us of CPU under the lock)."""
+    if step.sqlite_ready:
+        return step
     if step.many is not None:
         rows = [sqlite_parameters(row) for row in step.many]
         return WriteStep(step.sql, step.parameters, rows, step.require_rows, step.fetch)
@@ -459,11 +463,14 @@ class SqliteDriverSql:
         for step in steps:
             if step.many is not None and self._plain_insert(step):
                 changed = self._insert_rows(connection, step.sql, step.many)
+            elif step.fetch:
+                # A SELECT, or a write with RETURNING: the rows it gave are what it changed
+                # (a RETURNING statement's rowcount is not final until its rows are read).
+                rows = self._execute(connection, step).fetchall()
+                results.append(rows)
+                changed = len(rows)
             else:
-                cursor = self._execute(connection, step)
-                changed = cursor.rowcount
-                if step.fetch:
-                    results.append(cursor.fetchall())
+                changed = self._execute(connection, step).rowcount
             if step.require_rows and changed == 0:
                 raise NothingChanged
         return results

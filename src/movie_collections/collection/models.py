@@ -45,16 +45,17 @@ class CollectionMovie(Base):
 
 
 class CollectionGenre(Base):
-    """One row per (movie, genre); triggers count them into UserGenre (migration 0004)."""
+    """How many of a collection's movies have a genre (always > 0; migration 0006); triggers
+    add these counts into UserGenre (migrations 0004, 0006)."""
 
     __tablename__ = "collection_genres"
 
     collection_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True
     )
-    position: Mapped[int] = mapped_column(Integer, primary_key=True)
     genre: Mapped[str] = mapped_column(GenreText, primary_key=True)
     owner_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    occurrences: Mapped[int] = mapped_column(Integer)
 
 
 class UserGenre(Base):

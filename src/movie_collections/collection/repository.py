@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from typing import Any, cast
 
 from pydantic_core import to_json
 from sqlalchemy import ColumnElement, Table, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from movie_collections.collection.ids import new_collection_id
@@ -45,6 +47,16 @@ def split_genres(genres: str) -> list[str]:
         if name:
             seen.setdefault(name, None)
     return list(seen)
+
+
+def genre_counts(movies: Iterable[Movie]) -> dict[str, int]:
+    """Genre -> how many of the movies have it (each movie counts a genre once), in the
+    order first met: the rows of `collection_genres` for a collection of these movies."""
+    counts: dict[str, int] = {}
+    for movie in movies:
+        for genre in split_genres(movie.genres):
+            counts[genre] = counts.get(genre, 0) + 1
+    return counts
 
 
 async def find_collection(
@@ -184,35 +196,54 @@ async def remove_movie(
     locked_version: int,
 ) -> int | None:
     """Remove one movie and close the gap so positions stay 0..n-1; None if it is not there."""
-    position = (
+    found = (
         await connection.execute(
-            select(collection_movies.c.position).where(
+            select(collection_movies.c.position, collection_movies.c.genres).where(
                 (collection_movies.c.collection_id == collection_id)
                 & (collection_movies.c.movie_uuid == movie_uuid)
             )
         )
-    ).scalar_one_or_none()
-    if position is None:
+    ).first()
+    if found is None:
         return None
-    for table in (collection_genres, collection_movies):
-        in_collection = table.c.collection_id == collection_id
-        await connection.execute(
-            delete(table).where(in_collection & (table.c.position == position))
-        )
-        # Two steps, because the primary key includes the position and both databases check
-        # uniqueness row by row: first move the tail out of the way (negative), then back, one
-        # lower.
-        await connection.execute(
-            update(table)
-            .where(in_collection & (table.c.position > position))
-            .values(position=-table.c.position)
-        )
-        await connection.execute(
-            update(table)
-            .where(in_collection & (table.c.position < 0))
-            .values(position=-table.c.position - 1)
-        )
+    position, genres = found
+    await _uncount_genres(connection, collection_id, split_genres(genres))
+    in_collection = collection_movies.c.collection_id == collection_id
+    await connection.execute(
+        delete(collection_movies).where(in_collection & (collection_movies.c.position == position))
+    )
+    # Two steps, because the primary key includes the position and both databases check
+    # uniqueness row by row: first move the tail out of the way (negative), then back, one
+    # lower.
+    await connection.execute(
+        update(collection_movies)
+        .where(in_collection & (collection_movies.c.position > position))
+        .values(position=-collection_movies.c.position)
+    )
+    await connection.execute(
+        update(collection_movies)
+        .where(in_collection & (collection_movies.c.position < 0))
+        .values(position=-collection_movies.c.position - 1)
+    )
     return await _bump_locked(connection, owner_id, collection_id, locked_version)
+
+
+async def _uncount_genres(
+    connection: AsyncConnection, collection_id: uuid.UUID, genres: list[str]
+) -> None:
+    """One movie with these genres leaves the collection: each count one lower, and a genre
+    no movie has any more gone (counts stay > 0)."""
+    if not genres:
+        return
+    in_collection = collection_genres.c.collection_id == collection_id
+    await connection.execute(
+        update(collection_genres)
+        .where(in_collection & collection_genres.c.genre.in_(genres))
+        .values(occurrences=collection_genres.c.occurrences - 1)
+    )
+    await connection.execute(
+        delete(collection_genres).where(in_collection & (collection_genres.c.occurrences <= 0))
+    )
 
 
 async def _bump_locked(
@@ -236,31 +267,34 @@ async def _insert_movies(
 ) -> None:
     if not movies:
         return
-    movie_rows: list[dict[str, object]] = []
-    genre_rows: list[dict[str, object]] = []
-    for position, movie in enumerate(movies, start=first_position):
-        movie_rows.append(
-            {
-                "collection_id": collection_id,
-                "position": position,
-                "movie_uuid": movie.uuid,
-                "title": movie.title,
-                "description": movie.description,
-                "genres": movie.genres,
-            }
-        )
-        genre_rows.extend(
-            {
-                "collection_id": collection_id,
-                "position": position,
-                "genre": genre,
-                "owner_id": owner_id,
-            }
-            for genre in split_genres(movie.genres)
-        )
+    movie_rows = [
+        {
+            "collection_id": collection_id,
+            "position": position,
+            "movie_uuid": movie.uuid,
+            "title": movie.title,
+            "description": movie.description,
+            "genres": movie.genres,
+        }
+        for position, movie in enumerate(movies, start=first_position)
+    ]
     await connection.execute(insert(collection_movies), movie_rows)
-    if genre_rows:
-        await connection.execute(insert(collection_genres), genre_rows)
+    counts = genre_counts(movies)
+    if not counts:
+        return
+    # Counts of genres the collection has already go up (an append), others start.
+    upsert = (postgresql if connection.dialect.name == "postgresql" else sqlite).insert
+    statement = upsert(collection_genres)
+    await connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=[collection_genres.c.collection_id, collection_genres.c.genre],
+            set_={"occurrences": collection_genres.c.occurrences + statement.excluded.occurrences},
+        ),
+        [
+            {"collection_id": collection_id, "genre": genre, "owner_id": owner_id, "occurrences": n}
+            for genre, n in counts.items()
+        ],
+    )
 
 
 # Hot reads: plain SQL on the driver (movie_collections.driver_sql), read from one snapshot.
@@ -370,42 +404,164 @@ _INSERT_MOVIE_SQL = (
     "genres) VALUES ($1, $2, $3, $4, $5, $6)"
 )
 _INSERT_GENRE_SQL = (
-    "INSERT INTO collection_genres (collection_id, position, genre, owner_id) "
+    "INSERT INTO collection_genres (collection_id, genre, owner_id, occurrences) "
     "VALUES ($1, $2, $3, $4)"
 )
 _DELETE_GENRES_SQL = "DELETE FROM collection_genres WHERE collection_id = $1"
 _DELETE_MOVIES_SQL = "DELETE FROM collection_movies WHERE collection_id = $1"
 
 
-# PostgreSQL: every genre row of a write in ONE statement, so the counting trigger (migration
-# 0004, statement-level) runs once per write instead of once per row.
+# PostgreSQL: every genre count of a write in ONE statement, so the counting trigger
+# (migrations 0004 and 0006, statement-level) runs once per write instead of once per row.
 _INSERT_GENRES_POSTGRES_SQL = (
-    "INSERT INTO collection_genres (collection_id, position, genre, owner_id) "
-    "SELECT $1, position, genre, $2 FROM unnest($3::integer[], $4::text[]) AS g(position, genre)"
+    "INSERT INTO collection_genres (collection_id, genre, owner_id, occurrences) "
+    "SELECT $1, genre, $2, n FROM unnest($3::text[], $4::integer[]) AS g(genre, n)"
 )
 
 
 def _movie_steps(
     owner_id: uuid.UUID, collection_id: uuid.UUID, movies: Sequence[Movie], *, postgres: bool
 ) -> list[WriteStep]:
-    movie_rows: list[tuple[object, ...]] = []
-    genre_rows: list[tuple[int, str]] = []
-    for position, movie in enumerate(movies):
-        movie_rows.append(
-            (collection_id, position, movie.uuid, movie.title, movie.description, movie.genres)
-        )
-        genre_rows.extend((position, genre) for genre in split_genres(movie.genres))
-    steps = []
-    if movie_rows:
-        steps.append(WriteStep(_INSERT_MOVIE_SQL, many=movie_rows))
-    if genre_rows and postgres:
-        positions, genres = zip(*genre_rows, strict=True)
-        parameters = (collection_id, owner_id, list(positions), list(genres))
-        steps.append(WriteStep(_INSERT_GENRES_POSTGRES_SQL, parameters))
-    elif genre_rows:
-        rows = [(collection_id, position, genre, owner_id) for position, genre in genre_rows]
-        steps.append(WriteStep(_INSERT_GENRE_SQL, many=rows))
+    """The movies at positions 0..n-1 and their genre counts, for a collection that has none."""
+    counts = genre_counts(movies)
+    if postgres:
+        steps = []
+        if movies:
+            rows = [
+                (collection_id, position, m.uuid, m.title, m.description, m.genres)
+                for position, m in enumerate(movies)
+            ]
+            steps.append(WriteStep(_INSERT_MOVIE_SQL, many=rows))
+        if counts:
+            parameters = (collection_id, owner_id, list(counts), list(counts.values()))
+            steps.append(WriteStep(_INSERT_GENRES_POSTGRES_SQL, parameters))
+        return steps
+    collection_key, owner_key = collection_id.hex, owner_id.hex
+    steps = _sqlite_movie_steps(collection_key, movies)
+    if counts:
+        genre_rows = [(collection_key, genre, owner_key, n) for genre, n in counts.items()]
+        steps.append(WriteStep(_INSERT_GENRE_SQL, many=genre_rows, sqlite_ready=True))
     return steps
+
+
+def _sqlite_movie_steps(collection_key: str, movies: Sequence[Movie]) -> list[WriteStep]:
+    """The movie rows in the forms SQLite stores (UUIDs as 32-hex text), each id converted
+    once rather than once per row it appears in, and marked so: the driver's conversion pass
+    (driver_sql._sqlite_step) skips their values."""
+    if not movies:
+        return []
+    return [
+        WriteStep(
+            _INSERT_MOVIE_SQL, many=_sqlite_movie_rows(collection_key, movies), sqlite_ready=True
+        )
+    ]
+
+
+def _sqlite_movie_rows(collection_key: str, movies: Sequence[Movie]) -> list[tuple[object, ...]]:
+    return [
+        (collection_key, position, m.uuid.hex, m.title, m.description, m.genres)
+        for position, m in enumerate(movies)
+    ]
+
+
+# Up to this many movies, a SQLite PUT rewrites the movie rows in place (_rewrite_movies_sql);
+# beyond, it deletes and inserts them: one statement per count is prepared and kept.
+_REWRITTEN_IN_PLACE = 32
+
+
+def _sqlite_movies_replaced(collection_key: str, movies: Sequence[Movie]) -> list[WriteStep]:
+    """The collection's movie rows made `movies`, positions 0..n-1. Every row is written, but
+    a row at a position the new list still has is rewritten in place (all its columns; its
+    key stays, so SQLite leaves the primary-key index and the row's place in the table
+    alone: ~40% less SQL than deleting and inserting it). The rows past the new list, and
+    those holding a movie of the new list, are deleted first, so no rewrite can meet the
+    (collection, movie) unique constraint half-way (a reordered list)."""
+    count = len(movies)
+    if not count or count > _REWRITTEN_IN_PLACE:
+        return [
+            WriteStep(_DELETE_MOVIES_SQL, (collection_key,), sqlite_ready=True),
+            *_sqlite_movie_steps(collection_key, movies),
+        ]
+    rows = _sqlite_movie_rows(collection_key, movies)
+    making_room = (collection_key, count, *(row[2] for row in rows))
+    return [
+        WriteStep(_delete_movies_making_room_sql(count), making_room, sqlite_ready=True),
+        WriteStep(_rewrite_movies_sql(count), [v for row in rows for v in row], sqlite_ready=True),
+    ]
+
+
+@functools.lru_cache(maxsize=_REWRITTEN_IN_PLACE)
+def _delete_movies_making_room_sql(count: int) -> str:
+    """Delete the collection's ($1) movies at positions >= $2 or holding the movies $3 ..
+    $(count + 2)."""
+    placeholders = ", ".join(f"${n}" for n in range(3, count + 3))
+    return f"{_DELETE_MOVIES_SQL} AND (position >= $2 OR movie_uuid IN ({placeholders}))"
+
+
+@functools.lru_cache(maxsize=_REWRITTEN_IN_PLACE)
+def _rewrite_movies_sql(count: int) -> str:
+    """Write `count` movie rows (6 values each, as _INSERT_MOVIE_SQL): a row whose position
+    is taken is rewritten in place, the others inserted."""
+    return (
+        "INSERT INTO collection_movies (collection_id, position, movie_uuid, title, "  # noqa: S608
+        f"description, genres) VALUES {_numbered_rows(count, 6)} "
+        "ON CONFLICT (collection_id, position) DO UPDATE SET movie_uuid = excluded.movie_uuid, "
+        "title = excluded.title, description = excluded.description, genres = excluded.genres"
+    )
+
+
+def _numbered_rows(rows: int, width: int) -> str:
+    """`($1, $2), ($3, $4)` for 2 rows of width 2."""
+    return ", ".join(
+        "(" + ", ".join(f"${width * row + column}" for column in range(1, width + 1)) + ")"
+        for row in range(rows)
+    )
+
+
+def _replace_steps(
+    owner_id: uuid.UUID, collection_id: uuid.UUID, movies: Sequence[Movie], *, postgres: bool
+) -> list[WriteStep]:
+    """The collection's movies replaced by `movies` (positions 0..n-1), and its genre counts
+    made theirs."""
+    if postgres:
+        return [
+            WriteStep(_DELETE_GENRES_SQL, (collection_id,)),
+            WriteStep(_DELETE_MOVIES_SQL, (collection_id,)),
+            *_movie_steps(owner_id, collection_id, movies, postgres=True),
+        ]
+    # SQLite fires the counting triggers once per row: only the genre counts that change are
+    # written (deleted, inserted or updated), not the collection's every count twice. Movies
+    # of different lists share genres, so most counts stay or change by a few.
+    key, owner_key = collection_id.hex, owner_id.hex
+    counts = genre_counts(movies)
+    steps = [
+        WriteStep(_delete_genres_but_sql(len(counts)), (key, *counts), sqlite_ready=True),
+        *_sqlite_movies_replaced(key, movies),
+    ]
+    if counts:
+        values = [value for genre, n in counts.items() for value in (key, genre, owner_key, n)]
+        steps.append(WriteStep(_set_genre_counts_sql(len(counts)), values, sqlite_ready=True))
+    return steps
+
+
+@functools.lru_cache(maxsize=128)
+def _delete_genres_but_sql(kept: int) -> str:
+    """Delete the collection's ($1) genre counts but those of genres $2 .. $(kept + 1)."""
+    if not kept:
+        return _DELETE_GENRES_SQL
+    placeholders = ", ".join(f"${n}" for n in range(2, kept + 2))
+    return f"{_DELETE_GENRES_SQL} AND genre NOT IN ({placeholders})"
+
+
+@functools.lru_cache(maxsize=128)
+def _set_genre_counts_sql(rows: int) -> str:
+    """Set `rows` genre counts (4 values each, as _INSERT_GENRE_SQL): new genres inserted,
+    changed counts updated, equal ones left alone (no trigger fires for them)."""
+    return (
+        "INSERT INTO collection_genres (collection_id, genre, owner_id, occurrences) "  # noqa: S608
+        f"VALUES {_numbered_rows(rows, 4)} ON CONFLICT (collection_id, genre) DO UPDATE "
+        "SET occurrences = excluded.occurrences WHERE occurrences <> excluded.occurrences"
+    )
 
 
 async def write_new_collection(
@@ -469,10 +625,7 @@ def _detail_sql(database: Database) -> str:
 
 def _detail_from(collection_id: uuid.UUID, rows: Rows) -> tuple[bytes, int] | None:
     """The CollectionDetail answer's JSON and the version, from the rows of _DETAIL_SQL; None
-    when there are none. Serialised by pydantic-core straight from the rows: the same bytes
-    as CollectionDetail(...).model_dump_json() (tests/test_collections.py checks), without a
-    model per movie (which was half the CPU of a PUT's answer). Stored rows were validated on
-    the way in."""
+    when there are none. Stored rows were validated on the way in."""
     if not rows:
         return None
     first = rows[0]
@@ -481,10 +634,32 @@ def _detail_from(collection_id: uuid.UUID, rows: Rows) -> tuple[bytes, int] | No
         for row in rows
         if row[6] is not None
     ]
-    body = to_json(
-        {"uuid": collection_id, "title": first[0], "description": first[1], "movies": movies}
+    return _detail_json(collection_id, first[0], first[1], movies), int(first[2])
+
+
+def _detail_written(
+    collection_id: uuid.UUID, returned: Sequence[Any], movies: Sequence[Movie]
+) -> tuple[bytes, int]:
+    """The answer of a PUT that replaced the movies, without reading them back: the title,
+    description and version its UPDATE returned, and the movies it has just written, which
+    are now the whole list, in this order (the same values the rows hold)."""
+    title, description, version = returned
+    written = [
+        {"title": m.title, "description": m.description, "genres": m.genres, "uuid": m.uuid}
+        for m in movies
+    ]
+    return _detail_json(collection_id, title, description, written), int(version)
+
+
+def _detail_json(
+    collection_id: uuid.UUID, title: str, description: str, movies: list[dict[str, Any]]
+) -> bytes:
+    """CollectionDetail's JSON serialised by pydantic-core straight from plain values: the
+    same bytes as CollectionDetail(...).model_dump_json() (tests/test_collections.py checks),
+    without a model per movie (which was half the CPU of a PUT's answer)."""
+    return to_json(
+        {"uuid": collection_id, "title": title, "description": description, "movies": movies}
     )
-    return body, int(first[2])
 
 
 async def read_detail(
@@ -532,22 +707,25 @@ async def write_update(
         parameters.extend(sorted(expected_versions))
         placeholders = ", ".join(f"${n}" for n in range(first, len(parameters) + 1))
         condition += f" AND version IN ({placeholders})" if placeholders else " AND 1 = 0"
-    steps = [
-        WriteStep(
-            # Only fixed column names and numbered placeholders are joined; values are bound.
-            f"UPDATE collections SET {', '.join(assignments)} WHERE {condition}",  # noqa: S608
-            parameters,
-            require_rows=True,
-        )
-    ]
-    if movies is not None:
-        steps += [
-            WriteStep(_DELETE_GENRES_SQL, (collection_id,)),
-            WriteStep(_DELETE_MOVIES_SQL, (collection_id,)),
-            *_movie_steps(
-                owner_id, collection_id, movies, postgres=not database.settings.is_sqlite
-            ),
-        ]
-    steps.append(WriteStep(_detail_sql(database), (collection_id, owner_id), fetch=True))
-    results = await database.write_unit(steps)
-    return None if results is None else _detail_from(collection_id, results[0])
+    # Only fixed column names and numbered placeholders are joined; values are bound.
+    update_sql = f"UPDATE collections SET {', '.join(assignments)} WHERE {condition}"  # noqa: S608
+    sqlite = database.settings.is_sqlite
+    if movies is None or not sqlite:
+        # The movies stay (or PostgreSQL): the collection is read back at the end.
+        steps = [WriteStep(update_sql, parameters, require_rows=True)]
+        if movies is not None:
+            steps += _replace_steps(owner_id, collection_id, movies, postgres=not sqlite)
+        steps.append(WriteStep(_detail_sql(database), (collection_id, owner_id), fetch=True))
+        results = await database.write_unit(steps)
+        return None if results is None else _detail_from(collection_id, results[0])
+    # SQLite, movies replaced: the answer is what the UPDATE returns and the movies written,
+    # so nothing is read back under the write lock (a 10-row join, ~15% of a PUT's time
+    # there).
+    returning = WriteStep(update_sql + _RETURNING_SQL, parameters, require_rows=True, fetch=True)
+    results = await database.write_unit(
+        [returning, *_replace_steps(owner_id, collection_id, movies, postgres=False)]
+    )
+    return None if results is None else _detail_written(collection_id, results[0][0], movies)
+
+
+_RETURNING_SQL = " RETURNING title, description, version"
