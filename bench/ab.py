@@ -3,12 +3,16 @@
     git archive main src | tar -x -C /tmp/base      # the "before" tree
     .venv/bin/python -m bench.ab --variant main=/tmp/base/src --variant new=src \
         --rounds 3 --scenarios create,replace
+    .venv/bin/python -m bench.ab --variant granian=src --variant uvicorn=src \
+        --serve-args "uvicorn=--server uvicorn" --scenarios ceiling,list_10x5,detail
 
 Each round starts every variant's server in turn (`movie-collections serve --workers 2`, its
 package imported from the given tree, a fresh SQLite file), seeds it, warms each scenario up
 for 2 s and measures it with wrk (64 connections) while sampling the server's CPU. Rounds
 alternate the variants, so load from other work on the machine falls on both; the summary
-gives the median of the rounds. Meant for A/B-ing a change (`make bench` measures the suite).
+gives the median of the rounds. `--serve-args NAME=ARGS` gives a variant's server extra `serve`
+options (another HTTP server, say); the scenario `ceiling` measures the constant-JSON app under
+that variant's server settings. Meant for A/B-ing a change (`make bench` measures the suite).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import argparse
 import asyncio
 import os
 import secrets
+import shlex
 import shutil
 import statistics
 import tempfile
@@ -24,15 +29,16 @@ from pathlib import Path
 
 from bench.procstats import UsageSampler
 from bench.run import NO_AUTH_RATE_LIMITS
-from bench.scenarios import SCENARIOS, Scenario
+from bench.scenarios import SCENARIOS, Scenario, ceiling_script
 from bench.seed import Dataset, seed
-from bench.servers import REPOSITORY, Server, service_server
+from bench.servers import REPOSITORY, Server, ceiling_server, service_server
 from bench.wrk import WrkResult, run_wrk
 
 CONNECTIONS = 64
+CEILING = "ceiling"
 
 
-def _wrk(server: Server, script: str, scenario: Scenario, seconds: float) -> WrkResult:
+def _wrk(server: Server, script: str, expected_status: int, seconds: float) -> WrkResult:
     return run_wrk(
         server.url + "/",
         script,
@@ -40,16 +46,19 @@ def _wrk(server: Server, script: str, scenario: Scenario, seconds: float) -> Wrk
         connections=CONNECTIONS,
         threads=2,
         timeout_s=5,
-        expected_status=scenario.expected_status,
+        expected_status=expected_status,
     )
 
 
 def measure(server: Server, scenario: Scenario, data: Dataset, prefix: str, seconds: float) -> str:
     """One scenario on a running server: a warm-up, then the measured run; a report line."""
-    script = scenario.script(data, prefix)
-    _wrk(server, script, scenario, 2)
+    return _measure_script(server, scenario.script(data, prefix), scenario.expected_status, seconds)
+
+
+def _measure_script(server: Server, script: str, expected_status: int, seconds: float) -> str:
+    _wrk(server, script, expected_status, 2)
     with UsageSampler(server.pid) as sampler:
-        result = _wrk(server, script, scenario, seconds)
+        result = _wrk(server, script, expected_status, seconds)
     usage = sampler.usage
     cpu_us = 1e6 * usage.cpu_seconds / max(1, result.requests)
     errors = result.socket_errors + result.unexpected_status
@@ -60,7 +69,17 @@ def measure(server: Server, scenario: Scenario, data: Dataset, prefix: str, seco
     )
 
 
-def run_variant(source: Path, scenarios: list[Scenario], seconds: float) -> dict[str, str]:
+def measure_ceiling(source: Path, serve_arguments: list[str], seconds: float) -> str:
+    """The constant-JSON app under this variant's server settings (bench/ceiling.py)."""
+    server = ceiling_server(2, serve_arguments)
+    server.environment["PYTHONPATH"] = f"{source.resolve()}{os.pathsep}{REPOSITORY}"
+    with server:
+        return _measure_script(server, ceiling_script(), 200, seconds)
+
+
+def run_variant(
+    source: Path, serve_arguments: list[str], scenarios: list[Scenario], seconds: float
+) -> dict[str, str]:
     data_dir = Path(tempfile.mkdtemp(prefix="bench-ab-"))
     environment = {
         "DATABASE_URL": f"sqlite:///{data_dir}/app.db",
@@ -69,7 +88,7 @@ def run_variant(source: Path, scenarios: list[Scenario], seconds: float) -> dict
         "LOG_LEVEL": "WARNING",
         **NO_AUTH_RATE_LIMITS,
     }
-    server = service_server(2, environment, [])
+    server = service_server(2, environment, serve_arguments)
     server.environment["PYTHONPATH"] = f"{source.resolve()}{os.pathsep}{REPOSITORY}"
     try:
         with server:
@@ -85,15 +104,29 @@ def main() -> None:
     parser.add_argument("--variant", action="append", required=True, help="NAME=SOURCE_TREE")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=8, help="seconds per measured run")
-    parser.add_argument("--scenarios", default="create,replace")
+    parser.add_argument("--scenarios", default="create,replace", help=f"keys, or {CEILING!r}")
+    parser.add_argument(
+        "--serve-args", action="append", default=[], help="NAME=ARGS: extra `serve` options"
+    )
     arguments = parser.parse_args()
     variants = [(name, Path(tree)) for name, tree in (v.split("=", 1) for v in arguments.variant)]
+    serve_arguments = {
+        name: shlex.split(options)
+        for name, options in (v.split("=", 1) for v in arguments.serve_args)
+    }
+    keys = arguments.scenarios.split(",")
     by_key = {scenario.key: scenario for scenario in SCENARIOS}
-    scenarios = [by_key[key] for key in arguments.scenarios.split(",")]
+    scenarios = [by_key[key] for key in keys if key != CEILING]
     lines: dict[tuple[str, str], list[str]] = {}
     for round_ in range(arguments.rounds):
         for name, tree in variants:
-            for key, line in run_variant(tree, scenarios, arguments.duration).items():
+            extra = serve_arguments.get(name, [])
+            results = {}
+            if CEILING in keys:
+                results[CEILING] = measure_ceiling(tree, extra, arguments.duration)
+            if scenarios:
+                results.update(run_variant(tree, extra, scenarios, arguments.duration))
+            for key, line in results.items():
                 print(f"round {round_} {name:>8} {key:>8} {line}", flush=True)
                 lines.setdefault((name, key), []).append(line)
     print("\nmedian of the rounds (req/s, CPU us/request):")

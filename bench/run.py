@@ -29,7 +29,14 @@ import httpx
 
 from bench import report
 from bench.procstats import UsageSampler, cpu_seconds, tree
-from bench.scenarios import ISOLATION_SCENARIO, MOVIES_SCENARIO, SCENARIOS, Measured, Scenario
+from bench.scenarios import (
+    ISOLATION_SCENARIO,
+    MOVIES_SCENARIO,
+    SCENARIOS,
+    Measured,
+    Scenario,
+    ceiling_script,
+)
 from bench.seed import Dataset, SeededUser, register, seed
 from bench.servers import (
     REPOSITORY,
@@ -140,9 +147,7 @@ def settle(server: Server, quiet_percent: float = 25, limit_s: float = 60) -> No
 
 
 def measure_ceiling(options: Options, extra_arguments: tuple[str, ...] = ()) -> dict[str, Any]:
-    script = script_cycling([], False).replace(
-        "return formatted[(index % #formatted) + 1]", "return wrk.format('GET', '/')"
-    )
+    script = ceiling_script()
     arguments = [*options.server_arguments, *extra_arguments]
     with ceiling_server(options.workers, arguments) as server:
         result, cpu, rss, cpu_us = _measure(server, "/", script, options, 200, 5)
@@ -398,7 +403,7 @@ def compare_servers(options: Options, environment: dict[str, str]) -> list[dict[
     """The ceiling and GET /collection/ (10 x 5) under each HTTP server `serve` offers."""
     outcomes = []
     list_scenario = next(s for s in SCENARIOS if s.key == "list_10x5")
-    for name in ("granian", "uvicorn"):
+    for name in ("uvicorn", "granian"):
         print(f"server {name}:", flush=True)
         extra = ("--server", name)
         ceiling = measure_ceiling(options, extra)
@@ -533,7 +538,7 @@ def parse_options(argv: list[str] | None) -> Options:
     parser.add_argument("--no-docs", action="store_true", help="write the JSON only")
     parser.add_argument("--no-counter-overhead", action="store_true")
     parser.add_argument(
-        "--no-server-comparison", action="store_true", help="skip granian vs uvicorn"
+        "--no-server-comparison", action="store_true", help="skip uvicorn vs granian"
     )
     parser.add_argument(
         "server_arguments", nargs="*", help="extra `serve` options, given to both servers"

@@ -58,6 +58,13 @@ def _answers_without_errors(m: Measured, _variant: str) -> bool:
     return m.errors == 0 and m.requests_per_s > 0
 
 
+def ceiling_script() -> str:
+    """wrk's script for the constant-JSON app: `GET /` on every request."""
+    return script_cycling([], False).replace(
+        "return formatted[(index % #formatted) + 1]", "return wrk.format('GET', '/')"
+    )
+
+
 def _get(path: str, headers: dict[str, str]) -> HttpRequest:
     return HttpRequest("GET", path, headers)
 

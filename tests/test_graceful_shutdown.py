@@ -16,9 +16,11 @@ from tests.processes import ServerProcess
 pytestmark = pytest.mark.slow
 
 
-def test_in_flight_request_completes_after_sigterm(tmp_path: Path) -> None:
+@pytest.mark.parametrize("http_server", ["uvicorn", "granian"])
+def test_in_flight_request_completes_after_sigterm(tmp_path: Path, http_server: str) -> None:
     environment = {"DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}"}
-    server = ServerProcess(environment, workers=1).start()
+    server = ServerProcess(environment, workers=1, extra_arguments=("--server", http_server))
+    server.start()
     try:
         body = b'{"username": "graceful", "password": "' + PASSWORD.encode() + b'"}'
         connection = socket.create_connection(("127.0.0.1", server.port))

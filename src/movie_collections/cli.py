@@ -233,8 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--server",
         choices=["uvicorn", "granian"],
-        default="granian",
-        help="HTTP server (default granian, measured faster: docs/benchmarks.md)",
+        default="uvicorn",
+        help="HTTP server (default uvicorn, measured faster: docs/benchmarks.md)",
     )
     serve.set_defaults(handler=command_serve)
 
