@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import random
 import re
-import uuid
 from http import HTTPStatus
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -25,7 +25,7 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        request_id = _incoming_request_id(scope) or new_request_id()
         set_request_id(request_id)
         encoded = request_id.encode()
 
@@ -35,6 +35,17 @@ class RequestIdMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_request_id)
+
+
+def new_request_id() -> str:
+    """32 random hex digits, like a uuid4's, for correlating logs: unique, not secret.
+
+    Python's Mersenne Twister (seeded from the OS once per process, and again in a forked
+    child) instead of uuid4(): uuid4 reads os.urandom, a system call per request that also
+    releases the GIL, handing it to the SQLite writer thread for as long as that thread wants
+    it (~12 µs of a write's loop time in the profile). A request id is never a credential.
+    """
+    return f"{random.getrandbits(128):032x}"
 
 
 def _incoming_request_id(scope: Scope) -> str | None:
