@@ -41,12 +41,18 @@ def _owned(collection_id: uuid.UUID, owner_id: uuid.UUID) -> ColumnElement[bool]
 
 def split_genres(genres: str) -> list[str]:
     """'Drama, Comedy,,drama' -> ['Drama', 'Comedy', 'drama']: trimmed, no empties, no repeats."""
+    return list(_split_genres(genres))
+
+
+# A catalogue's movies share a few hundred genre strings; each write splits every movie's.
+@functools.lru_cache(maxsize=4096)
+def _split_genres(genres: str) -> tuple[str, ...]:
     seen: dict[str, None] = {}
     for genre in genres.split(","):
         name = genre.strip()
         if name:
             seen.setdefault(name, None)
-    return list(seen)
+    return tuple(seen)
 
 
 def genre_counts(movies: Iterable[Movie]) -> dict[str, int]:
@@ -54,7 +60,7 @@ def genre_counts(movies: Iterable[Movie]) -> dict[str, int]:
     order first met: the rows of `collection_genres` for a collection of these movies."""
     counts: dict[str, int] = {}
     for movie in movies:
-        for genre in split_genres(movie.genres):
+        for genre in _split_genres(movie.genres):
             counts[genre] = counts.get(genre, 0) + 1
     return counts
 

@@ -56,6 +56,8 @@ class Movie(BaseModel):
 def _no_repeated_movies(movies: list[Movie] | None) -> list[Movie] | None:
     if movies is None:
         return None
+    if len({movie.uuid.int for movie in movies}) == len(movies):  # the usual case, in C
+        return movies
     seen: set[uuid.UUID] = set()
     for movie in movies:
         if movie.uuid in seen:
