@@ -638,7 +638,11 @@ class PostgresDriverSql:
                         if step.many is not None:
                             await connection.executemany(step.sql, step.many)
                         elif step.fetch:
-                            results.append(await connection.fetch(step.sql, *step.parameters))
+                            rows = await connection.fetch(step.sql, *step.parameters)
+                            # A write with RETURNING: the rows it gave are what it changed.
+                            if step.require_rows and not rows:
+                                raise NothingChanged
+                            results.append(rows)
                         else:
                             status = await connection.execute(step.sql, *step.parameters)
                             # "UPDATE 0", "DELETE 0": the command tag ends with the row count.
