@@ -417,6 +417,14 @@ _DELETE_GENRES_SQL = "DELETE FROM collection_genres WHERE collection_id = $1"
 _DELETE_MOVIES_SQL = "DELETE FROM collection_movies WHERE collection_id = $1"
 
 
+# PostgreSQL: a write's movies in ONE statement (an executemany is one execution per row:
+# 10 movies took ~210 us of a PUT's ~1.2 ms in the database, one statement ~half that).
+_INSERT_MOVIES_POSTGRES_SQL = (
+    "INSERT INTO collection_movies (collection_id, position, movie_uuid, title, description, "
+    "genres) SELECT $1, m.position, m.movie_uuid, m.title, m.description, m.genres "
+    "FROM unnest($2::integer[], $3::uuid[], $4::text[], $5::text[], $6::text[]) "
+    "AS m(position, movie_uuid, title, description, genres)"
+)
 # PostgreSQL: every genre count of a write in ONE statement, so the counting trigger
 # (migrations 0004 and 0006, statement-level) runs once per write instead of once per row.
 _INSERT_GENRES_POSTGRES_SQL = (
@@ -433,11 +441,14 @@ def _movie_steps(
     if postgres:
         steps = []
         if movies:
-            rows = [
-                (collection_id, position, m.uuid, m.title, m.description, m.genres)
-                for position, m in enumerate(movies)
-            ]
-            steps.append(WriteStep(_INSERT_MOVIE_SQL, many=rows))
+            columns = (
+                list(range(len(movies))),
+                [m.uuid for m in movies],
+                [m.title for m in movies],
+                [m.description for m in movies],
+                [m.genres for m in movies],
+            )
+            steps.append(WriteStep(_INSERT_MOVIES_POSTGRES_SQL, (collection_id, *columns)))
         if counts:
             parameters = (collection_id, owner_id, list(counts), list(counts.values()))
             steps.append(WriteStep(_INSERT_GENRES_POSTGRES_SQL, parameters))
