@@ -95,6 +95,15 @@ async def test_same_bytes_and_headers_as_fastapi(
         ("/collection/", {"Authorization": "Basic abc"}),
         ("/request-count/", {}),
         (f"/collection/{collection}/", {**auth, "If-None-Match": '"x"'}),  # via FastAPI
+        # 401s of GETs are answered by the shortcut itself: same bytes as FastAPI's.
+        (f"/collection/{collection}/", {}),
+        ("/collection/not-a-uuid/", {}),
+        ("/request-count/", {"Authorization": "Bearer not.a.token"}),
+        (f"/collection/{collection}/", {"Authorization": "Bearer x.y.z"}),
+        ("/movies/", {}),
+        ("/movies/?page=not-a-number", {}),
+        ("/collection/", {"Authorization": "Bearer"}),
+        ("/collection/", {"Authorization": ""}),
     ]
     for path, headers in requests:
         same_id = {**headers, "X-Request-ID": "compare-1"}  # error bodies quote it
@@ -110,6 +119,38 @@ async def test_same_bytes_and_headers_as_fastapi(
     assert fast_count.status_code == plain_count.status_code == 200
     assert fast_count.headers["content-type"] == plain_count.headers["content-type"]
     assert set(fast_count.json()) == set(plain_count.json()) == {"requests"}
+
+
+async def test_a_get_without_a_valid_token_is_refused_by_the_shortcut(
+    clients: tuple[httpx.AsyncClient, httpx.AsyncClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cheap refusal: FastAPI's routing and dependencies are not reached for these."""
+    fast, _ = clients
+
+    async def not_reached(scope: Scope, receive: Any, send: Any) -> None:
+        raise AssertionError(f"FastAPI was asked for {scope['path']}")
+
+    for path, headers in [
+        ("/collection/", {}),
+        (f"/collection/{uuid.uuid4()}/", {"Authorization": "Bearer not.a.token"}),
+        ("/request-count/", {}),
+        ("/movies/", {"Authorization": "Bearer a.b.c"}),
+    ]:
+        hot = _hot_routes_of(fast)
+        monkeypatch.setattr(hot, "app", not_reached)
+        response = await fast.get(path, headers=headers)
+        assert response.status_code == 401, path
+        assert response.headers["www-authenticate"] == "Bearer"
+
+
+def _hot_routes_of(client: httpx.AsyncClient) -> HotRoutes:
+    """The HotRoutes instance in the app's middleware stack."""
+    transport = client._transport
+    assert isinstance(transport, httpx.ASGITransport)
+    layer: Any = transport.app.middleware_stack  # type: ignore[attr-defined]
+    while not isinstance(layer, HotRoutes):
+        layer = layer.app
+    return layer
 
 
 async def test_writes_are_seen_by_the_next_read(

@@ -11,6 +11,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from movie_collections.container import get_container
 from movie_collections.errors import Unauthorized
 
+AUTHENTICATION_REQUIRED = "Authentication required: send `Authorization: Bearer <token>`."
+
 bearer_scheme = HTTPBearer(
     auto_error=False,
     description="The access token from `POST /register/` or `POST /login/`.",
@@ -26,7 +28,7 @@ async def current_user_id(
     `async def` although it never awaits: a plain `def` dependency would run in the thread pool.
     """
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthorized("Authentication required: send `Authorization: Bearer <token>`.")
+        raise Unauthorized(AUTHENTICATION_REQUIRED)
     return get_container(request).tokens.user_id_from(credentials.credentials)
 
 
