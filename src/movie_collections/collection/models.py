@@ -11,6 +11,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from movie_collections.db import Base
 
 # Genres sort byte-wise on both databases, so ties are broken the same way everywhere.
+# Tables found only by their key are stored in its order on SQLite (migration 0007).
+CLUSTERED_ON_SQLITE = {"sqlite_with_rowid": False}
 GenreText = String(500).with_variant(String(500, collation="C"), "postgresql")
 
 
@@ -32,7 +34,7 @@ class CollectionMovie(Base):
     """A copy of the movie as the owner posted it: one user's data never changes another's."""
 
     __tablename__ = "collection_movies"
-    __table_args__ = (UniqueConstraint("collection_id", "movie_uuid"),)
+    __table_args__ = (UniqueConstraint("collection_id", "movie_uuid"), CLUSTERED_ON_SQLITE)
 
     collection_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True
@@ -49,6 +51,7 @@ class CollectionGenre(Base):
     add these counts into UserGenre (migrations 0004, 0006)."""
 
     __tablename__ = "collection_genres"
+    __table_args__ = CLUSTERED_ON_SQLITE
 
     collection_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True
@@ -64,6 +67,7 @@ class UserGenre(Base):
     user on PostgreSQL rarely share a row. Favourite genres sum the slots."""
 
     __tablename__ = "user_genres"
+    __table_args__ = CLUSTERED_ON_SQLITE
 
     owner_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
