@@ -499,11 +499,14 @@ def _sqlite_movies_replaced(collection_key: str, movies: Sequence[Movie]) -> lis
             WriteStep(_DELETE_MOVIES_SQL, (collection_key,), sqlite_ready=True),
             *_sqlite_movie_steps(collection_key, movies),
         ]
-    rows = _sqlite_movie_rows(collection_key, movies)
-    making_room = (collection_key, count, *(row[2] for row in rows))
+    movie_keys = [m.uuid.hex for m in movies]
+    making_room = (collection_key, count, *movie_keys)
+    rewritten: list[object] = [collection_key]
+    for movie_key, m in zip(movie_keys, movies, strict=True):
+        rewritten += (movie_key, m.title, m.description, m.genres)
     return [
         WriteStep(_delete_movies_making_room_sql(count), making_room, sqlite_ready=True),
-        WriteStep(_rewrite_movies_sql(count), [v for row in rows for v in row], sqlite_ready=True),
+        WriteStep(_rewrite_movies_sql(count), rewritten, sqlite_ready=True),
     ]
 
 
@@ -517,21 +520,20 @@ def _delete_movies_making_room_sql(count: int) -> str:
 
 @functools.lru_cache(maxsize=_REWRITTEN_IN_PLACE)
 def _rewrite_movies_sql(count: int) -> str:
-    """Write `count` movie rows (6 values each, as _INSERT_MOVIE_SQL): a row whose position
-    is taken is rewritten in place, the others inserted."""
+    """Write the collection's ($1) movie rows at positions 0 .. count - 1, 4 values each from
+    $2 (uuid, title, description, genres): a row whose position is taken is rewritten in
+    place, the others inserted. The collection is bound once and the positions are written
+    out, not bound per row: 41 values instead of 60 for 10 movies, each one fewer to
+    convert and bind while the write lock is held (~3% of a PUT's SQL in plain sqlite3)."""
+    rows = ", ".join(
+        f"($1, {position}, " + ", ".join(f"${4 * position + n}" for n in range(2, 6)) + ")"
+        for position in range(count)
+    )
     return (
         "INSERT INTO collection_movies (collection_id, position, movie_uuid, title, "  # noqa: S608
-        f"description, genres) VALUES {_numbered_rows(count, 6)} "
+        f"description, genres) VALUES {rows} "
         "ON CONFLICT (collection_id, position) DO UPDATE SET movie_uuid = excluded.movie_uuid, "
         "title = excluded.title, description = excluded.description, genres = excluded.genres"
-    )
-
-
-def _numbered_rows(rows: int, width: int) -> str:
-    """`($1, $2), ($3, $4)` for 2 rows of width 2."""
-    return ", ".join(
-        "(" + ", ".join(f"${width * row + column}" for column in range(1, width + 1)) + ")"
-        for row in range(rows)
     )
 
 
@@ -556,7 +558,9 @@ def _replace_steps(
         *_sqlite_movies_replaced(key, movies),
     ]
     if counts:
-        values = [value for genre, n in counts.items() for value in (key, genre, owner_key, n)]
+        values: list[object] = [key, owner_key]
+        for genre_and_count in counts.items():
+            values += genre_and_count
         steps.append(WriteStep(_set_genre_counts_sql(len(counts)), values, sqlite_ready=True))
     return steps
 
@@ -572,11 +576,13 @@ def _delete_genres_but_sql(kept: int) -> str:
 
 @functools.lru_cache(maxsize=128)
 def _set_genre_counts_sql(rows: int) -> str:
-    """Set `rows` genre counts (4 values each, as _INSERT_GENRE_SQL): new genres inserted,
-    changed counts updated, equal ones left alone (no trigger fires for them)."""
+    """Set `rows` genre counts of the collection $1 (owner $2), 2 values each from $3 (genre,
+    count): new genres inserted, changed counts updated, equal ones left alone (no trigger
+    fires for them). The collection and owner are bound once, as in _rewrite_movies_sql."""
+    pairs = ", ".join(f"($1, ${2 * row + 3}, $2, ${2 * row + 4})" for row in range(rows))
     return (
         "INSERT INTO collection_genres (collection_id, genre, owner_id, occurrences) "  # noqa: S608
-        f"VALUES {_numbered_rows(rows, 4)} ON CONFLICT (collection_id, genre) DO UPDATE "
+        f"VALUES {pairs} ON CONFLICT (collection_id, genre) DO UPDATE "
         "SET occurrences = excluded.occurrences WHERE occurrences <> excluded.occurrences"
     )
 
