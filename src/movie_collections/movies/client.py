@@ -23,6 +23,7 @@ from movie_collections.errors import (
     UpstreamUnavailable,
 )
 from movie_collections.movies.schemas import UpstreamPage
+from movie_collections.movies.shared_calls import SharedCalls
 
 logger = logging.getLogger(__name__)
 
@@ -72,14 +73,15 @@ class MoviesClient:
     """Fetches catalogue pages. Nothing is cached: every call reaches the upstream.
 
     Identical concurrent calls (same page) share one in-flight upstream call, which is
-    forgotten the moment it completes, so a later call always makes its own.
+    forgotten the moment it completes, so a later call always makes its own; its callers
+    get the page one per turn of the event loop (movies.shared_calls says why).
     """
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._url = settings.movies_api_url
         self._http: httpx.AsyncClient | None = None
-        self._in_flight: dict[int, asyncio.Task[UpstreamPage]] = {}
+        self._calls: SharedCalls[int, UpstreamPage] = SharedCalls()
 
     async def start(self) -> None:
         settings = self._settings
@@ -104,29 +106,13 @@ class MoviesClient:
         )
 
     async def close(self) -> None:
-        for task in list(self._in_flight.values()):
-            task.cancel()
-        self._in_flight.clear()
+        self._calls.cancel_all()
         if self._http is not None:
             await self._http.aclose()
             self._http = None
 
     async def fetch_page(self, page: int) -> UpstreamPage:
-        task = self._in_flight.get(page)
-        if task is None:
-            task = asyncio.get_running_loop().create_task(self._fetch_with_retries(page))
-            self._in_flight[page] = task
-            task.add_done_callback(partial(self._forget, page))
-        # Shielded: one caller going away (client disconnect) must not cancel the call
-        # the others are waiting for.
-        return await asyncio.shield(task)
-
-    def _forget(self, page: int, task: asyncio.Task[UpstreamPage]) -> None:
-        if self._in_flight.get(page) is task:
-            del self._in_flight[page]
-        if not task.cancelled():
-            # Retrieved so that a failure nobody waited for is not reported as unhandled.
-            task.exception()
+        return await self._calls.run(page, partial(self._fetch_with_retries, page))
 
     async def _fetch_with_retries(self, page: int) -> UpstreamPage:
         settings = self._settings
