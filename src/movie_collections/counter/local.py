@@ -46,6 +46,7 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 VALUE_BYTES = 8
+COUNT_PREFIX = "worker-"
 COUNT_SUFFIX = ".count"
 STATE_FILE = "state.json"
 LOCK_FILE = "lock"
@@ -83,7 +84,8 @@ class LocalFileCounter:
         # Used only on the event loop (see _total_if_unlocked): its own lock descriptor and
         # the mappings of other workers' files, kept open between reads.
         self._reader_lock: int | None = None
-        self._peers: dict[Path, _MappedCount] = {}
+        self._peers: dict[str, _MappedCount] = {}  # by file name
+        self._state_path = str(directory / STATE_FILE)
 
     async def start(self) -> None:
         await asyncio.to_thread(self._start)
@@ -121,7 +123,7 @@ class LocalFileCounter:
 
     def _start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        name = f"worker-{os.getpid()}-{secrets.token_hex(6)}"
+        name = f"{COUNT_PREFIX}{os.getpid()}-{secrets.token_hex(6)}"
         # Created and locked under a name readers ignore, then renamed: compaction can never
         # mistake a file that is being born for a dead worker's.
         temporary = self.directory / f".{name}.new"
@@ -150,13 +152,14 @@ class LocalFileCounter:
             folded: set[str] = set(state["folded"])
             retired: int = state["retired"]
             newly_folded: list[str] = []
-            for path in self._count_files():
-                if path.name in folded or (self._own and path == self._own.path):
+            own = self._own_name()
+            for name in self._count_names():
+                if name in folded or name == own:
                     continue
-                value = _value_if_dead(path)
+                value = _value_if_dead(self.directory / name)
                 if value is not None:
                     retired += value
-                    newly_folded.append(path.name)
+                    newly_folded.append(name)
             if newly_folded:
                 state["retired"] = retired
                 state["folded"] = sorted(folded | set(newly_folded))
@@ -178,17 +181,19 @@ class LocalFileCounter:
                 if _value_if_dead(path) is not None:
                     path.unlink(missing_ok=True)
 
-    def _raw_total(self, state: dict[str, Any], read: Callable[[Path], int] | None = None) -> int:
+    def _raw_total(self, state: dict[str, Any], read: Callable[[str], int] | None = None) -> int:
+        """`retired` plus every live count file's value; `read` reads a file by its name."""
         folded = set(state["folded"])
         raw: int = state["retired"]
-        for path in self._count_files():
-            if path.name in folded:
+        own = self._own_name()
+        for name in self._count_names():
+            if name in folded:
                 continue
-            if self._own is not None and path == self._own.path:
+            if name == own and self._own is not None:
                 raw += self._own.value
                 continue
             with contextlib.suppress(FileNotFoundError):
-                raw += (read or _read_value)(path)
+                raw += read(name) if read else _read_value(self.directory / name)
         return raw
 
     def _total(self) -> int:
@@ -207,19 +212,19 @@ class LocalFileCounter:
             return None
         try:
             state = self._read_state()
-            seen: set[Path] = set()
-            total = self._raw_total(state, lambda path: self._peer_value(path, seen))
-            for path in self._peers.keys() - seen:  # files deleted since: let them go
-                self._peers.pop(path).close()
+            seen: set[str] = set()
+            total = self._raw_total(state, lambda name: self._peer_value(name, seen))
+            for name in self._peers.keys() - seen:  # files deleted since: let them go
+                self._peers.pop(name).close()
             return total - int(state["baseline"])
         finally:
             fcntl.flock(self._reader_lock, fcntl.LOCK_UN)
 
-    def _peer_value(self, path: Path, seen: set[Path]) -> int:
-        peer = self._peers.get(path)
+    def _peer_value(self, name: str, seen: set[str]) -> int:
+        peer = self._peers.get(name)
         if peer is None:
-            peer = self._peers[path] = _MappedCount(path)
-        seen.add(path)
+            peer = self._peers[name] = _MappedCount(self.directory / name)
+        seen.add(name)
         return peer.value
 
     def _reset(self) -> None:
@@ -239,12 +244,22 @@ class LocalFileCounter:
         finally:
             os.close(descriptor)  # closing releases the lock
 
-    def _count_files(self) -> list[Path]:
-        return sorted(self.directory.glob(f"worker-*{COUNT_SUFFIX}"))
+    def _count_names(self) -> list[str]:
+        """The names of the workers' count files (`worker-*.count`), sorted. Names, not
+        Paths, and a plain listdir: this runs on every read, on the event loop."""
+        return sorted(
+            name
+            for name in os.listdir(self.directory)
+            if name.startswith(COUNT_PREFIX) and name.endswith(COUNT_SUFFIX)
+        )
+
+    def _own_name(self) -> str | None:
+        return self._own.path.name if self._own is not None else None
 
     def _read_state(self) -> dict[str, Any]:
         try:
-            loaded = json.loads((self.directory / STATE_FILE).read_text())
+            with open(self._state_path, "rb") as handle:
+                loaded = json.loads(handle.read())
         except FileNotFoundError:
             loaded = {}
         return {
