@@ -67,6 +67,29 @@ def count(url: str, auth: dict[str, str]) -> int:
     return value
 
 
+def settled_count(url: str, auth: dict[str, str], limit_s: float = 30.0) -> int:
+    """The first count of a server just started with the Redis counter.
+
+    Each worker connects to Redis in the background after it starts serving, and until it is
+    connected and settled its reads are 503 (as documented) while what it counts waits in
+    memory. So: a read until one is 200, a pause for every other worker to connect (retry
+    pause <= COUNTER_RETRY_MAX_SECONDS) and send what it counted meanwhile, then the count
+    to start from, read until it is 200 too.
+    """
+    deadline = time.monotonic() + limit_s
+    for pause in (1.5, 0.0):
+        while True:
+            response = httpx.get(f"{url}/request-count/", headers=auth, timeout=10)
+            if response.status_code == 200:
+                break
+            assert response.status_code == 503, response.text
+            assert time.monotonic() < deadline, "the counter never answered"
+            time.sleep(0.2)
+        time.sleep(pause)
+    value: int = response.json()["requests"]
+    return value
+
+
 def reset(url: str, auth: dict[str, str]) -> None:
     response = httpx.post(f"{url}/request-count/reset/", headers=auth, timeout=10)
     assert response.status_code == 200, response.text
@@ -130,7 +153,8 @@ def test_two_servers_sharing_redis_are_exact(tmp_path: Path) -> None:
         with two_servers(tmp_path, environment) as (first, second):
             auth = register(first.url)  # the token is valid on both: same SECRET_KEY
             urls = [first.url, second.url]
-            before = count(second.url, auth)
+            settled_count(first.url, auth)
+            before = settled_count(second.url, auth)
             asyncio.run(drive(urls, 2000, auth))
             assert count(first.url, auth) - before == 2000 + 1
 
@@ -160,7 +184,7 @@ def test_redis_dying_mid_load_loses_nothing(tmp_path: Path) -> None:
     try:
         with ServerProcess(environment, workers=2) as server:
             auth = register(server.url)
-            before = count(server.url, auth)
+            before = settled_count(server.url, auth)
             sent = 0
 
             async def load_and_kill() -> None:
@@ -218,7 +242,8 @@ def test_two_servers_answer_503_until_every_backlog_is_in(tmp_path: Path) -> Non
     try:
         with two_servers(tmp_path, environment) as (first, second):
             auth = register(first.url)
-            before = count(second.url, auth)  # this read is inside `before`
+            settled_count(first.url, auth)
+            before = settled_count(second.url, auth)  # this read is inside `before`
             asyncio.run(drive([first.url, second.url], 200, auth))
             sent = 200
 
