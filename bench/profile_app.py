@@ -105,8 +105,8 @@ def prepare(arguments: argparse.Namespace, database_url: str | None) -> None:
             **dict(item.split("=", 1) for item in arguments.env),
         }
     )
-    from movie_collections.config import Settings
-    from movie_collections.migrate import upgrade_to_head
+    from movie_collections.core.migrate import upgrade_to_head
+    from movie_collections.core.settings import Settings
 
     upgrade_to_head(Settings().database_url)
 

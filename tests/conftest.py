@@ -15,8 +15,8 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from movie_collections.app import create_app
-from movie_collections.config import Settings
-from movie_collections.migrate import upgrade_to_head
+from movie_collections.core.migrate import upgrade_to_head
+from movie_collections.core.settings import Settings
 from tests.services import (
     create_postgres_database,
     drop_postgres_database,

@@ -15,7 +15,7 @@ from asgi_lifespan import LifespanManager
 
 from movie_collections.app import create_app
 from movie_collections.auth.tokens import key_id
-from movie_collections.config import Settings
+from movie_collections.core.settings import Settings
 from tests.conftest import PASSWORD, TEST_SECRET, make_settings
 
 

@@ -10,7 +10,7 @@ import jwt
 import pytest
 
 from movie_collections.auth.tokens import key_id
-from movie_collections.config import Settings
+from movie_collections.core.settings import Settings
 from tests.conftest import PASSWORD, TEST_SECRET, register
 
 
@@ -210,7 +210,7 @@ async def test_password_is_stored_as_argon2id(
 ) -> None:
     from sqlalchemy import text
 
-    from movie_collections.db import Database
+    from movie_collections.core.database import Database
 
     await register(client, "hashme")
     database = Database(settings)

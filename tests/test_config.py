@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from movie_collections.config import Settings, load_or_create_secret_key
+from movie_collections.core.settings import Settings, load_or_create_secret_key
 
 
 @pytest.mark.parametrize(

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
+from movie_collections.core.redis import RedisClient
 from movie_collections.counter import redis as redis_counter
 from movie_collections.counter.backend import CounterUnavailable
 from movie_collections.counter.redis import APPLY_BATCH_ONCE, RedisCounter
-from movie_collections.redis_client import RedisClient
 from tests.processes import PrivateRedis
 from tests.services import REDIS_TEST_URL, redis_reachable, skip_or_fail
 

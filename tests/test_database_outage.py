@@ -11,7 +11,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from movie_collections.app import create_app
-from movie_collections.migrate import upgrade_to_head
+from movie_collections.core.migrate import upgrade_to_head
 from tests.conftest import make_settings, movie, register
 from tests.private_services import PrivatePostgres, postgres_server_available
 from tests.services import skip_or_fail

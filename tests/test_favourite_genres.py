@@ -15,8 +15,8 @@ from sqlalchemy import update
 
 from movie_collections.collection import repository
 from movie_collections.collection.repository import split_genres
+from movie_collections.core.migrate import alembic_config, upgrade_to_head
 from movie_collections.driver_sql import as_uuid
-from movie_collections.migrate import alembic_config, upgrade_to_head
 from tests.conftest import movie, register
 
 GENRES = ["Drama", "Comedy", "Horror", "Sci-Fi", "Western", "Film-Noir"]

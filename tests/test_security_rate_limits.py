@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from movie_collections.config import Settings
+from movie_collections.core.settings import Settings
 from tests.conftest import PASSWORD
 from tests.processes import ServerProcess
 from tests.security_helpers import client_for, register_pair, settings_with

@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 from sqlalchemy import text
 
-from movie_collections.config import Settings
-from movie_collections.db import Database
+from movie_collections.core.database import Database
+from movie_collections.core.settings import Settings
 from tests.conftest import PASSWORD
 from tests.security_helpers import bearer, client_for, register_pair, settings_with
 

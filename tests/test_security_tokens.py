@@ -175,7 +175,7 @@ async def test_another_users_collection_by_uuid_is_404_and_untouched(
 
 def test_a_remembered_token_still_expires(tmp_path: Path) -> None:
     from movie_collections.auth.tokens import LEEWAY_SECONDS, TokenService
-    from movie_collections.errors import Unauthorized
+    from movie_collections.core.errors import Unauthorized
 
     offset = 0.0
 

@@ -12,7 +12,7 @@ from alembic import command
 from asgi_lifespan import LifespanManager
 
 from movie_collections.app import create_app
-from movie_collections.migrate import alembic_config, upgrade_to_head
+from movie_collections.core.migrate import alembic_config, upgrade_to_head
 from tests.conftest import make_settings, movie, register
 from tests.test_favourite_genres import counts
 

@@ -18,8 +18,8 @@ from asgi_lifespan import LifespanManager
 from sqlalchemy import exc as sa_exc
 
 from movie_collections.app import create_app
+from movie_collections.core.sqlite_write_lock import SqliteWriteLock
 from movie_collections.driver_sql import SqliteDriverSql, WriteStep
-from movie_collections.sqlite_write_lock import SqliteWriteLock
 from tests.conftest import make_settings, movie, register
 from tests.processes import TEST_SECRET, ServerProcess
 
@@ -167,7 +167,7 @@ async def test_a_process_killed_holding_the_lock_does_not_wedge_the_writers(
             sys.executable,
             "-c",
             "import sys, time; from pathlib import Path;"
-            "from movie_collections.sqlite_write_lock import SqliteWriteLock;"
+            "from movie_collections.core.sqlite_write_lock import SqliteWriteLock;"
             f"SqliteWriteLock(Path({str(database)!r}), 5).acquire();"
             "print('held', flush=True); time.sleep(600)",
         ],

@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 from movie_collections.auth.repository import users
 from movie_collections.collection import repository
 from movie_collections.collection.schemas import Movie
-from movie_collections.config import Settings
-from movie_collections.db import Database
+from movie_collections.core.database import Database
+from movie_collections.core.settings import Settings
 from tests.conftest import PASSWORD, movie
 
 

@@ -13,32 +13,31 @@ from movie_collections import __version__
 from movie_collections.auth.passwords import PasswordHashing
 from movie_collections.auth.router import router as auth_router
 from movie_collections.auth.tokens import TokenService
-from movie_collections.collection.kept_answers import KeptAnswers
 from movie_collections.collection.router import router as collection_router
-from movie_collections.config import Settings
 from movie_collections.container import Container
-from movie_collections.counter.factory import build_counter
-from movie_collections.counter.middleware import RequestCounterMiddleware
-from movie_collections.counter.router import router as counter_router
-from movie_collections.db import Database
-from movie_collections.errors import install_error_handlers
-from movie_collections.health.router import LIVE_PATH, READY_PATH
-from movie_collections.health.router import router as health_router
-from movie_collections.hot_routes import HotRoutes
-from movie_collections.http_middleware import (
+from movie_collections.core.database import Database
+from movie_collections.core.errors import install_error_handlers
+from movie_collections.core.logs import configure_logging
+from movie_collections.core.middleware import (
     BodySizeLimitMiddleware,
     RequestIdMiddleware,
     UnhandledErrorMiddleware,
 )
+from movie_collections.core.redis import create_redis
+from movie_collections.core.settings import Settings
+from movie_collections.core.versioned_cache import VersionedCache
+from movie_collections.counter.factory import build_counter
+from movie_collections.counter.middleware import RequestCounterMiddleware
+from movie_collections.counter.router import router as counter_router
+from movie_collections.health.router import LIVE_PATH, READY_PATH
+from movie_collections.health.router import router as health_router
 from movie_collections.idempotency.service import IdempotencyKeys
 from movie_collections.limits.router import router as limits_router
 from movie_collections.limits.service import describe_limits
-from movie_collections.logging_setup import configure_logging
 from movie_collections.movies.answers import PageBodies
 from movie_collections.movies.client import MoviesClient
 from movie_collections.movies.router import router as movies_router
 from movie_collections.ratelimit.limiter import build_auth_rate_limiter
-from movie_collections.redis_client import create_redis
 from movie_collections.web.router import STATIC_PATH, client_files
 from movie_collections.web.router import router as web_router
 
@@ -109,9 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web_router)
     app.mount(STATIC_PATH, client_files(), name="static")
     # Added innermost first: the counter sees every request first, then ids, the size limit,
-    # the catch-all for errors nobody handled, and closest to the app the hot-route shortcut.
-    if settings.hot_routes:
-        app.add_middleware(HotRoutes)
+    # and the catch-all for errors nobody handled closest to the app.
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
@@ -144,10 +141,10 @@ def build_container(settings: Settings) -> Container:
         redis=redis,
         auth_rate_limiter=build_auth_rate_limiter(settings, redis),
         idempotency=IdempotencyKeys(database, settings),
-        list_answers=KeptAnswers(settings.list_answers_bytes)
+        list_answers=VersionedCache(settings.list_answers_bytes)
         if settings.list_answers_bytes
         else None,
-        detail_answers=KeptAnswers(settings.detail_answers_bytes)
+        detail_answers=VersionedCache(settings.detail_answers_bytes)
         if settings.detail_answers_bytes
         else None,
     )

@@ -11,8 +11,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from movie_collections.config import Settings
-from movie_collections.logging_setup import configure_logging
+from movie_collections.core.logs import configure_logging
+from movie_collections.core.settings import Settings
 
 logger = logging.getLogger("movie_collections.cli")
 
@@ -29,7 +29,7 @@ def _load_settings() -> Settings:
 
 
 def _migrate(settings: Settings) -> None:
-    from movie_collections.migrate import upgrade_to_head
+    from movie_collections.core.migrate import upgrade_to_head
 
     upgrade_to_head(settings.database_url)
     logger.info("database schema is up to date")

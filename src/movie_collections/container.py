@@ -10,15 +10,15 @@ from fastapi import Depends, Request
 
 from movie_collections.auth.passwords import PasswordHashing
 from movie_collections.auth.tokens import TokenService
-from movie_collections.collection.kept_answers import KeptAnswers
-from movie_collections.config import Settings
+from movie_collections.core.database import Database
+from movie_collections.core.redis import RedisClient
+from movie_collections.core.settings import Settings
+from movie_collections.core.versioned_cache import VersionedCache
 from movie_collections.counter.backend import RequestCounter
-from movie_collections.db import Database
 from movie_collections.idempotency.service import IdempotencyKeys
 from movie_collections.movies.answers import PageBodies
 from movie_collections.movies.client import MoviesClient
 from movie_collections.ratelimit.limiter import AuthRateLimiter
-from movie_collections.redis_client import RedisClient
 
 
 @dataclass(slots=True)
@@ -33,9 +33,9 @@ class Container:
     redis: RedisClient | None
     auth_rate_limiter: AuthRateLimiter
     idempotency: IdempotencyKeys
-    list_answers: KeptAnswers[uuid.UUID] | None  # None: LIST_ANSWERS_BYTES=0
+    list_answers: VersionedCache[uuid.UUID] | None  # None: LIST_ANSWERS_BYTES=0
     # (owner, collection): None with DETAIL_ANSWERS_BYTES=0
-    detail_answers: KeptAnswers[tuple[uuid.UUID, uuid.UUID]] | None
+    detail_answers: VersionedCache[tuple[uuid.UUID, uuid.UUID]] | None
 
     async def start(self) -> None:
         await self.counter.start()

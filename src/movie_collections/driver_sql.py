@@ -41,9 +41,9 @@ from typing import Any, Protocol
 
 from sqlalchemy import exc as sa_exc
 
-from movie_collections.config import Settings
+from movie_collections.core.settings import Settings
+from movie_collections.core.sqlite_write_lock import SqliteWriteLock
 from movie_collections.read_batches import KeyedRead, ReadBatches
-from movie_collections.sqlite_write_lock import SqliteWriteLock
 
 Statement = tuple[str, Sequence[Any]]
 Rows = list[Sequence[Any]]

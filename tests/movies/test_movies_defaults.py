@@ -13,7 +13,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from movie_collections.app import create_app
-from movie_collections.config import Settings
+from movie_collections.core.settings import Settings
 from tests.conftest import PASSWORD, make_settings, register
 from tests.movies.upstream import UPSTREAM_PASSWORD, UPSTREAM_USERNAME, MockUpstreamProcess
 from tests.processes import ServerProcess, free_port

@@ -11,7 +11,7 @@ import asyncpg
 import httpx
 import pytest
 
-from movie_collections.migrate import upgrade_to_head
+from movie_collections.core.migrate import upgrade_to_head
 from tests.private_services import PrivatePostgres, postgres_server_available
 from tests.processes import ServerProcess
 from tests.reliability.traffic import Traffic, movies_for

@@ -13,8 +13,8 @@ from sqlalchemy import func, select, update
 
 from movie_collections.collection.repository import collections
 from movie_collections.collection.schemas import CollectionCreate
-from movie_collections.config import Settings
 from movie_collections.container import Container
+from movie_collections.core.settings import Settings
 from movie_collections.idempotency.repository import idempotency_keys
 from movie_collections.idempotency.service import Claim, request_hash
 from tests.conftest import movie, register

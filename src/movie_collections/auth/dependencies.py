@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from movie_collections.container import get_container
-from movie_collections.errors import Unauthorized
+from movie_collections.core.errors import Unauthorized
 
 AUTHENTICATION_REQUIRED = "Authentication required: send `Authorization: Bearer <token>`."
 

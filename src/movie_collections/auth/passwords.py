@@ -8,7 +8,7 @@ import anyio.to_thread
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from movie_collections.config import Settings
+from movie_collections.core.settings import Settings
 
 
 class PasswordHashing:

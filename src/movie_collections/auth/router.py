@@ -10,7 +10,7 @@ from movie_collections.auth import service
 from movie_collections.auth.dependencies import CurrentUserId
 from movie_collections.auth.schemas import Credentials, CurrentUser, RefreshRequest, TokenPair
 from movie_collections.container import ContainerDependency
-from movie_collections.errors import problem_responses
+from movie_collections.core.errors import problem_responses
 
 router = APIRouter(tags=["auth"])
 

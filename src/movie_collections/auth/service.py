@@ -19,8 +19,8 @@ from movie_collections.auth import repository
 from movie_collections.auth.passwords import PasswordHashing
 from movie_collections.auth.schemas import Credentials, TokenPair
 from movie_collections.auth.tokens import TokenService
-from movie_collections.db import Database
-from movie_collections.errors import Conflict, InvalidCredentials, Unauthorized
+from movie_collections.core.database import Database
+from movie_collections.core.errors import Conflict, InvalidCredentials, Unauthorized
 
 logger = logging.getLogger(__name__)
 

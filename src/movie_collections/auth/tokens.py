@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import jwt
 
-from movie_collections.config import Settings
-from movie_collections.errors import Unauthorized
+from movie_collections.core.errors import Unauthorized
+from movie_collections.core.settings import Settings
 
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ["sub", "iat", "nbf", "exp", "jti", "iss", "aud"]

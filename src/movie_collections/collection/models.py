@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from movie_collections.db import Base
+from movie_collections.core.database import Base
 
 # Genres sort byte-wise on both databases, so ties are broken the same way everywhere.
 # Tables found only by their key are stored in its order on SQLite (migration 0007).

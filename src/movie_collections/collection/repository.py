@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from movie_collections.collection.ids import new_collection_id
 from movie_collections.collection.models import Collection, CollectionGenre, CollectionMovie
 from movie_collections.collection.schemas import Movie
-from movie_collections.db import Database
+from movie_collections.core.database import Database
 from movie_collections.driver_sql import Rows, WriteStep
 from movie_collections.read_batches import KeyedRead
 

@@ -21,7 +21,7 @@ from movie_collections.collection.schemas import (
     MoviesAppended,
 )
 from movie_collections.container import ContainerDependency, DatabaseDependency
-from movie_collections.errors import NotFound, problem_responses
+from movie_collections.core.errors import NotFound, problem_responses
 from movie_collections.idempotency.service import StoredResponse, request_hash
 
 router = APIRouter(prefix="/collection", tags=["collections"])

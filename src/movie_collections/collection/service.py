@@ -14,15 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from movie_collections.auth.repository import user_exists
 from movie_collections.collection import repository
 from movie_collections.collection.etags import IfMatch, etag_for
-from movie_collections.collection.kept_answers import KeptAnswers
 from movie_collections.collection.schemas import (
     CollectionCreate,
     CollectionDetail,
     CollectionUpdate,
     Movie,
 )
-from movie_collections.db import Database
-from movie_collections.errors import NotFound, PreconditionFailed, Unauthorized, Unprocessable
+from movie_collections.core.database import Database
+from movie_collections.core.errors import NotFound, PreconditionFailed, Unauthorized, Unprocessable
+from movie_collections.core.versioned_cache import VersionedCache
 
 COLLECTION_NOT_FOUND = "Collection not found."
 MOVIE_NOT_FOUND = "Movie not found in this collection."
@@ -53,7 +53,7 @@ def parse_collection_id(raw: str) -> uuid.UUID:
 
 
 async def read_overview(
-    database: Database, answers: KeptAnswers[uuid.UUID] | None, owner_id: uuid.UUID
+    database: Database, answers: VersionedCache[uuid.UUID] | None, owner_id: uuid.UUID
 ) -> bytes:
     """GET /collection/ on the hot-read path (one snapshot, no ORM layer): the JSON answer.
 
@@ -168,7 +168,7 @@ async def detail(
 
 async def read_detail(
     database: Database,
-    answers: KeptAnswers[tuple[uuid.UUID, uuid.UUID]] | None,
+    answers: VersionedCache[tuple[uuid.UUID, uuid.UUID]] | None,
     owner_id: uuid.UUID,
     collection_id: uuid.UUID,
 ) -> DetailAnswer:

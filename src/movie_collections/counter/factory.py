@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from movie_collections.config import Settings
+from movie_collections.core.redis import RedisClient
+from movie_collections.core.settings import Settings
 from movie_collections.counter.backend import DisabledCounter, RequestCounter
 from movie_collections.counter.local import LocalFileCounter
 from movie_collections.counter.redis import RedisCounter
-from movie_collections.redis_client import RedisClient
 
 
 def build_counter(settings: Settings, redis: RedisClient | None) -> RequestCounter:

@@ -44,10 +44,10 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import SSLConnection
 from redis.exceptions import RedisError
 
+from movie_collections.core.redis import RedisClient
+from movie_collections.core.single_flight import FreshSingleFlight
 from movie_collections.counter.backend import CounterUnavailable
 from movie_collections.counter.wire import Endpoint, Reply, WireConnection, pack
-from movie_collections.next_call import NextCall
-from movie_collections.redis_client import RedisClient
 
 logger = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ class RedisCounter:
         # Concurrent reads share one drain and shard read, started after each of them was
         # asked: exact for each (every count of this process made before it is in Redis
         # before the shards are read), one flush and one round trip for all of them.
-        self._next_drained_read = NextCall(self._drained(self._read_shards))
+        self._next_drained_read = FreshSingleFlight(self._drained(self._read_shards))
 
     # --- the RequestCounter protocol -----------------------------------------------------
 

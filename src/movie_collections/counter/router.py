@@ -6,9 +6,9 @@ from fastapi import APIRouter
 
 from movie_collections.auth.dependencies import CurrentUserId
 from movie_collections.container import ContainerDependency
+from movie_collections.core.errors import ServiceUnavailable, problem_responses
 from movie_collections.counter.backend import CounterUnavailable
 from movie_collections.counter.schemas import RequestCount, ResetDone
-from movie_collections.errors import ServiceUnavailable, problem_responses
 
 router = APIRouter(prefix="/request-count", tags=["request counter"])
 

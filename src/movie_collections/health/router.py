@@ -12,8 +12,8 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from movie_collections.container import ContainerDependency
-from movie_collections.errors import PROBLEM_MEDIA_TYPE, problem_responses
-from movie_collections.request_context import current_request_id
+from movie_collections.core.errors import PROBLEM_MEDIA_TYPE, problem_responses
+from movie_collections.core.request_id import current_request_id
 
 router = APIRouter(prefix="/health", tags=["health"])
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from movie_collections.db import Base
+from movie_collections.core.database import Base
 
 
 class IdempotencyKey(Base):

@@ -24,9 +24,9 @@ from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from movie_collections.config import Settings
-from movie_collections.db import Database
-from movie_collections.errors import BadRequest, Conflict, Unauthorized, Unprocessable
+from movie_collections.core.database import Database
+from movie_collections.core.errors import BadRequest, Conflict, Unauthorized, Unprocessable
+from movie_collections.core.settings import Settings
 from movie_collections.idempotency import repository
 
 logger = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from movie_collections.auth.dependencies import CurrentUserId
 from movie_collections.container import ContainerDependency
-from movie_collections.errors import problem_responses
+from movie_collections.core.errors import problem_responses
 from movie_collections.limits.schemas import Limits
 from movie_collections.limits.service import api_limits
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from movie_collections.auth.schemas import Credentials
 from movie_collections.collection.schemas import CollectionCreate, Movie
-from movie_collections.config import Settings
+from movie_collections.core.settings import Settings
 from movie_collections.limits.schemas import Limits
 
 

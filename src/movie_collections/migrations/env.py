@@ -9,8 +9,8 @@ from sqlalchemy.engine import Connection
 
 from movie_collections.auth import models as _auth_models  # noqa: F401  (registers tables)
 from movie_collections.collection import models as _collection_models  # noqa: F401
-from movie_collections.config import Settings
-from movie_collections.db import Base, create_engine
+from movie_collections.core.database import Base, create_engine
+from movie_collections.core.settings import Settings
 from movie_collections.idempotency import models as _idempotency_models  # noqa: F401
 
 

@@ -13,8 +13,7 @@ from functools import partial
 import httpx
 from pydantic import ValidationError
 
-from movie_collections.config import Settings
-from movie_collections.errors import (
+from movie_collections.core.errors import (
     AppError,
     NotFound,
     UpstreamBadAnswer,
@@ -22,8 +21,9 @@ from movie_collections.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from movie_collections.core.settings import Settings
+from movie_collections.core.single_flight import SingleFlight
 from movie_collections.movies.schemas import UpstreamPage
-from movie_collections.movies.shared_calls import SharedCalls
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class MoviesClient:
         self._settings = settings
         self._url = settings.movies_api_url
         self._http: httpx.AsyncClient | None = None
-        self._calls: SharedCalls[int, UpstreamPage] = SharedCalls()
+        self._calls: SingleFlight[int, UpstreamPage] = SingleFlight()
 
     async def start(self) -> None:
         settings = self._settings

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from movie_collections.auth.dependencies import CurrentUserId
 from movie_collections.container import ContainerDependency
-from movie_collections.errors import Unprocessable, problem_responses
+from movie_collections.core.errors import Unprocessable, problem_responses
 from movie_collections.movies.schemas import MoviePage
 
 router = APIRouter(prefix="/movies", tags=["movies"])

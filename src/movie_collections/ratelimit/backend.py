@@ -21,7 +21,7 @@ from typing import Protocol
 import anyio.to_thread
 from redis.exceptions import RedisError
 
-from movie_collections.redis_client import RedisClient
+from movie_collections.core.redis import RedisClient
 
 logger = logging.getLogger(__name__)
 

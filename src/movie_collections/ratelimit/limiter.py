@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 
-from movie_collections.config import Settings
-from movie_collections.errors import TooManyRequests
+from movie_collections.core.errors import TooManyRequests
+from movie_collections.core.redis import RedisClient
+from movie_collections.core.settings import Settings
 from movie_collections.ratelimit.backend import (
     Limit,
     LocalRateLimitStore,
@@ -13,7 +14,6 @@ from movie_collections.ratelimit.backend import (
     RedisRateLimitStore,
     retry_after_seconds,
 )
-from movie_collections.redis_client import RedisClient
 
 LOCAL_STORE_FILE_NAME = "rate_limits.db"
 

@@ -1,4 +1,4 @@
-"""SharedCalls: one call per key in flight, its outcome handed to the callers one per loop turn."""
+"""SingleFlight: one call per key in flight, its outcome handed to the callers one per loop turn."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from movie_collections.movies.shared_calls import SharedCalls
+from movie_collections.core.single_flight import SingleFlight
 
 
 class Upstream:
@@ -30,7 +30,7 @@ class Upstream:
 
 
 async def test_concurrent_callers_share_one_call_and_a_later_caller_makes_its_own() -> None:
-    upstream, calls = Upstream(), SharedCalls[int, str]()
+    upstream, calls = Upstream(), SingleFlight[int, str]()
     answers = await asyncio.gather(*(calls.run(1, lambda: upstream.fetch(1)) for _ in range(20)))
     assert answers == ["page 1, call 1"] * 20
     other = await asyncio.gather(
@@ -43,7 +43,7 @@ async def test_callers_are_answered_one_per_loop_turn() -> None:
     """After each answer the loop takes a turn (where it reads sockets: new requests, other
     endpoints) before the next caller is answered; woken all at once, the whole wave would be
     answered before anything else ran."""
-    upstream, calls = Upstream(), SharedCalls[int, str]()
+    upstream, calls = Upstream(), SingleFlight[int, str]()
     events: list[tuple[str, int]] = []
     loop = asyncio.get_running_loop()
 
@@ -66,7 +66,7 @@ async def test_a_caller_cancelled_at_any_moment_leaves_the_answer_to_the_others(
 ) -> None:
     """Cancelled while it waits, or once its turn has come but before it ran: the callers
     after it are still answered."""
-    upstream, calls = Upstream(), SharedCalls[int, str]()
+    upstream, calls = Upstream(), SingleFlight[int, str]()
     loop = asyncio.get_running_loop()
     callers = [asyncio.create_task(calls.run(1, lambda: upstream.fetch(1))) for _ in range(4)]
     first = callers[0]
@@ -86,7 +86,7 @@ async def test_a_caller_cancelled_at_any_moment_leaves_the_answer_to_the_others(
 
 
 async def test_a_failure_reaches_every_caller_and_is_not_kept() -> None:
-    upstream, calls = Upstream(), SharedCalls[int, str]()
+    upstream, calls = Upstream(), SingleFlight[int, str]()
     upstream.error = ConnectionError("upstream unreachable")
     outcomes = await asyncio.gather(
         *(calls.run(1, lambda: upstream.fetch(1)) for _ in range(5)), return_exceptions=True
@@ -97,7 +97,7 @@ async def test_a_failure_reaches_every_caller_and_is_not_kept() -> None:
 
 
 async def test_cancel_all_cancels_every_caller_at_once() -> None:
-    upstream, calls = Upstream(), SharedCalls[int, str]()
+    upstream, calls = Upstream(), SingleFlight[int, str]()
     callers = [asyncio.create_task(calls.run(1, lambda: upstream.fetch(1))) for _ in range(5)]
     await asyncio.sleep(0)  # the call has started
     calls.cancel_all()

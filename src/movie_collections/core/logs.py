@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from movie_collections.request_context import current_request_id
+from movie_collections.core.request_id import current_request_id
 
 
 class _RequestIdFilter(logging.Filter):

@@ -16,7 +16,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from movie_collections.request_context import current_request_id
+from movie_collections.core.request_id import current_request_id
 
 logger = logging.getLogger(__name__)
 

@@ -1,25 +1,15 @@
-"""Concurrent identical calls made once, and their result handed out one caller per loop turn.
+"""Single-flight: concurrent callers share one call instead of each making their own.
 
-Callers asking for the same key while a call for it is in flight wait for that call instead
-of making their own; once it completes it is forgotten, so a later caller always makes a new
-one (nothing is kept: this is not a cache).
-
-Why one caller per loop turn: under load a whole wave of requests waits on one upstream call
-(32 per worker with 64 connections). Woken all at once (as `asyncio.shield` of one task
-would), the event loop answers the whole wave before it reads a single new request, so the
-next upstream call only starts once the last answer of the wave has gone out: every cycle
-was the upstream's latency *plus* the wave's CPU (50 + ~12 ms on the 2-core bench machine,
-`GET /movies/` at 78% of connections ÷ latency). Handed on one at a time, each caller's
-answer is followed by a turn of the loop that reads sockets, so the first new request
-starts the next call while the rest of the wave is still being answered (55 ms, 90%). Other
-endpoints' requests get those turns too, instead of waiting behind the wave.
+`SingleFlight` shares the call in flight for a key and hands its outcome on one caller per
+loop turn (so a wave of waiters does not starve the loop). `FreshSingleFlight` shares only a
+call that starts after the caller asked, so its result is never older than the question.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable, Coroutine, Hashable
+from collections.abc import Awaitable, Callable, Coroutine, Hashable
 from functools import partial
 from typing import Any, Generic, TypeVar
 
@@ -55,7 +45,9 @@ class _Call(Generic[T]):
             return
 
 
-class SharedCalls(Generic[K, T]):
+class SingleFlight(Generic[K, T]):
+    """Callers of one key share the call in flight; nothing is kept once it completes."""
+
     def __init__(self) -> None:
         self._in_flight: dict[K, _Call[T]] = {}
 
@@ -93,3 +85,49 @@ class SharedCalls(Generic[K, T]):
         for call in list(self._in_flight.values()):
             call.task.cancel()
         self._in_flight.clear()
+
+
+class FreshSingleFlight(Generic[T]):
+    """`await FreshSingleFlight(fetch)()` is the result of a fetch() started after the call."""
+
+    def __init__(self, fetch: Callable[[], Awaitable[T]]) -> None:
+        self._fetch = fetch
+        self._next: asyncio.Future[T] | None = None  # for callers who asked since the last start
+        self._running = False
+        self._task: asyncio.Task[None] | None = None
+        self.calls = 0  # started so far (tests read it)
+
+    async def __call__(self) -> T:
+        loop = asyncio.get_running_loop()
+        future = self._next
+        if future is None:
+            future = self._next = loop.create_future()
+            # Retrieved here, so a failure nobody waits for any more is not logged as lost.
+            future.add_done_callback(lambda done: done.cancelled() or done.exception())
+            if not self._running:
+                loop.call_soon(self._start)  # with this loop iteration's other callers
+        # A caller that is cancelled leaves the shared call to the others.
+        return await asyncio.shield(future)
+
+    def _start(self) -> None:
+        future, self._next = self._next, None
+        if future is None or self._running:
+            return
+        self._running = True
+        self.calls += 1
+        self._task = asyncio.get_running_loop().create_task(self._run(future))
+
+    async def _run(self, future: asyncio.Future[T]) -> None:
+        try:
+            result = await self._fetch()
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as error:  # handed to every caller of this call
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+        finally:
+            self._running = False
+            if self._next is not None:
+                asyncio.get_running_loop().call_soon(self._start)

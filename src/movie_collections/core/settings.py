@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_DATABASE_URL = "sqlite:///./data/movie_collections.db"
+DEFAULT_DATABASE_URL = "sqlite:///./data/movie_collections.core.database"
 SECRET_KEY_FILE_NAME = "secret_key"  # noqa: S105
 
 
@@ -183,11 +183,6 @@ class Settings(BaseSettings):
     )
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    hot_routes: bool = Field(
-        True,
-        description="Answer the happy path of the hottest GETs without FastAPI's routing "
-        "(same bytes; errors still go through FastAPI). Off only to compare.",
-    )
     fastapi_telemetry: bool = Field(
         False,
         description="FastAPI's native OpenTelemetry spans, metrics and logs (needs an "

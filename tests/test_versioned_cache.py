@@ -12,12 +12,12 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from movie_collections.app import create_app
-from movie_collections.collection.kept_answers import KeptAnswers
+from movie_collections.core.versioned_cache import VersionedCache
 from tests.conftest import make_settings, movie, register
 
 
 def test_bounded_by_bytes_least_recently_used_out_first() -> None:
-    answers: KeptAnswers[uuid.UUID] = KeptAnswers(max_bytes=10)
+    answers: VersionedCache[uuid.UUID] = VersionedCache(max_bytes=10)
     first, second, third = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     answers.put(first, 1, b"aaaa")
     answers.put(second, 1, b"bbbb")

@@ -1,4 +1,4 @@
-"""NextCall: callers share a call, and never one that started before they asked."""
+"""FreshSingleFlight: callers share a call, and never one that started before they asked."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from movie_collections.next_call import NextCall
+from movie_collections.core.single_flight import FreshSingleFlight
 
 
 class Store:
@@ -28,14 +28,14 @@ class Store:
 
 async def test_concurrent_callers_share_one_call() -> None:
     store = Store()
-    read = NextCall(store.read)
+    read = FreshSingleFlight(store.read)
     assert await asyncio.gather(*(read() for _ in range(50))) == [0] * 50
     assert store.reads == 1
 
 
 async def test_a_caller_asking_while_a_call_runs_gets_a_later_call() -> None:
     store = Store()
-    read = NextCall(store.read)
+    read = FreshSingleFlight(store.read)
     early = asyncio.create_task(read())
     await asyncio.sleep(0.005)  # the first call has read 0 and is on its way
     store.value = 1  # a write that completes before the next callers ask
@@ -47,7 +47,7 @@ async def test_a_caller_asking_while_a_call_runs_gets_a_later_call() -> None:
 
 async def test_a_failure_goes_to_that_calls_callers_only() -> None:
     store = Store()
-    read = NextCall(store.read)
+    read = FreshSingleFlight(store.read)
     store.fail = True
     results = await asyncio.gather(*(read() for _ in range(3)), return_exceptions=True)
     assert all(isinstance(result, ConnectionError) for result in results)
@@ -57,7 +57,7 @@ async def test_a_failure_goes_to_that_calls_callers_only() -> None:
 
 async def test_a_cancelled_caller_leaves_the_call_to_the_others() -> None:
     store = Store()
-    read = NextCall(store.read)
+    read = FreshSingleFlight(store.read)
     gone, kept = asyncio.create_task(read()), asyncio.create_task(read())
     await asyncio.sleep(0.005)
     gone.cancel()

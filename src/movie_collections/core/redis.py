@@ -9,7 +9,7 @@ from __future__ import annotations
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
-from movie_collections.config import Settings
+from movie_collections.core.settings import Settings
 
 RedisClient = Redis | RedisCluster
 

@@ -8,8 +8,8 @@ from http import HTTPStatus
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from movie_collections.errors import problem_response, unexpected_error_response
-from movie_collections.request_context import set_request_id
+from movie_collections.core.errors import problem_response, unexpected_error_response
+from movie_collections.core.request_id import set_request_id
 
 REQUEST_ID_HEADER = b"x-request-id"
 _SAFE_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._-]{1,64}$")

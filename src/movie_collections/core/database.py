@@ -12,7 +12,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
-from movie_collections.config import Settings
+from movie_collections.core.settings import Settings
 from movie_collections.driver_sql import (
     WAL_AUTOCHECKPOINT_PAGES,
     NothingChanged,
