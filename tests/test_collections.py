@@ -7,14 +7,6 @@ import uuid
 import httpx
 import pytest
 
-from movie_collections.collection import repository, service
-from movie_collections.collection.schemas import (
-    CollectionDetail,
-    CollectionList,
-    CollectionsOverview,
-    CollectionSummary,
-    Movie,
-)
 from tests.conftest import movie, register
 
 
@@ -319,60 +311,3 @@ async def test_text_is_stored_literally(client: httpx.AsyncClient, auth: dict[st
     body = (await client.get(f"/collection/{collection_id}/", headers=auth)).json()
     assert body["title"] == title
     assert body["movies"][0]["title"] == title
-
-
-def test_the_list_serialised_from_rows_is_the_models_json() -> None:
-    """overview_json skips the models for speed; its bytes must stay the models' bytes."""
-    tricky = ['tab\t"quotes" \\ </script>', "Ünïcode “quotes” 🎬 \u2028", "", "\x7f\x01"]
-    ids = [uuid.uuid4() for _ in tricky]
-    for as_text in (False, True):
-        summaries = [
-            {"title": text, "uuid": str(id_) if as_text else id_, "description": text[::-1]}
-            for text, id_ in zip(tricky, ids, strict=True)
-        ]
-        overview = repository.Overview(summaries, "Drama,Sci-Fi", user_exists=True, version=1)
-        model = CollectionList(
-            data=CollectionsOverview(
-                collections=[
-                    CollectionSummary(title=text, uuid=id_, description=text[::-1])
-                    for text, id_ in zip(tricky, ids, strict=True)
-                ],
-                favourite_genres="Drama,Sci-Fi",
-            )
-        )
-        assert service.overview_json(overview) == model.model_dump_json().encode()
-
-
-def test_one_collection_serialised_from_rows_is_the_models_json() -> None:
-    """repository._detail_from skips the models for speed; its bytes must stay the model's."""
-    tricky = ['tab\t"quotes" \\ </script>', "Ünïcode “quotes” 🎬 \u2028", "", "\x7f\x01"]
-    collection_id = uuid.uuid4()
-    movie_ids = [uuid.uuid4() for _ in tricky]
-    for as_text in (False, True):  # PostgreSQL gives uuid.UUID, SQLite canonical text
-        rows = [
-            ("Title “x”", "Desc\n", 7, text, text[::-1], "Drama, Sci-Fi", str(m) if as_text else m)
-            for text, m in zip(tricky, movie_ids, strict=True)
-        ]
-        found = repository._detail_from(collection_id, rows)
-        model = CollectionDetail(
-            uuid=collection_id,
-            title="Title “x”",
-            description="Desc\n",
-            movies=[
-                Movie(title=text, description=text[::-1], genres="Drama, Sci-Fi", uuid=m)
-                for text, m in zip(tricky, movie_ids, strict=True)
-            ],
-        )
-        assert found == (model.model_dump_json().encode(), 7)
-        # A PUT's answer, from the values its UPDATE returned and the movies it wrote.
-        written = repository._detail_written(
-            collection_id, ("Title “x”", "Desc\n", 7), model.movies
-        )
-        assert written == found
-    empty = repository._detail_from(collection_id, [("t", "", 1, None, None, None, None)])
-    assert empty == (
-        CollectionDetail(uuid=collection_id, title="t", description="", movies=[])
-        .model_dump_json()
-        .encode(),
-        1,
-    )

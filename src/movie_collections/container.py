@@ -38,6 +38,7 @@ class Container:
     detail_answers: VersionedCache[tuple[uuid.UUID, uuid.UUID]] | None
 
     async def start(self) -> None:
+        await self.database.start()
         await self.counter.start()
         await self.movies.start()
 
@@ -48,7 +49,7 @@ class Container:
         self.auth_rate_limiter.close()
         if self.redis is not None:
             await self.redis.aclose()
-        await self.database.dispose()
+        await self.database.close()
 
 
 def get_container(request: Request) -> Container:

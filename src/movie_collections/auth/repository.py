@@ -1,4 +1,4 @@
-"""SQL for users."""
+"""SQL for users and refresh tokens."""
 
 from __future__ import annotations
 
@@ -7,69 +7,89 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import cast
 
-from sqlalchemy import Table, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 
 from movie_collections.auth.models import RefreshToken, User
+from movie_collections.core.database import Connection, UniqueViolation
 
 users = cast(Table, User.__table__)
 refresh_tokens = cast(Table, RefreshToken.__table__)
+
+_INSERT_USER = insert(users)
+_FIND_LOGIN = select(users.c.id, users.c.password_hash).where(
+    users.c.username_key == bindparam("name_key")
+)
+_SET_PASSWORD_HASH = (
+    update(users).where(users.c.id == bindparam("user_id")).values(password_hash=bindparam("hash"))
+)
+_DELETE_USER = delete(users).where(users.c.id == bindparam("user_id"))
+_INSERT_REFRESH_TOKEN = insert(refresh_tokens)
+_THIS_TOKEN = refresh_tokens.c.token_hash == bindparam("hash")
+# The condition is re-checked under the row lock, so of two concurrent uses exactly one wins
+# (PostgreSQL re-evaluates the WHERE after the lock; SQLite writers are serialised).
+_SPEND_REFRESH_TOKEN = (
+    update(refresh_tokens)
+    .where(
+        _THIS_TOKEN,
+        refresh_tokens.c.used_at.is_(None),
+        refresh_tokens.c.revoked_at.is_(None),
+        refresh_tokens.c.expires_at > bindparam("now"),
+    )
+    .values(used_at=bindparam("now"))
+)
+_FIND_REFRESH_TOKEN = select(
+    refresh_tokens.c.user_id,
+    refresh_tokens.c.family_id,
+    refresh_tokens.c.expires_at,
+    refresh_tokens.c.used_at,
+    refresh_tokens.c.revoked_at,
+).where(_THIS_TOKEN)
+_REVOKE_FAMILY = (
+    update(refresh_tokens)
+    .where(refresh_tokens.c.family_id == bindparam("family"), refresh_tokens.c.revoked_at.is_(None))
+    .values(revoked_at=bindparam("now"))
+)
 
 
 class UsernameTaken(Exception):
     pass
 
 
-async def insert_user(connection: AsyncConnection, username: str, password_hash: str) -> uuid.UUID:
+async def insert_user(connection: Connection, username: str, password_hash: str) -> uuid.UUID:
     user_id = uuid.uuid4()
-    statement = insert(users).values(
-        id=user_id,
-        username=username,
-        username_key=username.lower(),
-        password_hash=password_hash,
-        created_at=datetime.now(UTC),
-    )
+    row = {
+        "id": user_id,
+        "username": username,
+        "username_key": username.lower(),
+        "password_hash": password_hash,
+        "created_at": datetime.now(UTC),
+    }
     try:
-        await connection.execute(statement)
-    except IntegrityError as error:
+        await connection.execute(_INSERT_USER, row)
+    except UniqueViolation as error:
         raise UsernameTaken(username) from error
     return user_id
 
 
-async def find_login(connection: AsyncConnection, username: str) -> tuple[uuid.UUID, str] | None:
+async def find_login(connection: Connection, username: str) -> tuple[uuid.UUID, str] | None:
     """The id and password hash of the user with this name (any case), if there is one."""
-    row = (
-        await connection.execute(
-            select(users.c.id, users.c.password_hash).where(
-                users.c.username_key == username.lower()
-            )
-        )
-    ).first()
-    return (row.id, row.password_hash) if row is not None else None
+    row = await connection.fetch_one(_FIND_LOGIN, {"name_key": username.lower()})
+    return (row[0], row[1]) if row is not None else None
 
 
 async def update_password_hash(
-    connection: AsyncConnection, user_id: uuid.UUID, password_hash: str
+    connection: Connection, user_id: uuid.UUID, password_hash: str
 ) -> None:
-    await connection.execute(
-        users.update().where(users.c.id == user_id).values(password_hash=password_hash)
-    )
+    await connection.execute(_SET_PASSWORD_HASH, {"user_id": user_id, "hash": password_hash})
 
 
-async def user_exists(connection: AsyncConnection, user_id: uuid.UUID) -> bool:
-    found = await connection.execute(select(users.c.id).where(users.c.id == user_id))
-    return found.first() is not None
-
-
-async def delete_user(connection: AsyncConnection, user_id: uuid.UUID) -> bool:
+async def delete_user(connection: Connection, user_id: uuid.UUID) -> bool:
     """Deletes the user; their collections and refresh tokens go with them (ON DELETE CASCADE)."""
-    result = await connection.execute(delete(users).where(users.c.id == user_id))
-    return result.rowcount > 0
+    return await connection.execute(_DELETE_USER, {"user_id": user_id}) > 0
 
 
 async def insert_refresh_token(
-    connection: AsyncConnection,
+    connection: Connection,
     *,
     token_hash: str,
     family_id: uuid.UUID,
@@ -78,14 +98,17 @@ async def insert_refresh_token(
     expires_at: datetime,
 ) -> None:
     await connection.execute(
-        insert(refresh_tokens).values(
-            id=uuid.uuid4(),
-            token_hash=token_hash,
-            family_id=family_id,
-            user_id=user_id,
-            created_at=now,
-            expires_at=expires_at,
-        )
+        _INSERT_REFRESH_TOKEN,
+        {
+            "id": uuid.uuid4(),
+            "token_hash": token_hash,
+            "family_id": family_id,
+            "user_id": user_id,
+            "created_at": now,
+            "expires_at": expires_at,
+            "used_at": None,
+            "revoked_at": None,
+        },
     )
 
 
@@ -98,51 +121,20 @@ class RefreshTokenRecord:
     revoked: bool
 
 
-async def spend_refresh_token(connection: AsyncConnection, token_hash: str, now: datetime) -> bool:
-    """Marks an unspent, unrevoked, unexpired token as used. True only for the one caller that
-    did: the condition is re-checked under the row lock, so of two concurrent uses exactly one
-    wins (PostgreSQL re-evaluates the WHERE after the lock; SQLite writers are serialised)."""
-    result = await connection.execute(
-        update(refresh_tokens)
-        .where(
-            refresh_tokens.c.token_hash == token_hash,
-            refresh_tokens.c.used_at.is_(None),
-            refresh_tokens.c.revoked_at.is_(None),
-            refresh_tokens.c.expires_at > now,
-        )
-        .values(used_at=now)
-    )
-    return result.rowcount == 1
+async def spend_refresh_token(connection: Connection, token_hash: str, now: datetime) -> bool:
+    """Marks an unspent, unrevoked, unexpired token as used; True only for the caller that did."""
+    return await connection.execute(_SPEND_REFRESH_TOKEN, {"hash": token_hash, "now": now}) == 1
 
 
-async def find_refresh_token(
-    connection: AsyncConnection, token_hash: str
-) -> RefreshTokenRecord | None:
-    row = (
-        await connection.execute(
-            select(
-                refresh_tokens.c.user_id,
-                refresh_tokens.c.family_id,
-                refresh_tokens.c.expires_at,
-                refresh_tokens.c.used_at,
-                refresh_tokens.c.revoked_at,
-            ).where(refresh_tokens.c.token_hash == token_hash)
-        )
-    ).first()
+async def find_refresh_token(connection: Connection, token_hash: str) -> RefreshTokenRecord | None:
+    row = await connection.fetch_one(_FIND_REFRESH_TOKEN, {"hash": token_hash})
     if row is None:
         return None
+    user_id, family_id, expires_at, used_at, revoked_at = row
     return RefreshTokenRecord(
-        user_id=row.user_id,
-        family_id=row.family_id,
-        expires_at=row.expires_at,
-        used=row.used_at is not None,
-        revoked=row.revoked_at is not None,
+        user_id, family_id, expires_at, used=used_at is not None, revoked=revoked_at is not None
     )
 
 
-async def revoke_family(connection: AsyncConnection, family_id: uuid.UUID, now: datetime) -> None:
-    await connection.execute(
-        update(refresh_tokens)
-        .where(refresh_tokens.c.family_id == family_id, refresh_tokens.c.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
+async def revoke_family(connection: Connection, family_id: uuid.UUID, now: datetime) -> None:
+    await connection.execute(_REVOKE_FAMILY, {"family": family_id, "now": now})

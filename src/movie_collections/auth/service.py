@@ -13,13 +13,11 @@ import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from movie_collections.auth import repository
 from movie_collections.auth.passwords import PasswordHashing
 from movie_collections.auth.schemas import Credentials, TokenPair
 from movie_collections.auth.tokens import TokenService
-from movie_collections.core.database import Database
+from movie_collections.core.database import Connection, Database
 from movie_collections.core.errors import Conflict, InvalidCredentials, Unauthorized
 
 logger = logging.getLogger(__name__)
@@ -125,7 +123,7 @@ async def delete_account(database: Database, user_id: uuid.UUID) -> None:
 
 
 async def _new_refresh_token(
-    connection: AsyncConnection,
+    connection: Connection,
     user_id: uuid.UUID,
     family_id: uuid.UUID,
     refresh_ttl: timedelta,

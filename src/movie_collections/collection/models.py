@@ -5,7 +5,17 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from movie_collections.core.database import Base
@@ -75,3 +85,17 @@ class UserGenre(Base):
     slot: Mapped[int] = mapped_column(Integer, primary_key=True)
     genre: Mapped[str] = mapped_column(GenreText, primary_key=True)
     occurrences: Mapped[int] = mapped_column(Integer)
+
+
+class UserListVersion(Base):
+    """A number per user (summed over slots) that triggers raise with every write to the user's
+    collections (migration 0005): the version of GET /collection/'s answer."""
+
+    __tablename__ = "user_list_versions"
+    __table_args__ = CLUSTERED_ON_SQLITE
+
+    owner_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)

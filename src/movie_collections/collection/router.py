@@ -6,11 +6,10 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Response, status
-from fastapi.responses import JSONResponse
 
 from movie_collections.auth.dependencies import CurrentUserId
 from movie_collections.collection import service
-from movie_collections.collection.etags import etag_for, if_none_match_hits, parse_if_match
+from movie_collections.collection.etags import if_none_match_hits, parse_if_match
 from movie_collections.collection.schemas import (
     CollectionCreate,
     CollectionCreated,
@@ -22,7 +21,7 @@ from movie_collections.collection.schemas import (
 )
 from movie_collections.container import ContainerDependency, DatabaseDependency
 from movie_collections.core.errors import NotFound, problem_responses
-from movie_collections.idempotency.service import StoredResponse, request_hash
+from movie_collections.idempotency.service import Claim, StoredResponse, request_hash
 
 router = APIRouter(prefix="/collection", tags=["collections"])
 
@@ -83,6 +82,12 @@ def _movie_limit(container: ContainerDependency) -> int:
     return container.settings.max_movies_per_collection
 
 
+def _json(body: bytes, status_code: int = 200, etag: str | None = None) -> Response:
+    """An answer serialised by the service (from its schema), sent as is."""
+    headers = {"ETag": etag} if etag is not None else None
+    return Response(body, status_code, headers, media_type="application/json")
+
+
 @router.get(
     "/",
     response_model=CollectionList,
@@ -90,9 +95,9 @@ def _movie_limit(container: ContainerDependency) -> int:
     summary="My collections (newest first) and my top 3 genres",
 )
 async def list_collections(user_id: CurrentUserId, container: ContainerDependency) -> Response:
-    # Serialised from the rows (service.overview_json): returned as is, documented as the model.
-    answer = await service.read_overview(container.database, container.list_answers, user_id)
-    return Response(answer, media_type="application/json")
+    return _json(
+        await service.list_collections(container.database, container.list_answers, user_id)
+    )
 
 
 @router.post(
@@ -110,29 +115,26 @@ async def create_collection(
 ) -> Response:
     database = container.database
     service.check_movie_count(payload.movies, _movie_limit(container))
-    if idempotency_key is None:
-        return _created(await service.write_new(database, user_id, payload))
     keys = container.idempotency
-    claim = await keys.claim(user_id, idempotency_key, request_hash(payload))
-    if isinstance(claim, StoredResponse):
-        return Response(
-            claim.body,
-            status_code=claim.status,
-            media_type="application/json",
-            headers={REPLAYED_HEADER: "true"},
-        )
+    claim: Claim | None = None
+    if idempotency_key is not None:
+        claimed = await keys.claim(user_id, idempotency_key, request_hash(payload))
+        if isinstance(claimed, StoredResponse):
+            return Response(
+                claimed.body,
+                status_code=claimed.status,
+                media_type="application/json",
+                headers={REPLAYED_HEADER: "true"},
+            )
+        claim = claimed
     async with keys.holding(claim), database.transaction(write=True) as connection:
-        collection_id = await service.create(connection, user_id, payload)
-        created = CollectionCreated(collection_uuid=collection_id)
-        await keys.record(connection, claim, status.HTTP_201_CREATED, created.model_dump_json())
-    return _created(collection_id)
-
-
-def _created(collection_id: uuid.UUID) -> JSONResponse:
-    return JSONResponse(
-        CollectionCreated(collection_uuid=collection_id).model_dump(mode="json"),
-        status_code=status.HTTP_201_CREATED,
-    )
+        collection_id = await service.create(
+            connection, user_id, payload.title, payload.description, payload.movies
+        )
+        body = CollectionCreated(collection_uuid=collection_id).model_dump_json()
+        if claim is not None:
+            await keys.record(connection, claim, status.HTTP_201_CREATED, body)
+    return _json(body.encode(), status.HTTP_201_CREATED)
 
 
 @router.get(
@@ -148,17 +150,12 @@ async def get_collection(
     if_none_match: IfNoneMatchHeader = None,
 ) -> Response:
     collection_id = service.parse_collection_id(collection_uuid)
-    found = await service.read_detail(
+    found = await service.get_collection(
         container.database, container.detail_answers, user_id, collection_id
     )
     if if_none_match_hits(if_none_match, collection_id, found.version):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": found.etag})
-    return _detail_response(found)
-
-
-def _detail_response(found: service.DetailAnswer) -> Response:
-    # Serialised from the rows (repository._detail_from): sent as is, documented as the model.
-    return Response(found.body, media_type="application/json", headers={"ETag": found.etag})
+    return _json(found.body, etag=found.etag)
 
 
 @router.put(
@@ -177,10 +174,9 @@ async def update_collection(
     collection_id = service.parse_collection_id(collection_uuid)
     condition = parse_if_match(if_match, collection_id)
     service.check_movie_count(payload.movies, _movie_limit(container))
-    updated = await service.write_update(
-        container.database, user_id, collection_id, payload, condition
-    )
-    return _detail_response(updated)
+    async with container.database.transaction(write=True) as connection:
+        updated = await service.update(connection, user_id, collection_id, payload, condition)
+    return _json(updated.body, etag=updated.etag)
 
 
 @router.delete(
@@ -214,22 +210,15 @@ async def add_movies(
     payload: MoviesAppend,
     user_id: CurrentUserId,
     container: ContainerDependency,
-    response: Response,
     if_match: IfMatchHeader = None,
-) -> MoviesAppended:
+) -> Response:
     collection_id = service.parse_collection_id(collection_uuid)
     condition = parse_if_match(if_match, collection_id)
     async with container.database.transaction(write=True) as connection:
-        updated, already_present = await service.add_movies(
-            connection,
-            user_id,
-            collection_id,
-            payload.movies,
-            _movie_limit(container),
-            condition,
+        body, etag = await service.add_movies(
+            connection, user_id, collection_id, payload.movies, _movie_limit(container), condition
         )
-    response.headers["ETag"] = updated.etag
-    return MoviesAppended(**updated.detail.model_dump(), already_present=already_present)
+    return _json(body, etag=etag)
 
 
 @router.delete(
@@ -253,9 +242,5 @@ async def remove_movie(
         raise NotFound(service.MOVIE_NOT_FOUND) from error
     condition = parse_if_match(if_match, collection_id)
     async with database.transaction(write=True) as connection:
-        version = await service.remove_movie(
-            connection, user_id, collection_id, movie_id, condition
-        )
-    return Response(
-        status_code=status.HTTP_204_NO_CONTENT, headers={"ETag": etag_for(collection_id, version)}
-    )
+        etag = await service.remove_movie(connection, user_id, collection_id, movie_id, condition)
+    return Response(status_code=status.HTTP_204_NO_CONTENT, headers={"ETag": etag})

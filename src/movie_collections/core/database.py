@@ -1,31 +1,35 @@
-"""The database engine, the table metadata base, and the one way to open a unit of work."""
+"""The database: table metadata, one connection pool per process, and the executor.
+
+Statements are SQLAlchemy Core built from the tables, compiled once per dialect and run on the
+driver itself (sqlite3 on the event loop, asyncpg); driver errors become one of three types.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, cast
 
-from sqlalchemy import MetaData, event
-from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy import Boolean, DateTime, MetaData, Uuid
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as postgres_dialect
+from sqlalchemy.dialects.sqlite.pysqlite import dialect as sqlite_dialect
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from movie_collections.core.settings import Settings
-from movie_collections.driver_sql import (
-    WAL_AUTOCHECKPOINT_PAGES,
-    NothingChanged,
-    Rows,
-    Statement,
-    WriteStep,
-    as_sqlalchemy_error,
-    create_driver_sql,
-    create_write_lock,
-    sqlite_parameters,
-    sqlite_sql,
-)
-from movie_collections.read_batches import KeyedRead
+from movie_collections.core.sqlite_write_lock import SqliteWriteLock
+
+Row = Sequence[Any]
+Parameters = Mapping[str, Any]
 
 # Stable constraint names so Alembic migrations are the same on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -35,182 +39,406 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+# SQLite checkpoints the WAL in the commit that takes it past this many pages (SQLite: 1,000).
+WAL_AUTOCHECKPOINT_PAGES = 4000
 
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-WRITE_OPTION = "movie_collections_write"
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached, is shutting down, or is locked or full: answer 503."""
 
 
-def create_engine(settings: Settings) -> AsyncEngine:
-    """An engine tuned for the configured database; SQLite gets WAL and immediate write locks."""
-    if settings.is_sqlite:
-        sqlite_path = settings.sqlite_path
-        if sqlite_path is not None:
-            sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(
-            settings.async_database_url,
-            pool_size=settings.database_pool_size,
-            max_overflow=settings.database_max_overflow,
-            pool_timeout=settings.database_pool_timeout,
-            connect_args={"timeout": settings.sqlite_busy_timeout},
-            hide_parameters=True,
-        )
-        _configure_sqlite(engine, settings)
-        return engine
-    statement_timeout_ms = str(int(settings.database_statement_timeout * 1000))
-    engine = create_async_engine(
-        settings.async_database_url,
-        pool_size=settings.database_pool_size,
-        max_overflow=settings.database_max_overflow,
-        pool_timeout=settings.database_pool_timeout,
-        pool_pre_ping=False,
-        hide_parameters=True,
-        connect_args={
-            "server_settings": {"statement_timeout": statement_timeout_ms},
-            "timeout": settings.database_pool_timeout,
-        },
-    )
-    _discard_closed_connections(engine)
-    return engine
+class UniqueViolation(Exception):
+    """A row with this key exists already."""
 
 
-def _discard_closed_connections(engine: AsyncEngine) -> None:
-    """A pooled connection the server closed (it restarted while the connection sat idle) is
-    replaced at checkout instead of failing its first statement with a 503.
-
-    asyncpg notices the server's goodbye on its own and marks the connection closed; asking
-    it costs no round trip, unlike `pool_pre_ping`. Raising DisconnectionError makes the pool
-    discard the connection and check out another (tests/test_database_outage.py).
-    """
-
-    @event.listens_for(engine.sync_engine, "checkout")
-    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-        driver_connection = getattr(dbapi_connection, "driver_connection", None)
-        if driver_connection is not None and driver_connection.is_closed():
-            raise DisconnectionError("the server closed this pooled connection")
+class ForeignKeyViolation(Exception):
+    """A referenced row does not exist (a deleted user's token still verifies)."""
 
 
-def _configure_sqlite(engine: AsyncEngine, settings: Settings) -> None:
-    busy_timeout_ms = int(settings.sqlite_busy_timeout * 1000)
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # The driver's own implicit transactions are switched off so that BEGIN is ours:
-        # writers take the lock up front (BEGIN IMMEDIATE) and can never deadlock on upgrade.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
-        cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
-        cursor.close()
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        writes = connection.get_execution_options().get(WRITE_OPTION, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+# SQLSTATEs that mean "the server is not there right now": class 08 (connection), 53 (out of
+# resources: disk full, too many connections), 57P (shutting down, starting up).
+_UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "53", "57P")
 
 
-# hide_parameters: a logged database error never carries the values bound to the statement
-# (password hashes, usernames, users' text).
+def classify(error: BaseException) -> BaseException:
+    """A driver error as DatabaseUnavailable, UniqueViolation or ForeignKeyViolation, by type;
+    anything else unchanged (a 500)."""
+    if isinstance(error, sqlite3.IntegrityError):
+        if "FOREIGN KEY" in str(error):
+            return ForeignKeyViolation(str(error))
+        return UniqueViolation(str(error))
+    if isinstance(error, asyncpg.UniqueViolationError):
+        return UniqueViolation(str(error))
+    if isinstance(error, asyncpg.ForeignKeyViolationError):
+        return ForeignKeyViolation(str(error))
+    if isinstance(
+        error,
+        sqlite3.OperationalError
+        | OSError
+        | TimeoutError
+        | asyncpg.InterfaceError
+        | asyncpg.InternalClientError
+        | asyncpg.PostgresConnectionError,
+    ):
+        return DatabaseUnavailable(f"{type(error).__name__}: {error}")
+    if isinstance(error, asyncpg.PostgresError) and str(error.sqlstate or "").startswith(
+        _UNAVAILABLE_SQLSTATE_PREFIXES
+    ):
+        return DatabaseUnavailable(f"{type(error).__name__}: {error}")
+    return error
+
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    """A statement compiled for one dialect: its SQL, the order of its parameters, the values
+    bound in the statement itself, and how to read each result column back (SQLite)."""
+
+    sql: str
+    names: tuple[str, ...]
+    defaults: dict[str, Any]
+    readers: tuple[Callable[[Any], Any] | None, ...]
+
+    def values(self, parameters: Parameters | None, convert: bool) -> list[Any]:
+        merged = {**self.defaults, **parameters} if parameters else self.defaults
+        if not convert:
+            return [merged[name] for name in self.names]
+        return [_sqlite_value(merged[name]) for name in self.names]
+
+
+_STORED_AS_IS = frozenset({str, int, float, bytes, bool, type(None)})
+
+
+def _sqlite_value(value: Any) -> Any:
+    """UUIDs and datetimes in the forms SQLAlchemy stores on SQLite (32-hex, ISO with space)."""
+    if type(value) in _STORED_AS_IS:
+        return value
+    if isinstance(value, uuid.UUID):
+        return value.hex
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value
+
+
+def _uuid_from_sqlite(value: Any) -> Any:
+    return None if value is None else uuid.UUID(value)
+
+
+def _datetime_from_sqlite(value: Any) -> Any:
+    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def _bool_from_sqlite(value: Any) -> Any:
+    return None if value is None else bool(value)
+
+
+def _sqlite_reader(column: Any) -> Callable[[Any], Any] | None:
+    column_type = getattr(column, "type", None)
+    if isinstance(column_type, Uuid):
+        return _uuid_from_sqlite
+    if isinstance(column_type, DateTime):
+        return _datetime_from_sqlite
+    if isinstance(column_type, Boolean):
+        return _bool_from_sqlite
+    return None
+
+
+def compile_statement(statement: ClauseElement, dialect: Dialect) -> Compiled:
+    compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
+    names = tuple(compiled.positiontup or ())
+    defaults = {name: bind.value for name, bind in compiled.binds.items() if not bind.required}
+    readers: tuple[Callable[[Any], Any] | None, ...] = ()
+    if dialect.name == "sqlite":
+        readers = tuple(_sqlite_reader(c) for c in getattr(statement, "exported_columns", ()))
+    return Compiled(compiled.string, names, defaults, readers)
+
+
+class Connection:
+    """One pooled connection, in a transaction or not; statements run here."""
+
+    dialect_name: str
+
+    async def fetch(
+        self, statement: ClauseElement, parameters: Parameters | None = None
+    ) -> list[Row]:
+        raise NotImplementedError
+
+    async def execute(self, statement: ClauseElement, parameters: Parameters | None = None) -> int:
+        """Run a statement; the number of rows it changed."""
+        raise NotImplementedError
+
+    async def execute_many(self, statement: ClauseElement, rows: Sequence[Parameters]) -> None:
+        raise NotImplementedError
+
+    async def fetch_one(
+        self, statement: ClauseElement, parameters: Parameters | None = None
+    ) -> Row | None:
+        rows = await self.fetch(statement, parameters)
+        return rows[0] if rows else None
+
+    async def fetch_value(
+        self, statement: ClauseElement, parameters: Parameters | None = None
+    ) -> Any:
+        row = await self.fetch_one(statement, parameters)
+        return None if row is None else row[0]
+
+
+class _SqliteConnection(Connection):
+    dialect_name = "sqlite"
+
+    def __init__(self, raw: sqlite3.Connection, compile: Callable[[ClauseElement], Compiled]):
+        self.raw = raw
+        self._compile = compile
+
+    async def fetch(
+        self, statement: ClauseElement, parameters: Parameters | None = None
+    ) -> list[Row]:
+        compiled = self._compile(statement)
+        try:
+            rows = self.raw.execute(compiled.sql, compiled.values(parameters, True)).fetchall()
+        except sqlite3.Error as error:
+            raise classify(error) from error
+        readers = compiled.readers
+        if not rows or not any(readers):
+            return rows
+        return [
+            tuple(v if read is None else read(v) for v, read in zip(row, readers, strict=False))
+            for row in rows
+        ]
+
+    async def execute(self, statement: ClauseElement, parameters: Parameters | None = None) -> int:
+        compiled = self._compile(statement)
+        try:
+            return self.raw.execute(compiled.sql, compiled.values(parameters, True)).rowcount
+        except sqlite3.Error as error:
+            raise classify(error) from error
+
+    async def execute_many(self, statement: ClauseElement, rows: Sequence[Parameters]) -> None:
+        compiled = self._compile(statement)
+        try:
+            self.raw.executemany(compiled.sql, [compiled.values(row, True) for row in rows])
+        except sqlite3.Error as error:
+            raise classify(error) from error
+
+
+class _PostgresConnection(Connection):
+    dialect_name = "postgresql"
+
+    def __init__(self, raw: Any, compile: Callable[[ClauseElement], Compiled]):
+        self.raw = raw
+        self._compile = compile
+
+    async def fetch(
+        self, statement: ClauseElement, parameters: Parameters | None = None
+    ) -> list[Row]:
+        compiled = self._compile(statement)
+        try:
+            rows: list[Row] = await self.raw.fetch(
+                compiled.sql, *compiled.values(parameters, False)
+            )
+        except Exception as error:
+            raise classify(error) from error
+        return rows
+
+    async def execute(self, statement: ClauseElement, parameters: Parameters | None = None) -> int:
+        compiled = self._compile(statement)
+        try:
+            status: str = await self.raw.execute(compiled.sql, *compiled.values(parameters, False))
+        except Exception as error:
+            raise classify(error) from error
+        # The command tag ends with the row count: "UPDATE 2", "INSERT 0 1", "DELETE 0".
+        count = status.rsplit(" ", 1)[-1]
+        return int(count) if count.isdigit() else 0
+
+    async def execute_many(self, statement: ClauseElement, rows: Sequence[Parameters]) -> None:
+        compiled = self._compile(statement)
+        try:
+            await self.raw.executemany(compiled.sql, [compiled.values(row, False) for row in rows])
+        except Exception as error:
+            raise classify(error) from error
+
+
+async def _session_left_as_is(_connection: Any) -> None:
+    """No session state is ever set (no LISTEN, SET, cursors or session locks), so asyncpg's
+    reset round trip on release is skipped; it still rolls back an open transaction first."""
 
 
 class Database:
-    """Owns the engine; hands out transactions. Services receive the connection, never commit."""
+    """The process's pool of connections to one database; see the module docstring."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.engine = create_engine(settings)
-        # On a SQLite file every writer queues here first, the driver's and the engine's.
-        self.write_lock = create_write_lock(settings)
-        self.driver = create_driver_sql(settings, self.write_lock)
+        self.is_sqlite = settings.is_sqlite
+        self.dialect: Dialect = sqlite_dialect() if self.is_sqlite else postgres_dialect()  # type: ignore[no-untyped-call]
+        self._compiled: dict[int, tuple[ClauseElement, Compiled]] = {}
+        self._size = settings.database_pool_size + settings.database_max_overflow
+        self._timeout = settings.database_pool_timeout
+        self._pool: Any = None  # asyncpg's
+        self._idle: list[sqlite3.Connection] = []  # SQLite's
+        self._sqlite_slots: asyncio.Semaphore | None = None
+        self.write_lock: SqliteWriteLock | None = None
+        if self.is_sqlite:
+            path = settings.sqlite_path
+            if path is None:
+                raise ValueError("DATABASE_URL: SQLite needs a file (in-memory is not supported)")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.write_lock = SqliteWriteLock(path, settings.sqlite_busy_timeout)
 
-    async def read_snapshot(self, statements: Sequence[Statement]) -> list[Rows]:
-        """Rows of each SELECT (`$1` parameters), from one snapshot, on the hot-read path."""
-        if self.driver is not None:
-            return await self.driver.read(statements)
-        # In-memory SQLite has no file for other connections to open: use the engine's own.
-        async with self.transaction() as connection:
-            return [await _execute(connection, sql, parameters) for sql, parameters in statements]
+    def compile(self, statement: ClauseElement) -> Compiled:
+        found = self._compiled.get(id(statement))
+        if found is None:
+            # The statement is kept with its compiled form, so its id cannot be reused.
+            found = (statement, compile_statement(statement, self.dialect))
+            self._compiled[id(statement)] = found
+        return found[1]
 
-    async def read_keyed(self, query: KeyedRead, key: tuple[Any, ...]) -> Rows:
-        """The rows of `query.single_sql` for `key` (hot reads; coalesced with concurrent
-        reads of the same kind on PostgreSQL, see read_batches.py)."""
-        if self.driver is not None:
-            return await self.driver.read_keyed(query, key)
-        [rows] = await self.read_snapshot([(query.single_sql, key)])
-        return rows
-
-    async def write_unit(self, steps: Sequence[WriteStep]) -> list[Rows] | None:
-        """Run the steps in one write transaction (hot-write path): the rows of the `fetch`
-        steps, or None when a `require_rows` step changed nothing (everything rolled back)."""
-        if self.driver is not None:
-            return await self.driver.write(steps)
-        try:
-            async with self.transaction(write=True) as connection:
-                results: list[Rows] = []
-                for step in steps:
-                    for parameters in step.many if step.many is not None else [step.parameters]:
-                        result = await connection.exec_driver_sql(
-                            sqlite_sql(step.sql), tuple(sqlite_parameters(parameters))
-                        )
-                        # A fetch step (SELECT, or a write with RETURNING) changed its rows.
-                        rows: Rows | None = list(result.all()) if step.fetch else None
-                        changed = result.rowcount if rows is None else len(rows)
-                        if step.require_rows and changed == 0:
-                            raise NothingChanged
-                        if rows is not None:
-                            results.append(rows)
-                return results
-        except NothingChanged:
-            return None
+    async def fetch(
+        self, statement: ClauseElement, parameters: Parameters | None = None
+    ) -> list[Row]:
+        """The rows of one statement, outside a transaction (one statement is one snapshot)."""
+        async with self.connection() as connection:
+            return await connection.fetch(statement, parameters)
 
     @asynccontextmanager
-    async def transaction(
-        self, *, write: bool = False, snapshot: bool = False
-    ) -> AsyncIterator[AsyncConnection]:
-        """Commit when the block ends normally, roll back when it raises.
-
-        `snapshot` makes every statement of a read see the same instant (REPEATABLE READ on
-        PostgreSQL, whose default gives each statement its own): a collection and its movies
-        then always belong to the version its ETag names. SQLite reads are snapshots already.
-        """
-        async with self._write_lock_if(write), self.engine.connect() as connection:
-            if write:
-                connection = await connection.execution_options(**{WRITE_OPTION: True})
-            elif snapshot and not self.settings.is_sqlite:
-                connection = await connection.execution_options(isolation_level="REPEATABLE READ")
-            async with connection.begin():
-                yield connection
-
-    @asynccontextmanager
-    async def _write_lock_if(self, write: bool) -> AsyncIterator[None]:
-        """The SQLite write lock around a write transaction (taken before a pooled connection,
-        so no connection idles while its transaction waits for its turn)."""
-        if not write or self.write_lock is None:
-            yield
+    async def connection(self) -> AsyncIterator[Connection]:
+        """A pooled connection in autocommit mode."""
+        if self.is_sqlite:
+            raw = await self._take_sqlite()
+            try:
+                yield _SqliteConnection(raw, self.compile)
+            finally:
+                self._give_back_sqlite(raw)
             return
+        pool = await self._postgres_pool()
         try:
-            await self.write_lock.acquire_async()
-        except sqlite3.Error as error:  # waited the busy timeout: 503, as SQLite's wait was
-            raise as_sqlalchemy_error(error) from error
+            acquired = await pool.acquire(timeout=self._timeout)
+        except Exception as error:
+            raise classify(error) from error
         try:
-            yield
+            yield _PostgresConnection(acquired, self.compile)
         finally:
-            self.write_lock.release()
+            await pool.release(acquired)
 
-    async def dispose(self) -> None:
-        if self.driver is not None:
-            await self.driver.close()
-        await self.engine.dispose()
+    @asynccontextmanager
+    async def transaction(self, *, write: bool = False) -> AsyncIterator[Connection]:
+        """Commit when the block ends normally, roll back when it raises. A read transaction is
+        one snapshot (REPEATABLE READ on PostgreSQL); on SQLite a write one holds the write
+        lock from its start (BEGIN IMMEDIATE, behind the host-wide queue)."""
+        if self.is_sqlite:
+            async with self._sqlite_transaction(write) as connection:
+                yield connection
+            return
+        async with self.connection() as connection:
+            raw = connection.raw  # type: ignore[attr-defined]
+            isolation = "read_committed" if write else "repeatable_read"
+            transaction = raw.transaction(isolation=isolation, readonly=not write)
+            try:
+                await transaction.start()
+            except Exception as error:
+                raise classify(error) from error
+            try:
+                yield connection
+            except BaseException:
+                # A broken connection cannot roll back: the server does it.
+                with contextlib.suppress(Exception):
+                    await transaction.rollback()
+                raise
+            try:
+                await transaction.commit()
+            except Exception as error:
+                raise classify(error) from error
+
+    @asynccontextmanager
+    async def _sqlite_transaction(self, write: bool) -> AsyncIterator[Connection]:
+        lock = self.write_lock
+        if write and lock is not None:
+            await lock.acquire()
+        try:
+            async with self.connection() as connection:
+                raw = connection.raw  # type: ignore[attr-defined]
+                try:
+                    raw.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                except sqlite3.Error as error:
+                    raise classify(error) from error
+                try:
+                    yield connection
+                except BaseException:
+                    raw.rollback()
+                    raise
+                try:
+                    raw.execute("COMMIT")
+                except sqlite3.Error as error:
+                    raw.rollback()
+                    raise classify(error) from error
+        finally:
+            if write and lock is not None:
+                lock.release()
+
+    async def _take_sqlite(self) -> sqlite3.Connection:
+        if self._sqlite_slots is None:
+            self._sqlite_slots = asyncio.Semaphore(self._size)
+        try:
+            await asyncio.wait_for(self._sqlite_slots.acquire(), self._timeout)
+        except TimeoutError as error:
+            raise DatabaseUnavailable("no database connection within the pool timeout") from error
+        if self._idle:
+            return self._idle.pop()
+        try:
+            return self._open_sqlite()
+        except BaseException as error:
+            self._sqlite_slots.release()
+            raise classify(error) from error
+
+    def _give_back_sqlite(self, raw: sqlite3.Connection) -> None:
+        if raw.in_transaction:  # a failure left it half-way: start clean next time
+            raw.rollback()
+        self._idle.append(raw)
+        assert self._sqlite_slots is not None
+        self._sqlite_slots.release()
+
+    def _open_sqlite(self) -> sqlite3.Connection:
+        path = self.settings.sqlite_path
+        assert path is not None  # checked in __init__
+        timeout = self.settings.sqlite_busy_timeout
+        # isolation_level=None: BEGIN is ours, so writers take the lock up front (IMMEDIATE).
+        raw = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+        raw.execute("PRAGMA journal_mode=WAL")
+        raw.execute("PRAGMA synchronous=NORMAL")
+        raw.execute("PRAGMA foreign_keys=ON")
+        raw.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
+        return raw
+
+    async def start(self) -> None:
+        """Create the pool (PostgreSQL); it connects on first use, so a database that is down
+        at start-up is a 503 per request, not a failed start."""
+        if not self.is_sqlite and self._pool is None:
+            statement_timeout_ms = str(int(self.settings.database_statement_timeout * 1000))
+            try:
+                self._pool = await asyncpg.create_pool(
+                    "postgresql:" + self.settings.database_url.split(":", 1)[1],
+                    min_size=0,
+                    max_size=self._size,
+                    timeout=self._timeout,
+                    server_settings={"statement_timeout": statement_timeout_ms},
+                    reset=_session_left_as_is,
+                )
+            except Exception as error:
+                raise classify(error) from error
+
+    async def _postgres_pool(self) -> Any:
+        if self._pool is None:
+            await self.start()
+        return self._pool
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+        for raw in self._idle:
+            raw.close()
+        self._idle.clear()
         if self.write_lock is not None:
             self.write_lock.close()
-
-
-async def _execute(connection: AsyncConnection, sql: str, parameters: Sequence[Any]) -> Rows:
-    result = await connection.exec_driver_sql(sqlite_sql(sql), tuple(sqlite_parameters(parameters)))
-    return list(result.all())

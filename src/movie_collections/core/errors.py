@@ -11,11 +11,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from movie_collections.core.database import DatabaseUnavailable
 from movie_collections.core.request_id import current_request_id
 
 logger = logging.getLogger(__name__)
@@ -208,37 +207,11 @@ async def _validation_error(_request: Request, error: Exception) -> JSONResponse
 
 
 async def _database_unavailable(_request: Request, error: Exception) -> JSONResponse:
-    logger.error("database unavailable: %s", type(error).__name__)
+    logger.error("database unavailable: %s", error)
     return problem_response(
         HTTPStatus.SERVICE_UNAVAILABLE,
         "The database is unavailable; try again shortly.",
         headers={"Retry-After": "1"},
-    )
-
-
-async def _database_error(request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, DBAPIError)
-    if error.connection_invalidated or _looks_like_connection_failure(error):
-        return await _database_unavailable(request, error)
-    return await _unexpected_error(request, error)
-
-
-# SQLSTATEs that mean "the server is not there right now", not "your statement is wrong":
-# class 08 (connection exceptions), shutting down or starting up (57P01-57P03), and too many
-# connections (53300). Seen while PostgreSQL restarts: 57P03 "the database system is starting
-# up" arrives as a plain DBAPIError.
-_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
-
-
-def _looks_like_connection_failure(error: DBAPIError) -> bool:
-    original = getattr(error, "orig", None)
-    name = type(original).__name__ if original is not None else ""
-    sqlstate = str(getattr(original, "sqlstate", None) or "")
-    return (
-        isinstance(original, OSError | ConnectionError)
-        or "Connection" in name
-        or sqlstate.startswith("08")
-        or sqlstate in _UNAVAILABLE_SQLSTATES
     )
 
 
@@ -258,12 +231,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(OperationalError, _database_unavailable)
-    app.add_exception_handler(InterfaceError, _database_unavailable)
-    app.add_exception_handler(PoolTimeoutError, _database_unavailable)
-    app.add_exception_handler(DBAPIError, _database_error)
-    # asyncpg lets socket errors of a new connection escape unwrapped: refused while the
-    # server is down, reset while it is starting up (seen in the database-restart fault test).
-    app.add_exception_handler(ConnectionError, _database_unavailable)
+    # The executor classifies driver errors by type (core/database.py).
+    app.add_exception_handler(DatabaseUnavailable, _database_unavailable)
     # Anything else is caught by UnhandledErrorMiddleware, which (unlike Starlette's
     # ServerErrorMiddleware) answers without re-raising into the server.

@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_DATABASE_URL = "sqlite:///./data/movie_collections.core.database"
+DEFAULT_DATABASE_URL = "sqlite:///./data/movie_collections.db"
 SECRET_KEY_FILE_NAME = "secret_key"  # noqa: S105
 
 

@@ -1,53 +1,31 @@
 """The request counter in Redis (or a Redis Cluster), exact across hosts.
 
-Writes: pipelined group commit on the counter's own connection (`wire.py`).
-`increment()` adds 1 to a number in memory and returns a future that the middleware awaits
-before the response starts. Once per event-loop iteration everything incremented so far goes
-out as one batch (one script call), without waiting for earlier batches' replies; the batch's
-reply releases its requests' futures, so once a client holds its response its request is in
-Redis. A batch not confirmed within `COUNTER_DURABLE_WAIT` releases its requests anyway (one
-timer per batch, not per request): the count stays in memory and is retried, and the response
-is not held up by a slow store. Batches grow with load by themselves (a busy loop iteration
-gathers more requests), so the per-batch client cost stays a small share of each request's.
-
-A batch is applied at most once by a small Lua script: each process (writer) numbers its
-batches, sends those of one shard in order on one connection (Redis runs a connection's
-commands in order), and the script does `INCRBY` only when the number is above the writer's
-last applied one on that shard (a small per-writer key that expires a day after its last
-use). A batch whose outcome is unknown (timeout, connection dropped) stays unconfirmed and is
-re-sent with the same number, in order, on the next connection, so a retry never counts twice
-and a lost answer never loses a count. The counter keys never expire.
-
-Shards: with `COUNTER_SHARDS=K` batches go round robin to K keys `...request-count:{i}`; the
-braces are a Redis Cluster hash tag, so the keys (and each key's writer marks) sit in
-different slots and, on a cluster, on different nodes: no single node takes every increment.
-Reads sum all shards.
-
-Reads answer only when the number is exact as far as this process can know
-(`CounterUnavailable` → 503 otherwise): this process reaches Redis, has nothing unconfirmed
-left after flushing, and has not lost its connection in the last `settle_seconds` (every
-other process cut off by the same outage re-sends its backlog within its retry pause, which
-`settle_seconds` exceeds). See docs/request-counter.md for the exact guarantee.
+Each event-loop iteration's increments go out as one batch (one script call), pipelined on the
+counter's own redis-py connections, applied at most once (per-writer sequence numbers); reads
+raise `CounterUnavailable` (503) unless exact. Design and guarantees: docs/request-counter.md.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
+import collections
 import itertools
 import logging
+import math
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from redis.asyncio.cluster import RedisCluster
-from redis.asyncio.connection import SSLConnection
+from redis.asyncio.connection import AbstractConnection
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from movie_collections.core.redis import RedisClient
 from movie_collections.core.single_flight import FreshSingleFlight
 from movie_collections.counter.backend import CounterUnavailable
-from movie_collections.counter.wire import Endpoint, Reply, WireConnection, pack
 
 logger = logging.getLogger(__name__)
 
@@ -62,19 +40,14 @@ redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
 return redis.call('INCRBY', KEYS[1], ARGV[1])
 """
 WRITER_MARK_SECONDS = 24 * 3600
-_ShardOperation = Callable[[], Awaitable[list[bytes | None]]]
 MAX_IN_FLIGHT = 32  # batches sent and not yet answered; beyond it increments wait in memory
-
-
-def _arguments(*arguments: str | int) -> bytes:
-    """RESP bulk strings without the array header."""
-    packed = pack(*arguments)
-    return packed[packed.index(b"\r\n") + 2 :]
+_ShardOperation = Callable[[], Awaitable[list[bytes | None]]]
+_Target = tuple[str, type[AbstractConnection], dict[str, Any]]  # name, connection class, kwargs
 
 
 @dataclass(slots=True)
 class _Batch:
-    """Increments handed to Redis as one INCRBY; released once Redis confirmed them."""
+    """Increments handed to Redis as one script call; released once Redis confirmed them."""
 
     sequence: int
     shard: int
@@ -92,6 +65,18 @@ class _Batch:
             if not waiter.done():
                 waiter.set_result(None)
         self.waiters = []
+
+
+@dataclass(eq=False, slots=True)
+class _Link:
+    """One redis-py connection of the counter: commands are written as they come, without
+    waiting for earlier replies; one task reads the replies, which Redis sends in order."""
+
+    connection: AbstractConnection
+    waiting: collections.deque[_Batch | None] = field(default_factory=collections.deque)
+    last_activity: float = 0.0  # last reply, or first write after an idle spell
+    reader: asyncio.Task[None] | None = None
+    closed: bool = False
 
 
 class RedisCounter:
@@ -119,33 +104,28 @@ class RedisCounter:
             settle_seconds if settle_seconds is not None else retry_max_seconds + 2 * socket_timeout
         )
         self.probe_seconds = probe_seconds
-        self._script = redis.register_script(APPLY_BATCH_ONCE)
+        self._sha = redis.register_script(APPLY_BATCH_ONCE).sha
         # Batches of one writer and shard go in sequence order on one connection (a failed
         # one is re-sent before any later one), so "applied up to N" per writer and shard
         # suffices to apply each batch at most once.
         self._writer = secrets.token_hex(8)
-        # Each batch's command is these bytes around its amount and sequence number (packed
-        # once here, not per batch): EVALSHA sha 2 key mark amount sequence mark-seconds.
-        self._heads = [
-            b"*8\r\n"
-            + _arguments("EVALSHA", self._script.sha, 2, key, f"{key}:writer:{self._writer}")
-            for key in self.shard_keys
-        ]
-        self._tail = _arguments(WRITER_MARK_SECONDS)
-        self._shard_count = len(self.shard_keys)
+        self._marks = [f"{key}:writer:{self._writer}" for key in self.shard_keys]
         self._next_shard = itertools.cycle(range(shards))
         self._sequence = 0
         self._pending = 0
         self._pending_batch: _Batch | None = None
         self._unconfirmed: dict[int, _Batch] = {}  # sent, maybe applied; in sequence order
-        self._connections: dict[Endpoint, WireConnection] = {}
-        self._shard_connections: list[WireConnection] = []
+        self._outbox: collections.deque[_Batch] = collections.deque()  # formed, not yet written
+        self._links: dict[str, _Link] = {}
+        self._shard_links: list[_Link] = []
+        self._closing: set[asyncio.Task[None]] = set()
         self._up = False
-        self._flush_scheduled = False
+        self._wake: asyncio.Future[None] | None = None  # resolved: the sender has work
         self._trouble = asyncio.Event()
         self._outages = 0  # connections lost so far (a read spanning one is not trusted)
         self._settled_at = 0.0
         self._maintainer: asyncio.Task[None] | None = None
+        self._sender: asyncio.Task[None] | None = None
         self._stopping = False
         # Concurrent reads share one drain and shard read, started after each of them was
         # asked: exact for each (every count of this process made before it is in Redis
@@ -155,6 +135,8 @@ class RedisCounter:
     # --- the RequestCounter protocol -----------------------------------------------------
 
     async def start(self) -> None:
+        self._wake = asyncio.get_running_loop().create_future()
+        self._sender = asyncio.create_task(self._send(), name="request-counter-redis-sender")
         self._maintainer = asyncio.create_task(self._maintain(), name="request-counter-redis")
 
     async def stop(self) -> None:
@@ -182,6 +164,12 @@ class RedisCounter:
                 self.unsent,
             )
         self._disconnect()
+        if self._sender is not None:
+            self._sender.cancel()
+        ending = {task for task in (self._sender, *self._closing) if task is not None}
+        if ending:
+            await asyncio.wait(ending, timeout=self.stop_flush_seconds)
+        self._sender = None
 
     def increment(self) -> asyncio.Future[None] | None:
         self._pending += 1
@@ -193,9 +181,7 @@ class RedisCounter:
             batch = self._pending_batch = _Batch(sequence=0, shard=0, amount=0)
             # One timer per batch bounds every request's wait for it.
             batch.timer = loop.call_later(self.durable_wait_seconds, batch.release)
-            if not self._flush_scheduled:
-                self._flush_scheduled = True
-                loop.call_soon(self._flush)  # after this loop iteration's other requests
+            self._kick()  # the sender runs after this loop iteration's other requests
         waiter: asyncio.Future[None] = loop.create_future()
         batch.waiters.append(waiter)
         return waiter
@@ -278,13 +264,15 @@ class RedisCounter:
 
     # --- writes ----------------------------------------------------------------------------
 
+    def _kick(self) -> None:
+        """Have the sender flush and write on its next turn (at most once per loop iteration)."""
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+
     def _flush(self) -> None:
-        """Send what is pending as one batch (called once per loop iteration at most)."""
-        self._flush_scheduled = False
-        if not self._up or not self._pending:
-            return
-        if len(self._unconfirmed) >= MAX_IN_FLIGHT:
-            return  # the next reply calls us again
+        """Make what is pending one batch, queued for the sender."""
+        if not self._up or not self._pending or len(self._unconfirmed) >= MAX_IN_FLIGHT:
+            return  # at MAX_IN_FLIGHT the next reply kicks the sender again
         batch = self._pending_batch or _Batch(sequence=0, shard=0, amount=0)
         self._pending_batch = None
         self._sequence += 1
@@ -294,40 +282,91 @@ class RedisCounter:
         batch.confirmed = asyncio.get_running_loop().create_future()
         self._pending = 0
         self._unconfirmed[batch.sequence] = batch
-        self._transmit(batch)
+        self._outbox.append(batch)
+        self._kick()
 
-    def _transmit(self, batch: _Batch) -> None:
-        connection = self._shard_connections[batch.shard]
-        packed = b"%s$%d\r\n%d\r\n$%d\r\n%d\r\n%s" % (
-            self._heads[batch.shard],
-            len(str(batch.amount)),
+    async def _send(self) -> None:
+        """The sender task: flushes what is pending and writes the queued batches in order."""
+        loop = asyncio.get_running_loop()
+        while True:
+            assert self._wake is not None
+            await self._wake
+            try:
+                try:
+                    self._flush()  # its kick is served by this turn
+                finally:
+                    self._wake = loop.create_future()
+                while self._outbox and self._up:
+                    batch = self._outbox.popleft()
+                    link = self._shard_links[batch.shard]
+                    await self._write(link, [batch], self._command(batch))
+            except Exception as error:  # never let the sender die: counts would stop moving
+                logger.exception("request counter: unexpected failure while sending")
+                self._lose(error)
+
+    def _command(self, batch: _Batch) -> list[bytes]:
+        key = self.shard_keys[batch.shard]
+        connection = self._shard_links[batch.shard].connection
+        return connection.pack_command(
+            "EVALSHA",
+            self._sha,
+            2,
+            key,
+            self._marks[batch.shard],
             batch.amount,
-            len(str(batch.sequence)),
             batch.sequence,
-            self._tail,
+            WRITER_MARK_SECONDS,
         )
-        reply = connection.send(packed)
-        reply.add_done_callback(lambda done: self._on_reply(batch, connection, done))
 
-    def _on_reply(
-        self, batch: _Batch, connection: WireConnection, reply: asyncio.Future[Reply]
+    async def _write(
+        self, link: _Link, entries: Sequence[_Batch | None], command: list[bytes]
     ) -> None:
-        if reply.cancelled() or reply.exception() is not None:
-            # Unknown outcome: the batch stays unconfirmed and is re-sent on reconnection.
-            self._lose(reply.exception() if not reply.cancelled() else None, connection)
+        """Write `command` (the commands of `entries`, None for a PING) without waiting for
+        any reply: the reader matches the replies to `entries` in order."""
+        if link.closed or not link.connection.is_connected:
+            self._lose(RedisError("connection closed"), link)
             return
+        if not link.waiting:
+            link.last_activity = asyncio.get_running_loop().time()
+        link.waiting.extend(entries)
+        try:
+            # No await before redis-py writes the bytes: commands go out in call order.
+            await link.connection.send_packed_command(command, check_health=False)
+        except (RedisError, OSError) as error:
+            self._lose(error, link)
+
+    async def _read_replies(self, link: _Link) -> None:
+        """The link's reader task: each reply resolves the oldest command written."""
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                # No read timeout (an idle link waits here; the probe catches a stuck reply),
+                # so the peer's close is seen at once, even while idle.
+                await link.connection.read_response(disable_decoding=True, timeout=math.inf)
+                link.last_activity = loop.time()
+                if not link.waiting:
+                    raise RedisError("a reply to no command")
+                batch = link.waiting.popleft()
+                if batch is not None:
+                    self._confirm(batch)
+        except Exception as error:  # an error reply (e.g. MOVED) or the connection's end
+            link.closed = True
+            self._lose(error, link)
+
+    def _confirm(self, batch: _Batch) -> None:
         if self._unconfirmed.pop(batch.sequence, None) is None:
             return  # already confirmed by a re-send
         batch.release()
         if batch.confirmed is not None and not batch.confirmed.done():
             batch.confirmed.set_result(None)
-        if self._pending and not self._flush_scheduled and self._up:
-            self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+        if self._pending and self._up:
+            self._kick()
 
-    def _lose(self, error: BaseException | None, connection: WireConnection | None = None) -> None:
+    def _lose(self, error: BaseException | None, link: _Link | None = None) -> None:
         """The connection failed or answered with an error: reconnect, re-send in order."""
-        if not self._up or (connection is not None and connection not in self._shard_connections):
+        if link is not None:
+            link.closed = True  # a connection attempt in progress sees it too
+        if not self._up or (link is not None and link not in self._shard_links):
             return  # already known, or news from a connection replaced since
         self._up = False
         self._outages += 1
@@ -363,24 +402,29 @@ class RedisCounter:
             try:
                 await asyncio.wait_for(self._trouble.wait(), self.probe_seconds)
             except TimeoutError:
-                self._probe()
+                await self._probe()
 
     async def _connect(self) -> None:
-        endpoints = await self._endpoints()
-        for endpoint in dict.fromkeys(endpoints):
-            connection = await WireConnection.open(endpoint, self.socket_timeout)
-            self._connections[endpoint] = connection
-            connection.lost.add_done_callback(functools.partial(self._on_lost, connection))
-            await connection.call(self.socket_timeout, "SCRIPT", "LOAD", APPLY_BATCH_ONCE)
-        self._shard_connections = [self._connections[endpoint] for endpoint in endpoints]
+        targets = await self._targets()
+        for name, connection_class, kwargs in targets:
+            if name not in self._links:
+                await self._open(name, connection_class, kwargs)
+        links = [self._links[name] for name, _, _ in targets]
         # The backlog first, in sequence order: anything new goes after it on the same
         # connection (Redis applies a connection's commands in order). Reads wait until it is in.
+        self._outbox.clear()  # all of it is in the backlog
         backlog = list(self._unconfirmed.values())
+        self._shard_links = links
+        for link in dict.fromkeys(links):
+            batches = [batch for batch in backlog if links[batch.shard] is link]
+            if batches:
+                command = [part for batch in batches for part in self._command(batch)]
+                await self._write(link, batches, command)
+        if any(link.closed for link in links):
+            raise RedisError("the connection closed while the backlog was sent")
         if self._outages:  # set before going up: no read slips in before the settle time
             self._settled_at = asyncio.get_running_loop().time() + self.settle_seconds
         self._up = True
-        for batch in backlog:
-            self._transmit(batch)
         confirmations = [batch.confirmed for batch in backlog if batch.confirmed is not None]
         if confirmations:
             _, late = await asyncio.wait(confirmations, timeout=self.socket_timeout * 2)
@@ -392,47 +436,77 @@ class RedisCounter:
         if self._pending:
             self._flush()
 
-    async def _endpoints(self) -> list[Endpoint]:
-        """The endpoint of each shard's key (on a cluster: of the node holding its slot)."""
+    async def _open(
+        self, name: str, connection_class: type[AbstractConnection], kwargs: dict[str, Any]
+    ) -> None:
+        """A connection of the counter's own, made from the client's settings (TLS, ACL user,
+        database, Sentinel...), without redis-py's retries (the counter backs off itself), its
+        health-check PING (it would read a pipelined reply) or its write timeout."""
+        options = {
+            **kwargs,
+            "socket_timeout": None,
+            "socket_connect_timeout": self.socket_timeout,
+            "health_check_interval": 0,
+            "retry": Retry(NoBackoff(), 0),
+        }
+        link = _Link(connection_class(**options))
+        self._links[name] = link  # closed by `_disconnect` if anything below fails
+        async with asyncio.timeout(self.socket_timeout):
+            await link.connection.connect_check_health(retry_socket_connect=False)
+            await link.connection.send_command(
+                "SCRIPT", "LOAD", APPLY_BATCH_ONCE, check_health=False
+            )
+            await link.connection.read_response()
+        link.last_activity = asyncio.get_running_loop().time()
+        link.reader = asyncio.create_task(self._read_replies(link), name="request-counter-reader")
+
+    async def _targets(self) -> list[_Target]:
+        """Where each shard's key is written: on a cluster, the node holding its slot."""
         if isinstance(self.redis, RedisCluster):
             await asyncio.wait_for(self.redis.nodes_manager.initialize(), self.socket_timeout * 4)
-            kwargs = self.redis.get_connection_kwargs()
-            tls = kwargs.get("connection_class") is SSLConnection or bool(kwargs.get("ssl"))
-            endpoints = []
+            targets: list[_Target] = []
             for key in self.shard_keys:
                 node = self.redis.get_node_from_key(key)
                 if node is None:
                     raise RedisError(f"no cluster node holds {key}")
-                options = {**kwargs, "host": node.host, "port": node.port}
-                endpoints.append(Endpoint.from_kwargs(options, tls))
-            return endpoints
+                targets.append((node.name, node.connection_class, node.connection_kwargs))
+            return targets
         pool = self.redis.connection_pool
-        tls = issubclass(pool.connection_class, SSLConnection)
-        return [Endpoint.from_kwargs(pool.connection_kwargs, tls)] * self._shard_count
+        return [("", pool.connection_class, pool.connection_kwargs)] * len(self.shard_keys)
 
-    def _probe(self) -> None:
-        """Stuck replies mean a dead link; an idle link is checked with PING."""
+    async def _probe(self) -> None:
+        """A stuck reply means a dead link; an idle link is checked with PING."""
         now = asyncio.get_running_loop().time()
-        for connection in list(self._connections.values()):
-            if not connection.is_open:
-                self._lose(RedisError("connection closed"))
+        for link in list(self._links.values()):
+            if link.closed:
+                self._lose(RedisError("connection closed"), link)
                 return
-            if connection.oldest_wait(now) > self.socket_timeout:
-                self._lose(RedisError("Redis did not answer in time"))
+            if link.waiting and now - link.last_activity > self.socket_timeout:
+                self._lose(RedisError("Redis did not answer in time"), link)
                 return
-            if not connection.in_flight and now - connection.last_activity > self.probe_seconds:
-                ping = connection.send(pack("PING"))
-                ping.add_done_callback(functools.partial(self._on_ping, connection))
-
-    def _on_lost(self, connection: WireConnection, _: asyncio.Future[None]) -> None:
-        self._lose(RedisError("connection lost"), connection)
-
-    def _on_ping(self, connection: WireConnection, reply: asyncio.Future[Reply]) -> None:
-        if not reply.cancelled() and reply.exception() is not None:
-            self._lose(reply.exception(), connection)
+            if not link.waiting and now - link.last_activity > self.probe_seconds:
+                await self._write(link, [None], link.connection.pack_command("PING"))
 
     def _disconnect(self) -> None:
-        for connection in self._connections.values():
-            connection.close()
-        self._connections = {}
-        self._shard_connections = []
+        links = list(self._links.values())
+        self._links = {}
+        self._shard_links = []
+        self._outbox.clear()  # unconfirmed: re-sent on the next connection
+        for link in links:
+            link.closed = True
+        if links:
+            closing = asyncio.get_running_loop().create_task(self._close(links))
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
+
+    async def _close(self, links: list[_Link]) -> None:
+        readers = [link.reader for link in links if link.reader is not None]
+        for reader in readers:
+            reader.cancel()
+        if readers:
+            await asyncio.wait(readers)
+        for link in links:
+            try:
+                await link.connection.disconnect(nowait=True)
+            except (RedisError, OSError, TimeoutError) as error:
+                logger.debug("request counter: closing a connection failed (%s)", error)

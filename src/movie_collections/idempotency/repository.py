@@ -7,12 +7,43 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import ColumnElement, Table, delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 
+from movie_collections.core.database import Connection
 from movie_collections.idempotency.models import IdempotencyKey
 
 idempotency_keys = cast(Table, IdempotencyKey.__table__)
+
+_KEY = (idempotency_keys.c.owner_id == bindparam("owner_id")) & (
+    idempotency_keys.c.key == bindparam("idempotency_key")
+)
+_IN_FLIGHT = idempotency_keys.c.response_status.is_(None)
+_HELD = _KEY & (idempotency_keys.c.attempt_id == bindparam("attempt_id")) & _IN_FLIGHT
+_ABANDONED = idempotency_keys.c.claimed_at < bindparam("abandoned_before")
+_EXPIRED = idempotency_keys.c.created_at < bindparam("expired_before")
+
+# The clock comparisons run in SQL, so no time zone is lost on the way.
+_FIND = select(
+    idempotency_keys.c.request_hash,
+    idempotency_keys.c.response_status,
+    idempotency_keys.c.response_body,
+    _EXPIRED.label("expired"),
+    _ABANDONED.label("abandoned"),
+).where(_KEY)
+_INSERT = insert(idempotency_keys)
+_TAKE_OVER = (
+    update(idempotency_keys)
+    .where(_KEY & _IN_FLIGHT & _ABANDONED)
+    .values(attempt_id=bindparam("new_attempt_id"), claimed_at=bindparam("now"))
+)
+_RECORD = (
+    update(idempotency_keys)
+    .where(_HELD)
+    .values(response_status=bindparam("status"), response_body=bindparam("body"))
+)
+_RELEASE = delete(idempotency_keys).where(_HELD)
+_DELETE_ONE = delete(idempotency_keys).where(_KEY)
+_DELETE_EXPIRED = delete(idempotency_keys).where(_EXPIRED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,42 +55,30 @@ class KeyRecord:
     abandoned: bool
 
 
-def _key(owner_id: uuid.UUID, key: str) -> ColumnElement[bool]:
-    return (idempotency_keys.c.owner_id == owner_id) & (idempotency_keys.c.key == key)
-
-
 async def find(
-    connection: AsyncConnection,
+    connection: Connection,
     owner_id: uuid.UUID,
     key: str,
     expired_before: datetime,
     abandoned_before: datetime,
 ) -> KeyRecord | None:
-    """The key's row; the clock comparisons run in SQL, so no time zone is lost on the way."""
-    row = (
-        await connection.execute(
-            select(
-                idempotency_keys.c.request_hash,
-                idempotency_keys.c.response_status,
-                idempotency_keys.c.response_body,
-                (idempotency_keys.c.created_at < expired_before).label("expired"),
-                (idempotency_keys.c.claimed_at < abandoned_before).label("abandoned"),
-            ).where(_key(owner_id, key))
-        )
-    ).first()
+    row = await connection.fetch_one(
+        _FIND,
+        {
+            "owner_id": owner_id,
+            "idempotency_key": key,
+            "expired_before": expired_before,
+            "abandoned_before": abandoned_before,
+        },
+    )
     if row is None:
         return None
-    return KeyRecord(
-        request_hash=row.request_hash,
-        response_status=row.response_status,
-        response_body=row.response_body,
-        expired=bool(row.expired),
-        abandoned=bool(row.abandoned),
-    )
+    request_hash, status, body, expired, abandoned = row
+    return KeyRecord(request_hash, status, body, bool(expired), bool(abandoned))
 
 
 async def insert_claim(
-    connection: AsyncConnection,
+    connection: Connection,
     owner_id: uuid.UUID,
     key: str,
     request_hash: str,
@@ -67,21 +86,22 @@ async def insert_claim(
     now: datetime,
 ) -> None:
     await connection.execute(
-        insert(idempotency_keys).values(
-            owner_id=owner_id,
-            key=key,
-            request_hash=request_hash,
-            attempt_id=attempt_id,
-            response_status=None,
-            response_body=None,
-            created_at=now,
-            claimed_at=now,
-        )
+        _INSERT,
+        {
+            "owner_id": owner_id,
+            "key": key,
+            "request_hash": request_hash,
+            "attempt_id": attempt_id,
+            "response_status": None,
+            "response_body": None,
+            "created_at": now,
+            "claimed_at": now,
+        },
     )
 
 
 async def take_over(
-    connection: AsyncConnection,
+    connection: Connection,
     owner_id: uuid.UUID,
     key: str,
     attempt_id: uuid.UUID,
@@ -89,20 +109,21 @@ async def take_over(
     abandoned_before: datetime,
 ) -> bool:
     """Claim a key whose request never finished; False if someone else got there first."""
-    result = await connection.execute(
-        update(idempotency_keys)
-        .where(
-            _key(owner_id, key)
-            & idempotency_keys.c.response_status.is_(None)
-            & (idempotency_keys.c.claimed_at < abandoned_before)
-        )
-        .values(attempt_id=attempt_id, claimed_at=now)
+    changed = await connection.execute(
+        _TAKE_OVER,
+        {
+            "owner_id": owner_id,
+            "idempotency_key": key,
+            "abandoned_before": abandoned_before,
+            "new_attempt_id": attempt_id,
+            "now": now,
+        },
     )
-    return result.rowcount == 1
+    return changed == 1
 
 
 async def record_response(
-    connection: AsyncConnection,
+    connection: Connection,
     owner_id: uuid.UUID,
     key: str,
     attempt_id: uuid.UUID,
@@ -110,36 +131,30 @@ async def record_response(
     body: str,
 ) -> bool:
     """Store the answer; False when this attempt no longer holds the key."""
-    result = await connection.execute(
-        update(idempotency_keys)
-        .where(
-            _key(owner_id, key)
-            & (idempotency_keys.c.attempt_id == attempt_id)
-            & idempotency_keys.c.response_status.is_(None)
-        )
-        .values(response_status=status, response_body=body)
+    changed = await connection.execute(
+        _RECORD,
+        {
+            "owner_id": owner_id,
+            "idempotency_key": key,
+            "attempt_id": attempt_id,
+            "status": status,
+            "body": body,
+        },
     )
-    return result.rowcount == 1
+    return changed == 1
 
 
 async def release(
-    connection: AsyncConnection, owner_id: uuid.UUID, key: str, attempt_id: uuid.UUID
+    connection: Connection, owner_id: uuid.UUID, key: str, attempt_id: uuid.UUID
 ) -> None:
     await connection.execute(
-        delete(idempotency_keys).where(
-            _key(owner_id, key)
-            & (idempotency_keys.c.attempt_id == attempt_id)
-            & idempotency_keys.c.response_status.is_(None)
-        )
+        _RELEASE, {"owner_id": owner_id, "idempotency_key": key, "attempt_id": attempt_id}
     )
 
 
-async def delete_one(connection: AsyncConnection, owner_id: uuid.UUID, key: str) -> None:
-    await connection.execute(delete(idempotency_keys).where(_key(owner_id, key)))
+async def delete_one(connection: Connection, owner_id: uuid.UUID, key: str) -> None:
+    await connection.execute(_DELETE_ONE, {"owner_id": owner_id, "idempotency_key": key})
 
 
-async def delete_expired(connection: AsyncConnection, expired_before: datetime) -> int:
-    result = await connection.execute(
-        delete(idempotency_keys).where(idempotency_keys.c.created_at < expired_before)
-    )
-    return int(result.rowcount)
+async def delete_expired(connection: Connection, expired_before: datetime) -> int:
+    return await connection.execute(_DELETE_EXPIRED, {"expired_before": expired_before})

@@ -21,10 +21,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pydantic import BaseModel
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from movie_collections.core.database import Database
+from movie_collections.core.database import (
+    Connection,
+    Database,
+    ForeignKeyViolation,
+    UniqueViolation,
+)
 from movie_collections.core.errors import BadRequest, Conflict, Unauthorized, Unprocessable
 from movie_collections.core.settings import Settings
 from movie_collections.idempotency import repository
@@ -85,7 +88,7 @@ class IdempotencyKeys:
         validate_key(key)
         try:
             return await self._claim_once(owner_id, key, body_hash)
-        except IntegrityError:
+        except UniqueViolation:
             # Another request inserted the same key between our read and our insert (possible
             # on PostgreSQL); read again and answer as for any duplicate.
             return await self._claim_once(owner_id, key, body_hash)
@@ -110,11 +113,9 @@ class IdempotencyKeys:
                     await repository.insert_claim(
                         connection, owner_id, key, body_hash, attempt.attempt_id, now
                     )
-                except IntegrityError as error:
+                except ForeignKeyViolation as error:
                     # The key row references its user: a deleted user's token still verifies.
-                    if "foreign key" in str(error.orig).lower():
-                        raise Unauthorized(USER_GONE) from error
-                    raise
+                    raise Unauthorized(USER_GONE) from error
                 return attempt
             if record.request_hash != body_hash:
                 raise Unprocessable(
@@ -133,9 +134,7 @@ class IdempotencyKeys:
             headers={"Retry-After": "1"},
         )
 
-    async def record(
-        self, connection: AsyncConnection, claim: Claim, status: int, body: str
-    ) -> None:
+    async def record(self, connection: Connection, claim: Claim, status: int, body: str) -> None:
         """Store the answer inside the work's own transaction (committed together)."""
         if not await repository.record_response(
             connection, claim.owner_id, claim.key, claim.attempt_id, status, body
@@ -149,8 +148,11 @@ class IdempotencyKeys:
             )
 
     @asynccontextmanager
-    async def holding(self, claim: Claim) -> AsyncIterator[None]:
-        """Run the work; if it fails, drop the claim so the client can retry with the key."""
+    async def holding(self, claim: Claim | None) -> AsyncIterator[None]:
+        """Run the work; if it fails, drop the claim (if any) so the client can retry."""
+        if claim is None:
+            yield
+            return
         try:
             yield
         except BaseException:
@@ -165,9 +167,7 @@ class IdempotencyKeys:
             # The database is likely down; the claim is taken over after the in-flight timeout.
             logger.warning("could not release an idempotency key", exc_info=True)
 
-    async def _cleanup_now_and_then(
-        self, connection: AsyncConnection, expired_before: datetime
-    ) -> None:
+    async def _cleanup_now_and_then(self, connection: Connection, expired_before: datetime) -> None:
         now = time.monotonic()
         if now < self._next_cleanup:
             return

@@ -1,4 +1,4 @@
-"""Alembic environment: runs migrations over the app's own async engine."""
+"""Alembic environment: migrations run on a short-lived SQLAlchemy engine of their own."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import asyncio
 
 from alembic import context
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from movie_collections.auth import models as _auth_models  # noqa: F401  (registers tables)
 from movie_collections.collection import models as _collection_models  # noqa: F401
-from movie_collections.core.database import Base, create_engine
+from movie_collections.core.database import Base
 from movie_collections.core.settings import Settings
 from movie_collections.idempotency import models as _idempotency_models  # noqa: F401
 
@@ -27,7 +29,7 @@ def _run(connection: Connection) -> None:
 
 async def _run_online(database_url: str) -> None:
     settings = Settings(database_url=database_url, database_pool_size=1)
-    engine = create_engine(settings)
+    engine = create_async_engine(settings.async_database_url, poolclass=NullPool)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run)
