@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Request
 
 from movie_collections.auth.passwords import PasswordHashing
 from movie_collections.auth.tokens import TokenService
@@ -55,17 +54,3 @@ class Container:
 def get_container(request: Request) -> Container:
     container: Container = request.app.state.container
     return container
-
-
-# The dependencies are `async def` on purpose: FastAPI runs a plain `def` dependency in the
-# thread pool, which costs two thread hops per request for a mere attribute lookup.
-async def container_dependency(request: Request) -> Container:
-    return get_container(request)
-
-
-async def database_dependency(request: Request) -> Database:
-    return get_container(request).database
-
-
-ContainerDependency = Annotated[Container, Depends(container_dependency)]
-DatabaseDependency = Annotated[Database, Depends(database_dependency)]

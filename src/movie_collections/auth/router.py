@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response, status
 from movie_collections.auth import service
 from movie_collections.auth.dependencies import CurrentUserId
 from movie_collections.auth.schemas import Credentials, CurrentUser, RefreshRequest, TokenPair
-from movie_collections.container import ContainerDependency
+from movie_collections.container import get_container
 from movie_collections.core.errors import problem_responses
 
 router = APIRouter(tags=["auth"])
@@ -48,10 +48,9 @@ def client_address(request: Request) -> str:
     responses=_with_links(201, 400, 409, 413, 422, 429),
     summary="Register a user and get an access token and a refresh token",
 )
-async def register(
-    credentials: Credentials, request: Request, container: ContainerDependency
-) -> TokenPair:
+async def register(credentials: Credentials, request: Request) -> TokenPair:
     # Before the hash: a client over its limit costs no Argon2 work.
+    container = get_container(request)
     await container.auth_rate_limiter.check(
         "register", credentials.username, client_address(request)
     )
@@ -70,9 +69,8 @@ async def register(
     responses=_with_links(200, 400, 401, 413, 422, 429),
     summary="Get a new access token and refresh token for an existing user",
 )
-async def login(
-    credentials: Credentials, request: Request, container: ContainerDependency
-) -> TokenPair:
+async def login(credentials: Credentials, request: Request) -> TokenPair:
+    container = get_container(request)
     await container.auth_rate_limiter.check("login", credentials.username, client_address(request))
     return await service.login(
         container.database,
@@ -103,7 +101,8 @@ async def me(user_id: CurrentUserId) -> CurrentUser:
     "every refresh token of its login (the owner must log in again): it means someone else "
     "has a copy.",
 )
-async def refresh_token(payload: RefreshRequest, container: ContainerDependency) -> TokenPair:
+async def refresh_token(payload: RefreshRequest, request: Request) -> TokenPair:
+    container = get_container(request)
     return await service.refresh(
         container.database,
         container.tokens,
@@ -122,7 +121,8 @@ async def refresh_token(payload: RefreshRequest, container: ContainerDependency)
     description="Always 204 for a well-formed body, whether or not the token was known. "
     "Access tokens already issued stay valid until they expire (ACCESS_TOKEN_TTL).",
 )
-async def logout(payload: RefreshRequest, container: ContainerDependency) -> Response:
+async def logout(payload: RefreshRequest, request: Request) -> Response:
+    container = get_container(request)
     await service.logout(container.database, payload.refresh_token)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -134,6 +134,7 @@ async def logout(payload: RefreshRequest, container: ContainerDependency) -> Res
     responses=problem_responses(401),
     summary="Delete my account, my collections and my refresh tokens",
 )
-async def delete_me(user_id: CurrentUserId, container: ContainerDependency) -> Response:
+async def delete_me(user_id: CurrentUserId, request: Request) -> Response:
+    container = get_container(request)
     await service.delete_account(container.database, user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Response, status
+from fastapi import APIRouter, Header, Request, Response, status
 
 from movie_collections.auth.dependencies import CurrentUserId
 from movie_collections.collection import service
@@ -19,7 +19,7 @@ from movie_collections.collection.schemas import (
     MoviesAppend,
     MoviesAppended,
 )
-from movie_collections.container import ContainerDependency, DatabaseDependency
+from movie_collections.container import get_container
 from movie_collections.core.errors import NotFound, problem_responses
 from movie_collections.idempotency.service import Claim, StoredResponse, request_hash
 
@@ -78,10 +78,6 @@ def _with_etag(
     return responses
 
 
-def _movie_limit(container: ContainerDependency) -> int:
-    return container.settings.max_movies_per_collection
-
-
 def _json(body: bytes, status_code: int = 200, etag: str | None = None) -> Response:
     """An answer serialised by the service (from its schema), sent as is."""
     headers = {"ETag": etag} if etag is not None else None
@@ -94,7 +90,8 @@ def _json(body: bytes, status_code: int = 200, etag: str | None = None) -> Respo
     responses=problem_responses(401),
     summary="My collections (newest first) and my top 3 genres",
 )
-async def list_collections(user_id: CurrentUserId, container: ContainerDependency) -> Response:
+async def list_collections(user_id: CurrentUserId, request: Request) -> Response:
+    container = get_container(request)
     return _json(
         await service.list_collections(container.database, container.list_answers, user_id)
     )
@@ -110,11 +107,12 @@ async def list_collections(user_id: CurrentUserId, container: ContainerDependenc
 async def create_collection(
     payload: CollectionCreate,
     user_id: CurrentUserId,
-    container: ContainerDependency,
+    request: Request,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
+    container = get_container(request)
     database = container.database
-    service.check_movie_count(payload.movies, _movie_limit(container))
+    service.check_movie_count(payload.movies, container.settings.max_movies_per_collection)
     keys = container.idempotency
     claim: Claim | None = None
     if idempotency_key is not None:
@@ -146,9 +144,10 @@ async def create_collection(
 async def get_collection(
     collection_uuid: str,
     user_id: CurrentUserId,
-    container: ContainerDependency,
+    request: Request,
     if_none_match: IfNoneMatchHeader = None,
 ) -> Response:
+    container = get_container(request)
     collection_id = service.parse_collection_id(collection_uuid)
     found = await service.get_collection(
         container.database, container.detail_answers, user_id, collection_id
@@ -168,12 +167,13 @@ async def update_collection(
     collection_uuid: str,
     payload: CollectionUpdate,
     user_id: CurrentUserId,
-    container: ContainerDependency,
+    request: Request,
     if_match: IfMatchHeader = None,
 ) -> Response:
+    container = get_container(request)
     collection_id = service.parse_collection_id(collection_uuid)
     condition = parse_if_match(if_match, collection_id)
-    service.check_movie_count(payload.movies, _movie_limit(container))
+    service.check_movie_count(payload.movies, container.settings.max_movies_per_collection)
     async with container.database.transaction(write=True) as connection:
         updated = await service.update(connection, user_id, collection_id, payload, condition)
     return _json(updated.body, etag=updated.etag)
@@ -189,9 +189,10 @@ async def update_collection(
 async def delete_collection(
     collection_uuid: str,
     user_id: CurrentUserId,
-    database: DatabaseDependency,
+    request: Request,
     if_match: IfMatchHeader = None,
 ) -> Response:
+    database = get_container(request).database
     collection_id = service.parse_collection_id(collection_uuid)
     condition = parse_if_match(if_match, collection_id)
     async with database.transaction(write=True) as connection:
@@ -209,14 +210,20 @@ async def add_movies(
     collection_uuid: str,
     payload: MoviesAppend,
     user_id: CurrentUserId,
-    container: ContainerDependency,
+    request: Request,
     if_match: IfMatchHeader = None,
 ) -> Response:
+    container = get_container(request)
     collection_id = service.parse_collection_id(collection_uuid)
     condition = parse_if_match(if_match, collection_id)
     async with container.database.transaction(write=True) as connection:
         body, etag = await service.add_movies(
-            connection, user_id, collection_id, payload.movies, _movie_limit(container), condition
+            connection,
+            user_id,
+            collection_id,
+            payload.movies,
+            container.settings.max_movies_per_collection,
+            condition,
         )
     return _json(body, etag=etag)
 
@@ -232,9 +239,10 @@ async def remove_movie(
     collection_uuid: str,
     movie_uuid: str,
     user_id: CurrentUserId,
-    database: DatabaseDependency,
+    request: Request,
     if_match: IfMatchHeader = None,
 ) -> Response:
+    database = get_container(request).database
     collection_id = service.parse_collection_id(collection_uuid)
     try:
         movie_id = uuid.UUID(movie_uuid)

@@ -103,7 +103,10 @@ class Compiled:
     readers: tuple[Callable[[Any], Any] | None, ...]
 
     def values(self, parameters: Parameters | None, convert: bool) -> list[Any]:
-        merged = {**self.defaults, **parameters} if parameters else self.defaults
+        if not self.defaults and parameters is not None:
+            merged = parameters
+        else:
+            merged = {**self.defaults, **parameters} if parameters else self.defaults
         if not convert:
             return [merged[name] for name in self.names]
         return [_sqlite_value(merged[name]) for name in self.names]
@@ -314,7 +317,8 @@ class Database:
             return
         pool = await self._postgres_pool()
         try:
-            acquired = await pool.acquire(timeout=self._timeout)
+            async with asyncio.timeout(self._timeout):
+                acquired = await pool.acquire()
         except Exception as error:
             raise classify(error) from error
         try:
@@ -381,7 +385,8 @@ class Database:
         if self._sqlite_slots is None:
             self._sqlite_slots = asyncio.Semaphore(self._size)
         try:
-            await asyncio.wait_for(self._sqlite_slots.acquire(), self._timeout)
+            async with asyncio.timeout(self._timeout):
+                await self._sqlite_slots.acquire()
         except TimeoutError as error:
             raise DatabaseUnavailable("no database connection within the pool timeout") from error
         if self._idle:

@@ -109,7 +109,15 @@ class RedisCounter:
         # one is re-sent before any later one), so "applied up to N" per writer and shard
         # suffices to apply each batch at most once.
         self._writer = secrets.token_hex(8)
-        self._marks = [f"{key}:writer:{self._writer}" for key in self.shard_keys]
+        # Each batch's command: these arguments, then its amount and sequence number.
+        self._heads = [
+            tuple(
+                argument.encode()
+                for argument in ("EVALSHA", self._sha, "2", key, f"{key}:writer:{self._writer}")
+            )
+            for key in self.shard_keys
+        ]
+        self._tail = str(WRITER_MARK_SECONDS).encode()
         self._next_shard = itertools.cycle(range(shards))
         self._sequence = 0
         self._pending = 0
@@ -305,17 +313,9 @@ class RedisCounter:
                 self._lose(error)
 
     def _command(self, batch: _Batch) -> list[bytes]:
-        key = self.shard_keys[batch.shard]
         connection = self._shard_links[batch.shard].connection
         return connection.pack_command(
-            "EVALSHA",
-            self._sha,
-            2,
-            key,
-            self._marks[batch.shard],
-            batch.amount,
-            batch.sequence,
-            WRITER_MARK_SECONDS,
+            *self._heads[batch.shard], batch.amount, batch.sequence, self._tail
         )
 
     async def _write(

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from movie_collections.auth.dependencies import CurrentUserId
-from movie_collections.container import ContainerDependency
+from movie_collections.container import get_container
 from movie_collections.core.errors import ServiceUnavailable, problem_responses
 from movie_collections.counter.backend import CounterUnavailable
 from movie_collections.counter.schemas import RequestCount, ResetDone
@@ -19,7 +19,8 @@ router = APIRouter(prefix="/request-count", tags=["request counter"])
     responses=problem_responses(401, 503),
     summary="Requests served by the service since the last reset (this one included)",
 )
-async def request_count(_user: CurrentUserId, container: ContainerDependency) -> RequestCount:
+async def request_count(_user: CurrentUserId, request: Request) -> RequestCount:
+    container = get_container(request)
     try:
         return RequestCount(requests=await container.counter.total())
     except CounterUnavailable as error:
@@ -35,7 +36,8 @@ async def request_count(_user: CurrentUserId, container: ContainerDependency) ->
     responses=problem_responses(401, 503),
     summary="Start counting again from zero",
 )
-async def reset_request_count(_user: CurrentUserId, container: ContainerDependency) -> ResetDone:
+async def reset_request_count(_user: CurrentUserId, request: Request) -> ResetDone:
+    container = get_container(request)
     try:
         await container.counter.reset()
     except CounterUnavailable as error:

@@ -6,12 +6,12 @@ import asyncio
 from http import HTTPStatus
 from typing import Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from movie_collections.container import ContainerDependency
+from movie_collections.container import Container, get_container
 from movie_collections.core.errors import PROBLEM_MEDIA_TYPE, problem_responses
 from movie_collections.core.request_id import current_request_id
 
@@ -44,7 +44,8 @@ async def live() -> Liveness:
     responses=problem_responses(503),
     summary="The database (and Redis, when configured) answer",
 )
-async def ready(container: ContainerDependency) -> Readiness | JSONResponse:
+async def ready(request: Request) -> Readiness | JSONResponse:
+    container = get_container(request)
     checks: dict[str, CheckState] = {"database": await _check_database(container)}
     if container.redis is not None:
         checks["redis"] = await _check_redis(container)
@@ -65,7 +66,7 @@ async def ready(container: ContainerDependency) -> Readiness | JSONResponse:
     return Readiness(checks=checks)
 
 
-async def _check_database(container: ContainerDependency) -> CheckState:
+async def _check_database(container: Container) -> CheckState:
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
             async with container.database.transaction() as connection:
@@ -75,7 +76,7 @@ async def _check_database(container: ContainerDependency) -> CheckState:
     return "ok"
 
 
-async def _check_redis(container: ContainerDependency) -> CheckState:
+async def _check_redis(container: Container) -> CheckState:
     assert container.redis is not None
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from movie_collections.auth.dependencies import CurrentUserId
-from movie_collections.container import ContainerDependency
+from movie_collections.container import get_container
 from movie_collections.core.errors import problem_responses
 from movie_collections.limits.schemas import Limits
 from movie_collections.limits.service import api_limits
@@ -19,5 +19,6 @@ router = APIRouter(tags=["limits"])
     responses=problem_responses(401),
     summary="The limits of the API that apply to me",
 )
-async def limits(_user: CurrentUserId, container: ContainerDependency) -> Limits:
+async def limits(_user: CurrentUserId, request: Request) -> Limits:
+    container = get_container(request)
     return api_limits(container.settings)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from movie_collections.auth.dependencies import CurrentUserId
-from movie_collections.container import ContainerDependency
+from movie_collections.container import get_container
 from movie_collections.core.errors import Unprocessable, problem_responses
 from movie_collections.movies.schemas import MoviePage
 
@@ -24,9 +24,9 @@ router = APIRouter(prefix="/movies", tags=["movies"])
 async def list_movies(
     request: Request,
     _user: CurrentUserId,
-    container: ContainerDependency,
     page: Annotated[int, Query(ge=1, description="Page number, from 1.")] = 1,
 ) -> Response:
+    container = get_container(request)
     maximum = container.settings.movies_max_page
     if page > maximum:
         raise Unprocessable(f"page must be at most {maximum}.")
