@@ -58,16 +58,8 @@ needs `Authorization: Bearer <access_token>`. Errors are `application/problem+js
 
 
 def _freeze_startup_objects() -> None:
-    """Keep what startup built (modules, routes, validators, pools: hundreds of thousands of
-    objects that live as long as the process) out of the cyclic garbage collector's scans.
-
-    Every request allocates enough to trigger collections, and each full collection used to
-    walk all of those objects again: in-process profiling (bench/profile_app.py) measured the
-    1,000-collection list at ~4.5 ms of CPU without this and ~2.4 ms with it, the small list
-    at 190 vs 120 us. gc.collect() runs first, so no garbage is frozen; startup objects live as
-    long as the app anyway, and the lifespan unfreezes them when the app shuts down.
-    """
-    gc.collect()
+    """Keep what start-up built (modules, routes, validators, pools), which lives as long as
+    the process, out of the cyclic garbage collector's scans of every request's garbage."""
     gc.freeze()
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
+import ssl
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from functools import partial
 
+import certifi
 import httpx
 from pydantic import ValidationError
 
@@ -42,14 +45,14 @@ class ShardedTransport(httpx.AsyncBaseTransport):
     httpcore's pool scans every connection (a socket poll for each idle one, and a quadratic
     idle count) whenever a request starts or ends; with ~64 concurrent upstream calls that
     scan, not the network, bounded throughput. Pools of a handful of connections keep it cheap.
-    TLS verification stays on (the default SSL context of each pool).
+    TLS verification stays on; the pools share one SSL context.
     """
 
     def __init__(self, *, shards: int, max_connections: int, max_keepalive: int) -> None:
         shards = max(1, min(shards, max_connections))
         self._pools = [
             httpx.AsyncHTTPTransport(
-                verify=True,
+                verify=_verified_tls(),
                 limits=httpx.Limits(
                     max_connections=-(-max_connections // shards),
                     max_keepalive_connections=-(-max_keepalive // shards),
@@ -67,6 +70,13 @@ class ShardedTransport(httpx.AsyncBaseTransport):
     async def aclose(self) -> None:
         for pool in self._pools:
             await pool.aclose()
+
+
+@functools.cache
+def _verified_tls() -> ssl.SSLContext:
+    """The process's one SSL context for the upstream (certifi's CAs, as httpx's default):
+    building one loads the whole CA bundle, so it is made once, not per pool or app."""
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 class MoviesClient:
