@@ -234,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--server",
         choices=["uvicorn", "granian"],
         default="uvicorn",
-        help="HTTP server (default uvicorn, measured faster: docs/benchmarks.md)",
+        help="HTTP server (default uvicorn)",
     )
     serve.set_defaults(handler=command_serve)
 

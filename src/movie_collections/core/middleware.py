@@ -40,10 +40,8 @@ class RequestIdMiddleware:
 def new_request_id() -> str:
     """32 random hex digits, like a uuid4's, for correlating logs: unique, not secret.
 
-    Python's Mersenne Twister (seeded from the OS once per process, and again in a forked
-    child) instead of uuid4(): uuid4 reads os.urandom, a system call per request that also
-    releases the GIL, handing it to the SQLite writer thread for as long as that thread wants
-    it (~12 µs of a write's loop time in the profile). A request id is never a credential.
+    Python's Mersenne Twister (seeded from the OS per process) instead of uuid4(), which
+    makes a system call per request. A request id is never a credential.
     """
     return f"{random.getrandbits(128):032x}"
 

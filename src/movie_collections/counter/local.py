@@ -1,31 +1,7 @@
-"""The embedded request counter: one memory-mapped file per worker process, summed on read.
-
-Layout of the counter directory:
-
-- `worker-<pid>-<random>.count`: 8 bytes, a little-endian signed 64-bit count. Exactly one
-  process writes it (its creator), through a shared memory mapping, so counting a request is
-  one store to memory: no system call, no lock shared between processes. The creator holds an
-  exclusive `flock` on it for its whole life; a file whose lock can be taken belongs to a
-  process that has exited (the kernel drops `flock` locks when a process dies, even on
-  SIGKILL), and its count is still in the file (the page cache outlives the process).
-- `state.json`: `{"retired": R, "baseline": B, "folded": [names]}`, replaced atomically
-  (temporary file + `os.replace`). `retired` holds the counts of dead workers' files that have
-  been folded in; `baseline` is the raw total at the last reset; `folded` names files already
-  counted in `retired` but not deleted yet, so a crash between the two steps cannot count
-  them twice.
-- `lock`: readers (`total`) take it shared, `reset` and compaction take it exclusive; neither
-  is on the hot path. A read first tries the shared lock without waiting, right on the event
-  loop, through mappings of the other workers' files it keeps open: a few local system calls,
-  far cheaper than a hop to a thread. Only when a reset or compaction holds the lock does it
-  wait for it, on a thread.
-
-The count is `retired + sum(live files) - baseline`.
-
-Why an 8-byte value cannot be read torn: the mapping starts on a page boundary, so the value
-is 8-byte aligned, and both sides access it through a ctypes `c_int64`, whose getter and
-setter are a single fixed-size 8-byte copy that the C compiler emits as one aligned 64-bit
-load or store. Aligned 64-bit loads and stores are single-copy atomic on x86-64 and AArch64,
-the platforms this service runs on.
+"""The embedded request counter: one memory-mapped 8-byte file per worker process, summed on
+read. Counting is one aligned 64-bit store to memory; a dead worker's file (its `flock` is
+free) is folded into `state.json`; a reset records the baseline. Files, locks and why the
+count is exact: docs/request-counter.md.
 """
 
 from __future__ import annotations

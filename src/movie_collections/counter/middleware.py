@@ -1,12 +1,8 @@
 """Counts every HTTP request when it arrives, before routing, whatever its outcome.
 
-When the backend hands back something to wait for (Redis: the request's batch being
-confirmed), the client must not get its response before that wait ends. A response sent
-whole (its start and one final body message) is held here and delivered once the app has
-returned: by then the wait is usually over, and if not, it is awaited in this outermost frame,
-so suspending and resuming costs one frame, not the app's whole chain of middleware and
-handler frames. A streamed response (a body with `more_body`) waits before its first body
-message goes out, and then streams as usual.
+When the backend hands back something to wait for (Redis: the request's batch confirmed), a
+whole response is held here and released once that wait ends; a streamed one waits before
+its first body message.
 """
 
 from __future__ import annotations

@@ -1,11 +1,8 @@
 """Idempotency-Key rules: claim a key, replay its answer, refuse a reused key or one in flight.
 
-A key is claimed in its own committed transaction before the work starts, so a duplicate
-arriving at another worker or host meets the row (or the unique key) and gets 409 instead of
-doing the work twice. The answer is recorded in the same transaction as the work itself:
-either both are committed or neither is. If the work fails the claim is removed so a retry can
-proceed; if the process dies instead, the claim is taken over once it is older than
-IDEMPOTENCY_IN_FLIGHT_TIMEOUT.
+The claim is committed before the work starts (a duplicate elsewhere gets 409); the answer is
+recorded in the work's own transaction; a failed attempt drops its claim, a dead process's
+claim is taken over after IDEMPOTENCY_IN_FLIGHT_TIMEOUT.
 """
 
 from __future__ import annotations

@@ -1,10 +1,8 @@
-"""The stand-in upstream: a small, fast ASGI app serving the generated catalogue, with faults.
+"""The stand-in upstream: a small ASGI app serving the generated catalogue, with faults.
 
-It speaks like the real catalogue (basic auth, pages of 10, absolute `next`/`previous` links
-to its own host, DRF-style: page 1's link has no `page`), and can be told to be slow or to
-fail in the ways the real one does. Two unauthenticated test-double endpoints:
-`GET /__stats` (calls served, by outcome) and `POST /__control` (change the behaviour at
-run time; `{"reset_stats": true}` zeroes the counters).
+It speaks like the real catalogue (basic auth, pages of 10, absolute DRF-style links) and can
+be told to be slow or to fail; `GET /__stats` and `POST /__control` (no auth) are the
+test-double endpoints.
 """
 
 from __future__ import annotations

@@ -1,12 +1,8 @@
 """The JSON body of GET /movies/: an upstream page with links to this service.
 
-Concurrent requests for one page share one upstream call (MoviesClient.fetch_page) and so
-receive the very same UpstreamPage object. PageBodies renders it once for all of them: under
-load a whole wave of requests completes together when the shared call does, and rendering
-each answer separately delayed the last of the wave. The body is keyed by that object's
-identity (the object is held, so its identity cannot be taken by another), and a new upstream
-call gives a new object: a body is only ever sent to requests that shared the call it was
-made from. Nothing of the catalogue outlives that: this is not a cache.
+Requests that shared one upstream call (single-flight) get the same UpstreamPage object;
+PageBodies renders its body once for all of them, keyed by that object's identity, so a body
+only reaches requests of the call it was made from. Nothing outlives the call: not a cache.
 """
 
 from __future__ import annotations

@@ -1,22 +1,9 @@
-"""Genre counts per user, kept by the database on every write of `collection_genres`.
-
-Favourite genres were a GROUP BY over every (movie, genre) row of the user: ~40,000 rows,
-several milliseconds, for a user with 1,000 collections of 20 movies. Triggers on
-`collection_genres` now keep `user_genres` (owner, genre -> occurrences) in the same
-transaction as the rows themselves, so every write path, ON DELETE CASCADE included, keeps
-the counts exact without application code, and the read is a few rows.
-
-On PostgreSQL, concurrent writers of one user would all update the same count rows and so
-wait for each other's commit. The counts are therefore split over 16 slots chosen by the
-collection: writers of different collections rarely share a row, and a reader sums the
-slots. Each transaction first takes an advisory lock on the one (owner, slot) it changes,
-so two writers of a slot never lock count rows in crossing orders (no deadlock). When the
-user row is gone (DELETE /me/ cascading), the delete trigger does nothing: the counts go
-with the user. SQLite has one writer at a time, so it uses slot 0 and row triggers.
+"""Genre counts per user (`user_genres`), kept by triggers on `collection_genres` in the same
+transaction as every write, split over slots so that concurrent writers of one user on
+PostgreSQL seldom share a row; favourite genres sum the slots.
 
 Revision ID: 0004
 Revises: 0003
-Create Date: 2026-11-28
 """
 
 from __future__ import annotations

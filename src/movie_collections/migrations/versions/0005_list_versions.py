@@ -1,22 +1,9 @@
-"""A version of each user's collection list, bumped by the database on every write.
-
-`user_list_versions` holds, per user and slot, a number that triggers on `collections` raise
-in the same transaction as any insert, update or delete of the user's collections. Every
-write the API makes to a collection (its movies and genres included) changes its
-`collections` row, so the sum of a user's slots changes with every committed change to what
-GET /collection/ answers, and only goes up: within one database's commit order, one sum
-names one state of the list. The service keeps the answer it last built for that sum
-(collection/kept_answers.py) and sends it again while the sum is unchanged, after reading
-the sum from the database on every request.
-
-Slots and locking as in 0004 (user_genres): on PostgreSQL a collection's slot comes from its
-id, and the same advisory lock per (owner, slot) is taken first, so concurrent writers of one
-user seldom wait for each other and never lock rows in crossing orders. A delete cascading
-from DELETE /me/ bumps nothing: the user's versions go with the user.
+"""A version of each user's collection list (`user_list_versions`), raised by triggers on
+`collections` in the same transaction as every insert, update or delete: the version of
+GET /collection/'s answer for the versioned cache. Slots and locks as in 0004.
 
 Revision ID: 0005
 Revises: 0004
-Create Date: 2026-11-28
 """
 
 from __future__ import annotations

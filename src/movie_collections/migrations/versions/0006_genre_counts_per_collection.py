@@ -1,21 +1,8 @@
-"""One `collection_genres` row per (collection, genre) with its count, not per (movie, genre).
-
-A replace of 10 movies deleted and inserted ~20 (position, genre) rows, each firing the
-counting trigger of 0004 on SQLite: ~40 row writes and ~40 upserts of `user_genres`, about
-half of a PUT's time under the write lock. Now a collection has one row per genre it holds,
-with how many of its movies have it (`occurrences`, always > 0): ~12 rows for 10 movies,
-and a write that replaces the movies rewrites only the counts that changed (the genres
-overlap). The triggers add a row's `occurrences` to the user's count, subtract it on delete,
-and apply the difference on update, so every write path (ON DELETE CASCADE included) keeps
-`user_genres` exact as before; only the unit they count in changed. Slots and advisory locks
-on PostgreSQL as in 0004.
-
-The rows are rebuilt from the stored ones both ways: up, by counting them per (collection,
-genre); down, by splitting each stored movie's genres again (positions are the movies').
+"""One `collection_genres` row per (collection, genre) with its count, instead of one per
+(movie, genre), so a write changes far fewer rows; the counts are rebuilt from the movies.
 
 Revision ID: 0006
 Revises: 0005
-Create Date: 2026-11-28
 """
 
 from __future__ import annotations

@@ -1,21 +1,8 @@
-"""SQLite: the tables written on every collection write are stored in their key's order.
-
-A SQLite table is by default a b-tree keyed by a hidden rowid, and its PRIMARY KEY a second
-b-tree pointing into it. `collection_movies`, `collection_genres`, `user_genres` and
-`user_list_versions` are only ever found by their keys (a collection's movies and genre
-counts, a user's counts and list version), so that indirection is pure cost: every movie row
-a PUT rewrites was looked up in the key's index, then in the table, and an insert wrote both.
-`WITHOUT ROWID` makes the key the table's own order: one b-tree fewer per row written and
-read, and a collection's movies side by side on a page. In plain sqlite3 the SQL of a PUT of
-10 movies went from ~142 to ~112 us of CPU (docs/benchmarks.md, "Fifth session").
-
-Only the storage changes: columns, keys, constraints, indexes and triggers are the same (each
-table is rebuilt from its own CREATE statement, and its indexes and triggers re-created from
-theirs). PostgreSQL has no rowid: nothing to do there.
+"""SQLite: the child tables found only by their keys are stored in their key's order
+(WITHOUT ROWID); PostgreSQL is unchanged.
 
 Revision ID: 0007
 Revises: 0006
-Create Date: 2026-11-28
 """
 
 from __future__ import annotations
