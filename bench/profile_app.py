@@ -3,7 +3,7 @@
 `python -m bench.profile_app list --requests 3000 [--profile out.txt]` builds the real app on a
 fresh SQLite file, seeds it through the app, then drives the ASGI callable directly with
 `--concurrency` requests in flight, and reports the process CPU time per request (the worker
-threads of aiosqlite included). On a busy shared machine this is far steadier than req/s, so
+threads included). On a busy shared machine this is far steadier than req/s, so
 it is what A/B comparisons of an optimisation use; wrk runs (`make bench`) give the real figures.
 """
 

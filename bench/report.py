@@ -129,7 +129,7 @@ def chart(document: dict[str, Any], path: Path) -> None:
         axes.barh(positions, values, height=height, label=variant["variant"])
     ceiling = _ceiling_rps(document)
     axes.axvline(ceiling, color="black", linestyle="--", label=f"ceiling {ceiling:,.0f} req/s")
-    axes.axvline(ceiling * 0.25, color="grey", linestyle=":", label="25% of ceiling")
+    axes.axvline(ceiling * 0.20, color="grey", linestyle=":", label="20% of ceiling")
     axes.set_yticks([row + height * (len(variants) - 1) / 2 for row in range(len(titles))])
     axes.set_yticklabels(titles)
     axes.invert_yaxis()
