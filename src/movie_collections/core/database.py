@@ -384,11 +384,16 @@ class Database:
     async def _take_sqlite(self) -> sqlite3.Connection:
         if self._sqlite_slots is None:
             self._sqlite_slots = asyncio.Semaphore(self._size)
-        try:
-            async with asyncio.timeout(self._timeout):
-                await self._sqlite_slots.acquire()
-        except TimeoutError as error:
-            raise DatabaseUnavailable("no database connection within the pool timeout") from error
+        if self._sqlite_slots.locked():  # all connections in use: wait, within the timeout
+            try:
+                async with asyncio.timeout(self._timeout):
+                    await self._sqlite_slots.acquire()
+            except TimeoutError as error:
+                raise DatabaseUnavailable(
+                    "no database connection within the pool timeout"
+                ) from error
+        else:
+            await self._sqlite_slots.acquire()
         if self._idle:
             return self._idle.pop()
         try:
