@@ -245,9 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# glibc gives every thread its own malloc arenas (up to 8 per core); aiosqlite runs each
-# connection in a thread, and under load the arenas fill and fragment, so a worker's RSS
-# creeps up by tens of MB (docs/reliability.md, "Memory"). Two arenas keep it level. glibc
+# glibc gives every thread its own malloc arenas (up to 8 per core); under load the arenas of
+# the worker's helper threads fill and fragment and RSS creeps up (docs/reliability.md,
+# "Memory"). Two arenas keep it level. glibc
 # reads the variable once, at start-up, so `serve` re-executes itself with it set.
 MALLOC_ARENA_MAX_DEFAULT = "2"
 

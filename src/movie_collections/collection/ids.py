@@ -3,43 +3,11 @@
 from __future__ import annotations
 
 import os
-import threading
 import time
 import uuid
 
 _VERSION_MASK = 0xF << 76
 _VARIANT_MASK = 0x3 << 62
-_RANDOM_BYTES_PER_ID = 10  # 80 bits, 74 of them kept
-_BUFFERED_IDS = 256
-
-
-class _OsRandom:
-    """The OS's CSPRNG (os.urandom, as `secrets` uses), read a few kilobytes at a time: one
-    system call per 256 ids instead of one per id (each also releases the GIL to the SQLite
-    writer thread). The buffer is dropped in a forked child, so no two processes ever
-    draw the same bytes, nor two threads (the lock)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._buffer = b""
-        self._offset = 0
-        os.register_at_fork(after_in_child=self._forget)
-
-    def _forget(self) -> None:
-        self._lock = threading.Lock()
-        self._buffer, self._offset = b"", 0
-
-    def bits80(self) -> int:
-        with self._lock:
-            if self._offset + _RANDOM_BYTES_PER_ID > len(self._buffer):
-                self._buffer = os.urandom(_RANDOM_BYTES_PER_ID * _BUFFERED_IDS)
-                self._offset = 0
-            start = self._offset
-            self._offset = start + _RANDOM_BYTES_PER_ID
-            return int.from_bytes(self._buffer[start : self._offset], "big")
-
-
-_random = _OsRandom()
 
 
 def new_collection_id() -> uuid.UUID:
@@ -55,7 +23,7 @@ def new_collection_id() -> uuid.UUID:
     a millisecond ahead for every id within the same millisecond (ahead of real time under
     load).
     """
-    value = (time.time_ns() // 1_000_000) << 80 | _random.bits80()
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
     value = (value & ~_VERSION_MASK) | (7 << 76)
     value = (value & ~_VARIANT_MASK) | (0x2 << 62)
     return uuid.UUID(int=value)

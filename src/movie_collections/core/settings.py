@@ -26,7 +26,7 @@ class Settings(BaseSettings):
 
     database_url: str = Field(
         DEFAULT_DATABASE_URL,
-        description="sqlite:///path or postgresql://user@host/db; the async driver is chosen here.",
+        description="sqlite:///path or postgresql://user@host/db (driven by sqlite3 or asyncpg).",
     )
     data_dir: Path | None = Field(
         None,
@@ -263,7 +263,7 @@ class Settings(BaseSettings):
 
     @property
     def async_database_url(self) -> str:
-        """DATABASE_URL with the async driver the app uses (aiosqlite or asyncpg)."""
+        """DATABASE_URL with the async driver of the Alembic migrations (aiosqlite or asyncpg)."""
         scheme, rest = self.database_url.split(":", 1)
         base = scheme.split("+", 1)[0]
         driver = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
