@@ -55,6 +55,7 @@ class Target:
         self.backend = backend
         self.prefix = f"bench-{secrets.token_hex(6)}:"
         counter = backend.split("+")[0]  # "redis+nowait": the redis backend, other settings
+        (work / backend).mkdir(parents=True, exist_ok=True)  # the SQLite file's directory
         environment = {
             "DATABASE_URL": f"sqlite:///{work / backend / 'app.db'}",
             "COUNTER_BACKEND": counter,

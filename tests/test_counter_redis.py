@@ -7,6 +7,7 @@ import contextlib
 import secrets
 import shutil
 import signal
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from movie_collections.core.redis import RedisClient
 from movie_collections.counter import redis as redis_counter
 from movie_collections.counter.backend import CounterUnavailable
 from movie_collections.counter.redis import APPLY_BATCH_ONCE, RedisCounter
-from tests.processes import PrivateRedis
+from tests.processes import PrivateRedis, free_port
 from tests.services import REDIS_TEST_URL, redis_reachable, skip_or_fail
 
 pytestmark = pytest.mark.redis
@@ -303,6 +304,76 @@ async def test_a_hung_redis_never_holds_a_request_longer_than_the_durable_wait(
             private.process.send_signal(signal.SIGCONT)
         await counter.stop()
         await redis.aclose()
+        private.kill()
+
+
+async def test_batches_are_pipelined(tmp_path: Path) -> None:
+    """Redis frozen (SIGSTOP): each loop iteration's batch is written at once, without waiting
+    for the replies to the earlier ones; all of them are applied once Redis resumes."""
+    private = private_redis_or_skip(tmp_path / "redis").start()
+    redis = Redis.from_url(private.url, socket_timeout=2, socket_connect_timeout=2)
+    counter = await started(redis, "t:", socket_timeout=2, settle_seconds=0)
+    assert private.process is not None
+    try:
+        private.process.send_signal(signal.SIGSTOP)
+        for _ in range(3):
+            await count_concurrently(counter, 10)  # released by the durable wait, unconfirmed
+        assert counter.unsent == 30
+        written = [
+            sum(1 for batch in link.waiting if batch is not None)
+            for link in counter._links.values()
+        ]
+        assert written == [3]  # one connection, three batches awaiting their replies
+        private.process.send_signal(signal.SIGCONT)
+        assert await until_readable(counter) == 30
+        assert counter.unsent == 0
+    finally:
+        private.process.send_signal(signal.SIGCONT)
+        await counter.stop()
+        await redis.aclose()
+        private.kill()
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 (its own CA) and its key."""
+    certificate, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-keyout", str(key), "-out", str(certificate), "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return certificate, key
+
+
+async def test_tls_acl_user_and_database_come_from_the_client_settings(tmp_path: Path) -> None:
+    """The counter's own connections are made by redis-py from the client's settings: TLS
+    (`rediss://`, checked against a CA file), an ACL user with a password, database 3."""
+    if shutil.which("redis-server") is None or shutil.which("openssl") is None:
+        skip_or_fail("redis-server and openssl are needed for a TLS Redis")
+    certificate, key = await asyncio.to_thread(self_signed_certificate, tmp_path)
+    tls_port = free_port()
+    tls = ["--tls-port", str(tls_port), "--tls-auth-clients", "no"]
+    tls += ["--tls-cert-file", str(certificate), "--tls-key-file", str(key)]
+    tls += ["--tls-ca-cert-file", str(certificate)]
+    user = ["--user", "counter", "on", ">s3cret", "~t:*", "+@all"]
+    private = PrivateRedis(tmp_path / "redis", extra_arguments=(*tls, *user)).start()
+    url = f"rediss://counter:s3cret@127.0.0.1:{tls_port}/3"
+    redis = Redis.from_url(url, ssl_ca_certs=str(certificate), socket_timeout=2)
+    plain = Redis.from_url(f"redis://127.0.0.1:{private.port}/3", socket_timeout=2)  # no TLS
+    try:
+        counter = await started(redis, "t:")
+        await count_concurrently(counter, 25)
+        assert await counter.total() == 25
+        assert any(client["user"] == "counter" for client in await plain.client_list())
+        await counter.stop()
+        assert int(await plain.get("t:request-count:{0}") or 0) == 25  # in database 3
+    finally:
+        await redis.aclose()
+        await plain.aclose()
         private.kill()
 
 
