@@ -29,6 +29,8 @@ def _run(connection: Connection) -> None:
 
 async def _run_online(database_url: str) -> None:
     settings = Settings(database_url=database_url, database_pool_size=1)
+    if settings.sqlite_path is not None:
+        settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(settings.async_database_url, poolclass=NullPool)
     try:
         async with engine.connect() as connection:
