@@ -13,8 +13,10 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from sqlalchemy.sql import ClauseElement
 
 from movie_collections.app import create_app
+from movie_collections.core.database import Database
 from movie_collections.core.migrate import upgrade_to_head
 from movie_collections.core.settings import Settings
 from tests.services import (
@@ -128,6 +130,28 @@ async def register(client: httpx.AsyncClient, username: str | None = None) -> di
 @pytest.fixture
 async def auth(client: httpx.AsyncClient) -> dict[str, str]:
     return await register(client)
+
+
+async def stored_rows(
+    source: FastAPI | Settings, *statements: ClauseElement
+) -> list[list[tuple[Any, ...]]]:
+    """What is committed: the rows of each statement (plain tuples), all read in one snapshot.
+    From an app, on its own pool; from settings, on a `Database` of its own, as another process
+    would read."""
+    if isinstance(source, FastAPI):
+        return await _read(source.state.container.database, statements)
+    database = Database(source)
+    try:
+        return await _read(database, statements)
+    finally:
+        await database.close()
+
+
+async def _read(
+    database: Database, statements: tuple[ClauseElement, ...]
+) -> list[list[tuple[Any, ...]]]:
+    async with database.transaction() as connection:
+        return [[tuple(row) for row in await connection.fetch(s)] for s in statements]
 
 
 def movie(index: int, genres: str = "Drama") -> dict[str, str]:

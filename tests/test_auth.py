@@ -8,10 +8,12 @@ import uuid
 import httpx
 import jwt
 import pytest
+from sqlalchemy import select
 
+from movie_collections.auth.repository import users
 from movie_collections.auth.tokens import key_id
 from movie_collections.core.settings import Settings
-from tests.conftest import PASSWORD, TEST_SECRET, register
+from tests.conftest import PASSWORD, TEST_SECRET, register, stored_rows
 
 
 async def test_register_returns_token_that_authenticates(client: httpx.AsyncClient) -> None:
@@ -208,18 +210,7 @@ async def test_docs_need_no_token(client: httpx.AsyncClient) -> None:
 async def test_password_is_stored_as_argon2id(
     settings: Settings, client: httpx.AsyncClient
 ) -> None:
-    from sqlalchemy import text
-
-    from movie_collections.core.database import Database
-
     await register(client, "hashme")
-    database = Database(settings)
-    try:
-        async with database.transaction() as connection:
-            stored = (
-                await connection.execute(text("SELECT password_hash FROM users"))
-            ).scalar_one()
-    finally:
-        await database.dispose()
+    [[(stored,)]] = await stored_rows(settings, select(users.c.password_hash))
     assert stored.startswith("$argon2id$")
     assert PASSWORD not in stored

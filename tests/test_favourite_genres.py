@@ -11,13 +11,18 @@ from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import update
+from sqlalchemy import func, select, text, update
 
 from movie_collections.collection import repository
-from movie_collections.collection.repository import split_genres
+from movie_collections.collection.repository import (
+    collection_genres,
+    collection_movies,
+    collections,
+    split_genres,
+    user_genres,
+)
 from movie_collections.core.migrate import alembic_config, upgrade_to_head
-from movie_collections.driver_sql import as_uuid
-from tests.conftest import movie, register
+from tests.conftest import movie, register, stored_rows
 
 GENRES = ["Drama", "Comedy", "Horror", "Sci-Fi", "Western", "Film-Noir"]
 
@@ -29,27 +34,31 @@ async def counts(
 
     The per-collection counts (`collection_genres`, migration 0006) must equal a recount of
     each collection's movies too: they are what the kept counts are summed from."""
-    kept_rows, movie_rows, collection_rows = await app.state.container.database.read_snapshot(
-        [
-            ("SELECT owner_id, genre, occurrences FROM user_genres", ()),
-            (
-                "SELECT c.owner_id, m.collection_id, m.genres FROM collection_movies m "
-                "JOIN collections c ON c.id = m.collection_id",
-                (),
-            ),
-            ("SELECT collection_id, owner_id, genre, occurrences FROM collection_genres", ()),
-        ]
+    kept_rows, movie_rows, collection_rows = await stored_rows(
+        app,
+        select(user_genres.c.owner_id, user_genres.c.genre, user_genres.c.occurrences),
+        select(
+            collections.c.owner_id, collection_movies.c.collection_id, collection_movies.c.genres
+        )
+        .select_from(collection_movies)
+        .join(collections, collections.c.id == collection_movies.c.collection_id),
+        select(
+            collection_genres.c.collection_id,
+            collection_genres.c.owner_id,
+            collection_genres.c.genre,
+            collection_genres.c.occurrences,
+        ),
     )
     kept: dict[uuid.UUID, Counter[str]] = {}
     for owner, genre, occurrences in kept_rows:
-        kept.setdefault(as_uuid(owner), Counter())[genre] += occurrences
+        kept.setdefault(owner, Counter())[genre] += occurrences
     recount: dict[uuid.UUID, Counter[str]] = {}
     per_collection: Counter[tuple[uuid.UUID, uuid.UUID, str]] = Counter()
     for owner, collection_id, genres in movie_rows:
         for genre in split_genres(genres):
-            recount.setdefault(as_uuid(owner), Counter())[genre] += 1
-            per_collection[as_uuid(collection_id), as_uuid(owner), genre] += 1
-    stored = {(as_uuid(c), as_uuid(o), genre): n for c, o, genre, n in collection_rows}
+            recount.setdefault(owner, Counter())[genre] += 1
+            per_collection[collection_id, owner, genre] += 1
+    stored = {(c, o, genre): n for c, o, genre, n in collection_rows}
     assert stored == dict(per_collection)
     # Counts that went back to zero stay as rows; they mean the same as no row.
     return {o: +c for o, c in kept.items() if +c}, recount
@@ -193,14 +202,15 @@ async def test_counts_follow_any_change_of_the_per_collection_rows(
     ):
         async with database.transaction(write=True) as connection:
             await connection.execute(change)
-        [kept_rows, stored_rows] = await database.read_snapshot(
-            [
-                ("SELECT genre, sum(occurrences) FROM user_genres GROUP BY genre", ()),
-                ("SELECT genre, sum(occurrences) FROM collection_genres GROUP BY genre", ()),
-            ]
+        kept_rows, per_collection_rows = await stored_rows(
+            app,
+            *(
+                select(counted.c.genre, func.sum(counted.c.occurrences)).group_by(counted.c.genre)
+                for counted in (user_genres, table)
+            ),
         )
         kept = {genre: n for genre, n in kept_rows if n}
-        assert kept == dict(stored_rows)
+        assert kept == dict(per_collection_rows)
     assert kept == {"Drama": 6, "Western": 2}
 
 
@@ -227,12 +237,9 @@ async def test_migration_counts_the_genres_already_stored(
         config = alembic_config(database_url)
         # 0005: one genre row per (movie, genre) again, rebuilt from the movies.
         await asyncio.to_thread(command.downgrade, config, "0005")
-        [rows] = await app.state.container.database.read_snapshot(
-            [("SELECT position, genre FROM collection_genres", ())]
-        )
-        assert Counter(map(tuple, rows)) == Counter(
-            {(0, "Drama"): 3, (0, "Comedy"): 3, (1, "Drama"): 3}
-        )
+        # The table as it was then: not the model's columns, so in plain SQL.
+        [rows] = await stored_rows(app, text("SELECT position, genre FROM collection_genres"))
+        assert Counter(rows) == Counter({(0, "Drama"): 3, (0, "Comedy"): 3, (1, "Drama"): 3})
         await asyncio.to_thread(command.downgrade, config, "0003")
         await asyncio.to_thread(upgrade_to_head, database_url)
         kept, recount = await counts(app)

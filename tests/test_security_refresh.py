@@ -7,11 +7,11 @@ import hashlib
 from pathlib import Path
 
 import httpx
-from sqlalchemy import text
+from sqlalchemy import select
 
-from movie_collections.core.database import Database
+from movie_collections.auth.repository import refresh_tokens, users
 from movie_collections.core.settings import Settings
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, stored_rows
 from tests.security_helpers import bearer, client_for, register_pair, settings_with
 
 
@@ -120,16 +120,8 @@ async def test_only_a_hash_of_the_refresh_token_is_stored(
     settings: Settings, client: httpx.AsyncClient
 ) -> None:
     pair = await register_pair(client)
-    database = Database(settings)
-    try:
-        async with database.transaction() as connection:
-            stored = (
-                (await connection.execute(text("SELECT token_hash FROM refresh_tokens")))
-                .scalars()
-                .all()
-            )
-    finally:
-        await database.dispose()
+    [rows] = await stored_rows(settings, select(refresh_tokens.c.token_hash))
+    stored = [token_hash for (token_hash,) in rows]
     assert stored == [hashlib.sha256(pair["refresh_token"].encode()).hexdigest()]
 
 
@@ -142,13 +134,8 @@ async def test_password_hash_is_upgraded_on_login_when_parameters_change(
     stronger = settings_with(database_url, tmp_path, password_hash_time_cost=2)
 
     async def stored_hash() -> str:
-        database = Database(stronger)
-        try:
-            async with database.transaction() as connection:
-                query = text("SELECT password_hash FROM users")
-                return str((await connection.execute(query)).scalar_one())
-        finally:
-            await database.dispose()
+        [[(password_hash,)]] = await stored_rows(stronger, select(users.c.password_hash))
+        return str(password_hash)
 
     assert ",t=1," in await stored_hash()
     async with client_for(stronger) as client:

@@ -1,4 +1,6 @@
-"""SQLite writes: the host-wide write lock, and group commit on the driver's writer thread."""
+"""SQLite writes: the host-wide write lock queues writers of every process, a write waits
+without blocking the event loop, one failing write never takes another with it, and a writer
+waiting past the busy timeout is a 503."""
 
 from __future__ import annotations
 
@@ -9,30 +11,35 @@ import sqlite3
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-from sqlalchemy import exc as sa_exc
+from sqlalchemy import bindparam, insert, update
 
 from movie_collections.app import create_app
+from movie_collections.collection.repository import collection_movies, collections
+from movie_collections.core.database import (
+    Connection,
+    Database,
+    ForeignKeyViolation,
+    UniqueViolation,
+)
 from movie_collections.core.sqlite_write_lock import SqliteWriteLock
-from movie_collections.driver_sql import SqliteDriverSql, WriteStep
 from tests.conftest import make_settings, movie, register
 from tests.processes import TEST_SECRET, ServerProcess
 
-INSERT_COLLECTION = (
-    "INSERT INTO collections (id, owner_id, title, description, created_at, updated_at, "
-    "version) VALUES ($1, $2, $3, '', '2026-01-01 00:00:00.000000', "
-    "'2026-01-01 00:00:00.000000', 1)"
+INSERT_COLLECTION = insert(collections)
+INSERT_MOVIE = insert(collection_movies)
+RENAME = (
+    update(collections)
+    .where(collections.c.id == bindparam("collection_id"))
+    .values(title=bindparam("new_title"))
 )
-INSERT_MOVIE = (
-    "INSERT INTO collection_movies (collection_id, position, movie_uuid, title, description, "
-    "genres) VALUES ($1, $2, $3, 'm', '', 'Drama')"
-)
-RENAME = "UPDATE collections SET title = $2 WHERE id = $1"
+Write = Callable[[Connection], Awaitable[None]]
 
 
 @pytest.fixture
@@ -62,12 +69,62 @@ def outsider(database: Path) -> Iterator[SqliteWriteLock]:
     lock.close()
 
 
-def create_steps(collection_id: uuid.UUID, owner_id: uuid.UUID, movies: int) -> list[WriteStep]:
-    rows = [(collection_id, position, uuid.uuid4()) for position in range(movies)]
-    return [
-        WriteStep(INSERT_COLLECTION, (collection_id, owner_id, "t")),
-        WriteStep(INSERT_MOVIE, many=rows),
-    ]
+@pytest.fixture
+async def writer(database: Path, tmp_path: Path) -> AsyncIterator[Database]:
+    """The app's data layer on the file, as one worker process has it."""
+    settings = make_settings(f"sqlite:///{database}", tmp_path / "data", sqlite_busy_timeout=5)
+    pool = Database(settings)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+def create(collection_id: uuid.UUID, owner_id: uuid.UUID, movies: int) -> list[Write]:
+    """The steps of a create: the collection, then its movies (positions 0..movies-1)."""
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+
+    async def insert_collection(connection: Connection) -> None:
+        row = {"id": collection_id, "owner_id": owner_id, "title": "t", "description": ""}
+        await connection.execute(
+            INSERT_COLLECTION, {**row, "created_at": now, "updated_at": now, "version": 1}
+        )
+
+    async def insert_movies(connection: Connection) -> None:
+        await connection.execute_many(
+            INSERT_MOVIE, [movie_row(collection_id, position) for position in range(movies)]
+        )
+
+    return [insert_collection, insert_movies]
+
+
+def movie_row(collection_id: uuid.UUID, position: int) -> dict[str, object]:
+    return {
+        "collection_id": collection_id,
+        "position": position,
+        "movie_uuid": uuid.uuid4(),
+        "title": "m",
+        "description": "",
+        "genres": "Drama",
+    }
+
+
+def rename(collection_id: uuid.UUID, title: str) -> Write:
+    """Rename a collection that must exist: none renamed fails (and so rolls back) the write."""
+
+    async def step(connection: Connection) -> None:
+        if await connection.execute(RENAME, {"collection_id": collection_id, "new_title": title}):
+            return
+        raise LookupError(collection_id)
+
+    return step
+
+
+async def write(database: Database, steps: list[Write]) -> None:
+    """One write transaction of the given steps, as a request runs its write."""
+    async with database.transaction(write=True) as connection:
+        for step in steps:
+            await step(connection)
 
 
 def stored(database: Path) -> dict[str, int]:
@@ -80,51 +137,42 @@ def stored(database: Path) -> dict[str, int]:
         return dict(rows.fetchall())
 
 
-async def test_a_failing_unit_of_a_batch_fails_alone(
-    database: Path, owner: uuid.UUID, outsider: SqliteWriteLock, monkeypatch: pytest.MonkeyPatch
+async def test_a_failing_write_fails_alone(
+    database: Path, owner: uuid.UUID, outsider: SqliteWriteLock, writer: Database
 ) -> None:
-    batches: list[int] = []
-    write_batch = SqliteDriverSql._write_batch
-
-    def counting(self: SqliteDriverSql, batch: list[object]) -> None:
-        batches.append(len(batch))
-        write_batch(self, batch)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(SqliteDriverSql, "_write_batch", counting)
-    driver = SqliteDriverSql(database, reader_threads=1, busy_timeout_s=5)
+    """Writes queued behind another process's lock all run once it is free; each commits or
+    rolls back whole, and a failing one takes no other with it."""
     first, second, third, fourth, earlier = (uuid.uuid4() for _ in range(5))
-    await driver.write(create_steps(earlier, owner, 1))
-    outsider.acquire()  # the writer waits: every unit below is queued by the time it gets in
+    await write(writer, create(earlier, owner, 1))
+    await outsider.acquire()  # every write below is queued by the time the lock is free
     try:
         writes = [
-            asyncio.ensure_future(driver.write(steps))
+            asyncio.ensure_future(write(writer, steps))
             for steps in (
-                create_steps(first, owner, 3),
-                create_steps(first, owner, 2),  # the same id again: primary key
-                create_steps(second, uuid.uuid4(), 2),  # nobody owns it: foreign key
-                [WriteStep(RENAME, (uuid.uuid4(), "x"), require_rows=True)],  # no such row
-                [WriteStep(RENAME, (earlier, "renamed"), require_rows=True)],
-                create_steps(third, owner, 4),
+                create(first, owner, 3),
+                create(first, owner, 2),  # the same id again: primary key
+                create(second, uuid.uuid4(), 2),  # nobody owns it: foreign key
+                [rename(uuid.uuid4(), "x")],  # no such row
+                [rename(earlier, "renamed")],
+                create(third, owner, 4),
                 # Its collection goes in, then its movies fail (one position twice): undone whole.
                 [
-                    *create_steps(fourth, owner, 2),
-                    WriteStep(INSERT_MOVIE, (fourth, 0, uuid.uuid4())),
+                    *create(fourth, owner, 2),
+                    lambda connection: connection.execute(INSERT_MOVIE, movie_row(fourth, 0)),
                 ],
             )
         ]
         await asyncio.sleep(0.3)
-        assert not any(write.done() for write in writes)  # nothing answered before the COMMIT
+        assert not any(w.done() for w in writes)  # nothing written while the lock is held
     finally:
         outsider.release()
     results = await asyncio.gather(*writes, return_exceptions=True)
-    await driver.close()
 
-    assert batches == [1, 7]  # one transaction for all seven
-    assert [results[0], results[4], results[5]] == [[], [], []]
-    assert isinstance(results[1], sa_exc.IntegrityError)
-    assert isinstance(results[2], sa_exc.IntegrityError)
-    assert isinstance(results[6], sa_exc.IntegrityError)
-    assert results[3] is None  # require_rows not met: rolled back, the others kept
+    assert [results[0], results[4], results[5]] == [None, None, None]
+    assert isinstance(results[1], UniqueViolation)
+    assert isinstance(results[2], ForeignKeyViolation)
+    assert isinstance(results[3], LookupError)
+    assert isinstance(results[6], UniqueViolation)
     assert stored(database) == {earlier.hex: 1, first.hex: 3, third.hex: 4}
     with sqlite3.connect(database) as connection:
         [(title,)] = connection.execute(
@@ -133,64 +181,51 @@ async def test_a_failing_unit_of_a_batch_fails_alone(
     assert title == "renamed"
 
 
-async def test_units_of_one_batch_are_inserted_together(
-    database: Path, owner: uuid.UUID, outsider: SqliteWriteLock, monkeypatch: pytest.MonkeyPatch
+async def test_many_writes_queued_behind_the_lock_all_commit(
+    database: Path, owner: uuid.UUID, outsider: SqliteWriteLock, writer: Database
 ) -> None:
-    chunks: list[int] = []
-    multi_row = SqliteDriverSql._multi_row
-
-    def recording(self: SqliteDriverSql, sql: str, count: int) -> str:
-        chunks.append(count)
-        return multi_row(self, sql, count)
-
-    monkeypatch.setattr(SqliteDriverSql, "_multi_row", recording)
-    driver = SqliteDriverSql(database, reader_threads=1, busy_timeout_s=5)
     ids = [uuid.uuid4() for _ in range(20)]
-    outsider.acquire()
+    await outsider.acquire()
     try:
-        writes = [asyncio.ensure_future(driver.write(create_steps(i, owner, 10))) for i in ids]
+        writes = [asyncio.ensure_future(write(writer, create(i, owner, 10))) for i in ids]
         await asyncio.sleep(0.3)
+        assert not any(w.done() for w in writes)
     finally:
         outsider.release()
-    assert await asyncio.gather(*writes) == [[]] * 20
-    await driver.close()
-    # 5 statements for 20 collections and 200 movies, in power-of-two chunks, not 220.
-    assert chunks == [16, 4, 128, 64, 8]
+    assert await asyncio.gather(*writes) == [None] * 20
     assert stored(database) == {i.hex: 10 for i in ids}
 
 
 async def test_a_process_killed_holding_the_lock_does_not_wedge_the_writers(
-    database: Path, owner: uuid.UUID
+    database: Path, owner: uuid.UUID, writer: Database
 ) -> None:
     holder = subprocess.Popen(  # noqa: ASYNC220  (started once; the test waits on it anyway)
         [
             sys.executable,
             "-c",
-            "import sys, time; from pathlib import Path;"
+            "import asyncio, time; from pathlib import Path;"
             "from movie_collections.core.sqlite_write_lock import SqliteWriteLock;"
-            f"SqliteWriteLock(Path({str(database)!r}), 5).acquire();"
+            f"asyncio.run(SqliteWriteLock(Path({str(database)!r}), 5).acquire());"
             "print('held', flush=True); time.sleep(600)",
         ],
         stdout=subprocess.PIPE,
     )
-    driver = SqliteDriverSql(database, reader_threads=1, busy_timeout_s=5)
     try:
         assert holder.stdout is not None
         assert holder.stdout.readline() == b"held\n"
         collection = uuid.uuid4()
-        write = asyncio.ensure_future(driver.write(create_steps(collection, owner, 1)))
+        pending = asyncio.ensure_future(write(writer, create(collection, owner, 1)))
         await asyncio.sleep(0.5)
-        assert not write.done()  # the other process's lock is the same lock
+        assert not pending.done()  # the other process's lock is the same lock
         holder.send_signal(signal.SIGKILL)
-        assert await asyncio.wait_for(write, timeout=5) == []
+        await asyncio.wait_for(pending, timeout=5)
         assert stored(database) == {collection.hex: 1}
     finally:
         holder.kill()
         holder.wait()
-        await driver.close()
 
 
-async def test_engine_writes_take_the_same_lock_without_blocking_the_loop(
+async def test_app_writes_take_the_same_lock_without_blocking_the_loop(
     database: Path, tmp_path: Path, outsider: SqliteWriteLock
 ) -> None:
     app = create_app(make_settings(f"sqlite:///{database}", tmp_path / "data"))
@@ -202,24 +237,32 @@ async def test_engine_writes_take_the_same_lock_without_blocking_the_loop(
                 "/collection/", json={"title": "t", "movies": [movie(1)]}, headers=auth
             )
             collection = created.json()["collection_uuid"]
-            outsider.acquire()
+            await outsider.acquire()
             try:
                 put = asyncio.ensure_future(
                     client.put(f"/collection/{collection}/", json={"title": "u"}, headers=auth)
                 )
                 await asyncio.sleep(0.3)
-                assert not put.done()  # the engine's write transaction waits for the lock ...
+                assert not put.done()  # the app's write transaction waits for the lock ...
                 listed = await client.get("/collection/", headers=auth)  # ... off the loop
                 assert listed.status_code == 200
+                assert [c["title"] for c in listed.json()["data"]["collections"]] == ["t"]
             finally:
                 outsider.release()
             renamed = await asyncio.wait_for(put, timeout=5)
             assert renamed.status_code == 200
             assert renamed.json()["title"] == "u"
+            # Reads see the committed write.
+            listed = await client.get("/collection/", headers=auth)
+            assert [c["title"] for c in listed.json()["data"]["collections"]] == ["u"]
+            detail = await client.get(f"/collection/{collection}/", headers=auth)
+            assert detail.json()["title"] == "u"
+            assert detail.headers["ETag"] == renamed.headers["ETag"]
 
 
-async def test_an_engine_write_waiting_past_the_busy_timeout_is_503(
-    database: Path, tmp_path: Path
+@pytest.mark.parametrize("holder", ["this process", "another process"])
+async def test_an_app_write_waiting_past_the_busy_timeout_is_503(
+    database: Path, tmp_path: Path, holder: str
 ) -> None:
     settings = make_settings(f"sqlite:///{database}", tmp_path / "data", sqlite_busy_timeout=0.3)
     app = create_app(settings)
@@ -229,19 +272,66 @@ async def test_an_engine_write_waiting_past_the_busy_timeout_is_503(
             auth = await register(client)
             created = await client.post("/collection/", json={"title": "t"}, headers=auth)
             collection = created.json()["collection_uuid"]
-            database_ = app.state.container.database
-            await database_.write_lock.acquire_async()  # held by this process: queue behind it
+            if holder == "this process":  # the PUT queues behind it in the process
+                lock = app.state.container.database.write_lock
+            else:  # the PUT waits for the lock file
+                lock = SqliteWriteLock(database, timeout_s=5)
+            await lock.acquire()
             try:
                 response = await client.put(
                     f"/collection/{collection}/", json={"title": "u"}, headers=auth
                 )
             finally:
-                database_.write_lock.release()
+                lock.release()
+                if holder == "another process":
+                    lock.close()
             assert response.status_code == 503, response.text
+            assert response.headers["content-type"] == "application/problem+json"
             again = await client.put(
                 f"/collection/{collection}/", json={"title": "u"}, headers=auth
             )
             assert again.status_code == 200
+
+
+async def test_a_file_locked_by_another_sqlite_writer_is_503_and_reads_go_on(
+    database: Path, tmp_path: Path
+) -> None:
+    """A writer outside the app's lock (another program on the file) holds SQLite's own
+    write lock past the busy timeout: writes are 503, reads still answer (WAL)."""
+    settings = make_settings(f"sqlite:///{database}", tmp_path / "data", sqlite_busy_timeout=0.2)
+    app = create_app(settings)
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            auth = await register(client)
+            created = await client.post(
+                "/collection/", json={"title": "t", "movies": [movie(1)]}, headers=auth
+            )
+            assert created.status_code == 201
+            collection = created.json()["collection_uuid"]
+            holder = sqlite3.connect(database, isolation_level=None)
+            holder.execute("BEGIN IMMEDIATE")  # another writer holds the lock throughout
+            try:
+                for response in (
+                    await client.post("/collection/", json={"title": "x"}, headers=auth),
+                    await client.put(
+                        f"/collection/{collection}/", json={"title": "y"}, headers=auth
+                    ),
+                ):
+                    assert response.status_code == 503, response.text
+                    assert response.headers["content-type"] == "application/problem+json"
+                # Readers are not blocked by a writer in WAL mode.
+                listed = await client.get("/collection/", headers=auth)
+                assert listed.status_code == 200
+                assert [c["title"] for c in listed.json()["data"]["collections"]] == ["t"]
+            finally:
+                holder.execute("ROLLBACK")
+                holder.close()
+            renamed = await client.put(
+                f"/collection/{collection}/", json={"title": "z"}, headers=auth
+            )
+            assert renamed.status_code == 200
+            assert renamed.json()["title"] == "z"
 
 
 def test_two_workers_writing_at_once_lose_nothing(tmp_path: Path) -> None:
@@ -291,12 +381,12 @@ async def _hammer(url: str, creates: int, concurrency: int) -> None:
             ]
 
 
-def test_without_a_lock_file_the_threads_of_a_process_still_queue(tmp_path: Path) -> None:
+async def test_without_a_lock_file_the_writers_of_a_process_still_queue(tmp_path: Path) -> None:
     lock = SqliteWriteLock(tmp_path / "missing-directory" / "app.db", timeout_s=0.2)
-    lock.acquire()
+    await lock.acquire()
     with pytest.raises(sqlite3.OperationalError, match="database is locked"):
-        lock.acquire()  # the same process waited the busy timeout
+        await lock.acquire()  # the same process waited the busy timeout
     lock.release()
-    assert lock.try_acquire()
+    await asyncio.wait_for(lock.acquire(), timeout=0.1)  # free again: taken at once
     lock.release()
     lock.close()

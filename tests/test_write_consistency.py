@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 from movie_collections.auth.repository import users
 from movie_collections.collection import repository
 from movie_collections.collection.schemas import Movie
-from movie_collections.core.database import Database
+from movie_collections.core.database import Database, UniqueViolation
 from movie_collections.core.settings import Settings
-from tests.conftest import PASSWORD, movie
+from tests.conftest import PASSWORD, movie, stored_rows
 
 
 async def test_concurrent_puts_leave_exactly_one_submitted_version(
@@ -63,25 +63,21 @@ async def test_create_is_all_or_nothing(settings: Settings, client: httpx.AsyncC
     validation hits the unique constraint) leaves no collection, movie or genre behind."""
     owner = await client.post("/register/", json={"username": "atomic", "password": PASSWORD})
     assert owner.status_code == 201
+    [[(owner_id,)]] = await stored_rows(settings, select(users.c.id))
+    duplicate = Movie.model_construct(
+        title="Twice", description="", genres="Drama", uuid=uuid.UUID(int=7)
+    )
     database = Database(settings)
     try:
-        async with database.transaction() as connection:
-            owner_id = (await connection.execute(select(users.c.id))).scalar_one()
-        duplicate = Movie.model_construct(
-            title="Twice", description="", genres="Drama", uuid=uuid.UUID(int=7)
-        )
-        with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
+        with pytest.raises(UniqueViolation):
             async with database.transaction(write=True) as connection:
                 await repository.insert_collection(
                     connection, owner_id, "half", "", [duplicate, duplicate]
                 )
-        async with database.transaction() as connection:
-            for table in (
-                repository.collections,
-                repository.collection_movies,
-                repository.collection_genres,
-            ):
-                count = await connection.execute(select(func.count()).select_from(table))
-                assert count.scalar_one() == 0, table.name
     finally:
-        await database.dispose()
+        await database.close()
+    tables = (repository.collections, repository.collection_movies, repository.collection_genres)
+    counts = await stored_rows(
+        settings, *(select(func.count()).select_from(table) for table in tables)
+    )
+    assert counts == [[(0,)]] * len(tables)

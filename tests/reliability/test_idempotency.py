@@ -17,7 +17,7 @@ from movie_collections.container import Container
 from movie_collections.core.settings import Settings
 from movie_collections.idempotency.repository import idempotency_keys
 from movie_collections.idempotency.service import Claim, request_hash
-from tests.conftest import movie, register
+from tests.conftest import movie, register, stored_rows
 
 BODY = {"title": "Weekend", "description": "rainy", "movies": [movie(1), movie(2, "Comedy")]}
 
@@ -28,10 +28,8 @@ def container_of(app: FastAPI) -> Container:
 
 
 async def count_collections(app: FastAPI) -> int:
-    async with container_of(app).database.transaction() as connection:
-        return int(
-            (await connection.execute(select(func.count()).select_from(collections))).scalar_one()
-        )
+    [[(count,)]] = await stored_rows(app, select(func.count()).select_from(collections))
+    return int(count)
 
 
 async def user_id_of(app: FastAPI, auth: dict[str, str]) -> uuid.UUID:
@@ -140,10 +138,7 @@ async def test_a_failed_create_frees_the_key_for_a_retry(
     for _ in range(2):
         response = await client.post("/collection/", json=too_many, headers=headers)
         assert response.status_code == 422
-    async with container_of(app).database.transaction() as connection:
-        rows = (
-            await connection.execute(select(func.count()).select_from(idempotency_keys))
-        ).scalar_one()
+    [[(rows,)]] = await stored_rows(app, select(func.count()).select_from(idempotency_keys))
     assert rows == 0
     assert (await client.post("/collection/", json=BODY, headers=headers)).status_code == 201
 
@@ -195,9 +190,8 @@ async def test_expired_keys_are_cleaned_up(
     await age_keys(app, timedelta(hours=25), "created_at")
     container_of(app).idempotency._next_cleanup = 0.0  # the periodic clean-up is due
     await client.post("/collection/", json=BODY, headers={**auth, "Idempotency-Key": "fresh"})
-    async with container_of(app).database.transaction() as connection:
-        remaining = (await connection.execute(select(idempotency_keys.c.key))).scalars().all()
-    assert remaining == ["fresh"]
+    [remaining] = await stored_rows(app, select(idempotency_keys.c.key))
+    assert remaining == [("fresh",)]
 
 
 @pytest.mark.parametrize("key", [b"", b"x" * 256, b"has space", "caf\u00e9".encode()])
@@ -215,9 +209,7 @@ async def test_malformed_keys_are_400(
 async def age_keys(app: FastAPI, by: timedelta, column: str) -> None:
     """Move the keys' clock back, as if `by` had passed."""
     async with container_of(app).database.transaction(write=True) as connection:
-        rows = (
-            await connection.execute(select(idempotency_keys.c.key, idempotency_keys.c[column]))
-        ).all()
+        rows = await connection.fetch(select(idempotency_keys.c.key, idempotency_keys.c[column]))
         for key, moment in rows:
             await connection.execute(
                 update(idempotency_keys)

@@ -15,8 +15,7 @@ from movie_collections.collection.repository import (
     collection_movies,
     split_genres,
 )
-from movie_collections.container import Container
-from tests.conftest import make_settings, movie, register
+from tests.conftest import make_settings, movie, register, stored_rows
 
 
 async def create(
@@ -32,23 +31,16 @@ async def create(
 async def positions(app: FastAPI, collection_id: str) -> list[int]:
     """Stored positions of the movies (they must stay dense); the collection's genre counts
     must be those of the movies stored."""
-    container: Container = app.state.container
     cid = uuid.UUID(collection_id)
-    async with container.database.transaction() as connection:
-        movies = (
-            await connection.execute(
-                select(collection_movies.c.position, collection_movies.c.genres)
-                .where(collection_movies.c.collection_id == cid)
-                .order_by(collection_movies.c.position)
-            )
-        ).all()
-        counts = (
-            await connection.execute(
-                select(collection_genres.c.genre, collection_genres.c.occurrences).where(
-                    collection_genres.c.collection_id == cid
-                )
-            )
-        ).all()
+    movies, counts = await stored_rows(
+        app,
+        select(collection_movies.c.position, collection_movies.c.genres)
+        .where(collection_movies.c.collection_id == cid)
+        .order_by(collection_movies.c.position),
+        select(collection_genres.c.genre, collection_genres.c.occurrences).where(
+            collection_genres.c.collection_id == cid
+        ),
+    )
     recount = Counter(genre for _, genres in movies for genre in split_genres(genres))
     assert dict(counts) == dict(recount)
     return [position for position, _ in movies]
