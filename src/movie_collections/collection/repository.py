@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Insert, String, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Column, Insert, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from movie_collections.auth.models import User
@@ -21,7 +21,12 @@ from movie_collections.collection.models import (
     UserGenre,
     UserListVersion,
 )
-from movie_collections.collection.schemas import Movie
+from movie_collections.collection.schemas import (
+    CollectionDetail,
+    CollectionSummary,
+    CollectionUpdate,
+    Movie,
+)
 from movie_collections.core.database import Connection
 
 collections = cast(Table, Collection.__table__)
@@ -30,6 +35,22 @@ collection_genres = cast(Table, CollectionGenre.__table__)
 user_genres = cast(Table, UserGenre.__table__)
 user_list_versions = cast(Table, UserListVersion.__table__)
 users = cast(Table, User.__table__)
+
+# The schemas declare what is read and written: each field is the table column of its name,
+# but for the ids (`id` of a collection, `movie_uuid` of a movie in one).
+SUMMARY_FIELDS = tuple(CollectionSummary.model_fields)
+COLLECTION_FIELDS = tuple(f for f in CollectionDetail.model_fields if f not in ("uuid", "movies"))
+EDITABLE_FIELDS = tuple(f for f in CollectionUpdate.model_fields if f != "movies")
+MOVIE_FIELDS = tuple(Movie.model_fields)
+
+
+def _collection_column(field: str) -> Column[Any]:
+    return collections.c.id if field == "uuid" else collections.c[field]
+
+
+def _movie_column(field: str) -> Column[Any]:
+    return collection_movies.c.movie_uuid if field == "uuid" else collection_movies.c[field]
+
 
 # The one place that ties a collection to its owner: every statement on a collection uses it.
 _OWNED = (collections.c.id == bindparam("collection_id")) & (
@@ -42,7 +63,7 @@ _LIST_VERSION = select(func.sum(user_list_versions.c.version)).where(
     user_list_versions.c.owner_id == bindparam("owner_id")
 )
 _SUMMARIES = (
-    select(collections.c.id, collections.c.title, collections.c.description)
+    select(*(_collection_column(field) for field in SUMMARY_FIELDS))
     .where(collections.c.owner_id == bindparam("owner_id"))
     .order_by(collections.c.created_at.desc(), collections.c.id.desc())
 )
@@ -61,13 +82,9 @@ _VERSION_LOCKED = _VERSION.with_for_update()  # SQLite: the write transaction ho
 # One statement, so one snapshot: the version always belongs to the movies read with it.
 _DETAIL = (
     select(
-        collections.c.title,
-        collections.c.description,
         collections.c.version,
-        collection_movies.c.title.label("movie_title"),
-        collection_movies.c.description.label("movie_description"),
-        collection_movies.c.genres.label("movie_genres"),
-        collection_movies.c.movie_uuid,
+        *(collections.c[field] for field in COLLECTION_FIELDS),
+        *(_movie_column(field).label(f"movie_{field}") for field in MOVIE_FIELDS),
     )
     .select_from(
         collections.outerjoin(
@@ -84,19 +101,22 @@ _MOVIE_UUIDS = (
 )
 _INSERT_COLLECTION = insert(collections)
 _INSERT_MOVIE = insert(collection_movies)
-# Title and description change only when given (NULL keeps them); every write bumps the version.
+# The fields a PUT may change change only when given (NULL keeps them); every write bumps the
+# version.
 _UPDATE_COLLECTION = (
     update(collections)
     .where(_OWNED)
     .values(
-        title=func.coalesce(bindparam("new_title", type_=String), collections.c.title),
-        description=func.coalesce(
-            bindparam("new_description", type_=String), collections.c.description
-        ),
+        **{
+            field: func.coalesce(
+                bindparam(f"new_{field}", type_=collections.c[field].type), collections.c[field]
+            )
+            for field in EDITABLE_FIELDS
+        },
         updated_at=bindparam("now"),
         version=collections.c.version + 1,
     )
-    .returning(collections.c.title, collections.c.description, collections.c.version)
+    .returning(collections.c.version, *(collections.c[field] for field in COLLECTION_FIELDS))
 )
 _DELETE_COLLECTION = delete(collections).where(_OWNED)
 _DELETE_MOVIES = delete(collection_movies).where(_IN_COLLECTION)
@@ -130,7 +150,8 @@ _DROP_UNUSED_GENRES = delete(collection_genres).where(
 
 
 def _count_genres_statement(dialect: Any) -> Insert:
-    """Counts of genres the collection has already go up (an append), others start."""
+    """Counts of genres the collection has already go up (an append), others start: the one
+    statement whose construct differs per dialect."""
     statement = dialect.insert(collection_genres)
     return cast(
         Insert,
@@ -141,11 +162,11 @@ def _count_genres_statement(dialect: Any) -> Insert:
     )
 
 
-# The upsert is the one statement whose construct differs between the two dialects.
 _COUNT_GENRES = {
     "sqlite": _count_genres_statement(sqlite),
     "postgresql": _count_genres_statement(postgresql),
 }
+_MOVIE_KEYS = tuple((_movie_column(field).key, field) for field in MOVIE_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,11 +181,11 @@ class Overview:
 
 @dataclass(frozen=True, slots=True)
 class Detail:
-    """One collection with its movies in order, and the version its ETag is made from."""
+    """One collection: the version its ETag is made from, its fields (COLLECTION_FIELDS) and
+    its movies in order (MOVIE_FIELDS each)."""
 
-    title: str
-    description: str
     version: int
+    fields: dict[str, Any]
     movies: list[dict[str, Any]]
 
 
@@ -208,8 +229,8 @@ async def read_overview(connection: Connection, owner_id: uuid.UUID) -> Overview
     key = {"owner_id": owner_id}
     version = await list_version(connection, owner_id)
     summaries = [
-        {"uuid": id_, "title": title, "description": description}
-        for id_, title, description in await connection.fetch(_SUMMARIES, key)
+        dict(zip(SUMMARY_FIELDS, row, strict=True))
+        for row in await connection.fetch(_SUMMARIES, key)
     ]
     genres = ",".join(row[0] for row in await connection.fetch(_TOP_GENRES, key))
     # Asked only when the answer would be empty: a deleted user's token still verifies.
@@ -235,13 +256,13 @@ async def read_detail(
     rows = await connection.fetch(_DETAIL, {"collection_id": collection_id, "owner_id": owner_id})
     if not rows:
         return None
-    title, description, version = rows[0][:3]
-    movies = [
-        {"title": row[3], "description": row[4], "genres": row[5], "uuid": row[6]}
-        for row in rows
-        if row[6] is not None
-    ]
-    return Detail(title, description, int(version), movies)
+    first = rows[0]
+    movies_from = 1 + len(COLLECTION_FIELDS)
+    fields = dict(zip(COLLECTION_FIELDS, first[1:movies_from], strict=True))
+    movies = [dict(zip(MOVIE_FIELDS, row[movies_from:], strict=True)) for row in rows]
+    if movies[0]["uuid"] is None:  # the outer join's row of a collection without movies
+        movies = []
+    return Detail(int(first[0]), fields, movies)
 
 
 async def movie_uuids(connection: Connection, collection_id: uuid.UUID) -> list[uuid.UUID]:
@@ -253,24 +274,21 @@ async def movie_uuids(connection: Connection, collection_id: uuid.UUID) -> list[
 async def insert_collection(
     connection: Connection,
     owner_id: uuid.UUID,
-    title: str,
-    description: str,
+    fields: Mapping[str, Any],
     movies: Sequence[Movie],
 ) -> uuid.UUID:
+    """A new collection with these fields (COLLECTION_FIELDS) and movies; its id."""
     collection_id = new_collection_id()
     now = datetime.now(UTC)
-    await connection.execute(
-        _INSERT_COLLECTION,
-        {
-            "id": collection_id,
-            "owner_id": owner_id,
-            "title": title,
-            "description": description,
-            "created_at": now,
-            "updated_at": now,
-            "version": 1,
-        },
-    )
+    row = {
+        **fields,
+        "id": collection_id,
+        "owner_id": owner_id,
+        "created_at": now,
+        "updated_at": now,
+        "version": 1,
+    }
+    await connection.execute(_INSERT_COLLECTION, row)
     await insert_movies(connection, owner_id, collection_id, movies, first_position=0)
     return collection_id
 
@@ -279,24 +297,24 @@ async def update_collection(
     connection: Connection,
     owner_id: uuid.UUID,
     collection_id: uuid.UUID,
-    title: str | None = None,
-    description: str | None = None,
-) -> tuple[str, str, int]:
-    """Change what is given and bump the version; the title, description and new version.
-    Call with the row locked (read_version(lock=True)) in the same transaction."""
+    changes: Mapping[str, Any] | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """Change the given fields (EDITABLE_FIELDS) and bump the version; the new version and
+    the collection's fields. Call with the row locked (read_version(lock=True))."""
+    changes = changes or {}
+    parameters = {f"new_{field}": changes.get(field) for field in EDITABLE_FIELDS}
     row = await connection.fetch_one(
         _UPDATE_COLLECTION,
         {
+            **parameters,
             "collection_id": collection_id,
             "owner_id": owner_id,
-            "new_title": title,
-            "new_description": description,
             "now": datetime.now(UTC),
         },
     )
     if row is None:
         raise RuntimeError("collection vanished while locked")
-    return row[0], row[1], int(row[2])
+    return int(row[0]), dict(zip(COLLECTION_FIELDS, row[1:], strict=True))
 
 
 async def delete_collection(
@@ -318,6 +336,19 @@ async def replace_movies(
     await insert_movies(connection, owner_id, collection_id, movies, first_position=0)
 
 
+def _movie_rows(
+    collection_id: uuid.UUID, movies: Sequence[Movie], first_position: int
+) -> list[dict[str, Any]]:
+    return [
+        {
+            **{key: getattr(movie, field) for key, field in _MOVIE_KEYS},
+            "collection_id": collection_id,
+            "position": position,
+        }
+        for position, movie in enumerate(movies, start=first_position)
+    ]
+
+
 async def insert_movies(
     connection: Connection,
     owner_id: uuid.UUID,
@@ -328,20 +359,7 @@ async def insert_movies(
     """Add movies from `first_position` on, and count their genres."""
     if not movies:
         return
-    await connection.execute_many(
-        _INSERT_MOVIE,
-        [
-            {
-                "collection_id": collection_id,
-                "position": position,
-                "movie_uuid": movie.uuid,
-                "title": movie.title,
-                "description": movie.description,
-                "genres": movie.genres,
-            }
-            for position, movie in enumerate(movies, start=first_position)
-        ],
-    )
+    await connection.execute_many(_INSERT_MOVIE, _movie_rows(collection_id, movies, first_position))
     counts = genre_counts(movies)
     if counts:
         await connection.execute_many(

@@ -126,9 +126,7 @@ async def create_collection(
             )
         claim = claimed
     async with keys.holding(claim), database.transaction(write=True) as connection:
-        collection_id = await service.create(
-            connection, user_id, payload.title, payload.description, payload.movies
-        )
+        collection_id = await service.create(connection, user_id, payload)
         body = CollectionCreated(collection_uuid=collection_id).model_dump_json()
         if claim is not None:
             await keys.record(connection, claim, status.HTTP_201_CREATED, body)

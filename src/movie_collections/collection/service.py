@@ -10,6 +10,7 @@ from typing import Any
 from movie_collections.collection import repository
 from movie_collections.collection.etags import IfMatch, etag_for
 from movie_collections.collection.schemas import (
+    CollectionCreate,
     CollectionDetail,
     CollectionList,
     CollectionUpdate,
@@ -74,15 +75,8 @@ def _stale(collection_id: uuid.UUID, version: int) -> PreconditionFailed:
 
 
 def _detail_json(collection_id: uuid.UUID, detail: repository.Detail) -> bytes:
-    answer = CollectionDetail.model_validate(
-        {
-            "uuid": collection_id,
-            "title": detail.title,
-            "description": detail.description,
-            "movies": detail.movies,
-        }
-    )
-    return answer.model_dump_json().encode()
+    answer = {"uuid": collection_id, **detail.fields, "movies": detail.movies}
+    return CollectionDetail.model_validate(answer).model_dump_json().encode()
 
 
 async def list_collections(
@@ -140,10 +134,12 @@ async def get_collection(
 
 
 async def create(
-    connection: Connection, owner_id: uuid.UUID, title: str, description: str, movies: list[Movie]
+    connection: Connection, owner_id: uuid.UUID, payload: CollectionCreate
 ) -> uuid.UUID:
     try:
-        return await repository.insert_collection(connection, owner_id, title, description, movies)
+        return await repository.insert_collection(
+            connection, owner_id, payload.model_dump(exclude={"movies"}), payload.movies
+        )
     except ForeignKeyViolation as error:  # the owner's row is gone: a deleted user
         raise Unauthorized(USER_GONE) from error
 
@@ -172,14 +168,15 @@ async def update(
 ) -> Answer:
     """PUT: change what is given; the movie list, if given, replaces the whole list."""
     await lock(connection, owner_id, collection_id, if_match)
-    title, description, version = await repository.update_collection(
-        connection, owner_id, collection_id, payload.title, payload.description
+    changes = payload.model_dump(exclude={"movies"}, exclude_unset=True)
+    version, fields = await repository.update_collection(
+        connection, owner_id, collection_id, changes
     )
     if payload.movies is not None:
         await repository.replace_movies(connection, owner_id, collection_id, payload.movies)
         # The movies just written are the whole list, in this order: nothing to read back.
         answer = CollectionDetail.model_construct(
-            uuid=collection_id, title=title, description=description, movies=payload.movies
+            uuid=collection_id, **fields, movies=payload.movies
         )
         return Answer(collection_id, answer.model_dump_json().encode(), version)
     detail = await repository.read_detail(connection, owner_id, collection_id)
@@ -225,8 +222,7 @@ async def add_movies(
     assert detail is not None  # locked above
     answer: dict[str, Any] = {
         "uuid": collection_id,
-        "title": detail.title,
-        "description": detail.description,
+        **detail.fields,
         "movies": detail.movies,
         "already_present": already_present,
     }
@@ -245,5 +241,5 @@ async def remove_movie(
     await lock(connection, owner_id, collection_id, if_match)
     if not await repository.remove_movie(connection, collection_id, movie_uuid):
         raise NotFound(MOVIE_NOT_FOUND)
-    _, _, version = await repository.update_collection(connection, owner_id, collection_id)
+    version, _ = await repository.update_collection(connection, owner_id, collection_id)
     return etag_for(collection_id, version)

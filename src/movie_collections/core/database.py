@@ -24,6 +24,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.types import NullType
 
 from movie_collections.core.settings import Settings
 from movie_collections.core.sqlite_write_lock import SqliteWriteLock
@@ -94,36 +95,49 @@ def classify(error: BaseException) -> BaseException:
 
 @dataclass(frozen=True, slots=True)
 class Compiled:
-    """A statement compiled for one dialect: its SQL, the order of its parameters, the values
-    bound in the statement itself, and how to read each result column back (SQLite)."""
+    """A statement compiled for one dialect: its SQL, its parameters in order (each with the
+    conversion its value needs on this dialect), the values bound in the statement itself,
+    and how to read each result column back."""
 
     sql: str
-    names: tuple[str, ...]
+    binds: tuple[tuple[str, Callable[[Any], Any] | None], ...]
     defaults: dict[str, Any]
     readers: tuple[Callable[[Any], Any] | None, ...]
 
-    def values(self, parameters: Parameters | None, convert: bool) -> list[Any]:
-        if not self.defaults and parameters is not None:
-            merged = parameters
-        else:
-            merged = {**self.defaults, **parameters} if parameters else self.defaults
-        if not convert:
-            return [merged[name] for name in self.names]
-        return [_sqlite_value(merged[name]) for name in self.names]
+    def values(self, parameters: Parameters | None) -> list[Any]:
+        given = parameters or self.defaults
+        defaults = self.defaults
+        values = []
+        for name, convert in self.binds:
+            value = given[name] if name in given else defaults[name]
+            values.append(value if convert is None or value is None else convert(value))
+        return values
 
 
-_STORED_AS_IS = frozenset({str, int, float, bytes, bool, type(None)})
+def _uuid_to_sqlite(value: Any) -> Any:
+    """UUIDs as SQLAlchemy stores them on SQLite: 32 hex digits."""
+    return value.hex if isinstance(value, uuid.UUID) else value
 
 
-def _sqlite_value(value: Any) -> Any:
-    """UUIDs and datetimes in the forms SQLAlchemy stores on SQLite (32-hex, ISO with space)."""
-    if type(value) in _STORED_AS_IS:
-        return value
-    if isinstance(value, uuid.UUID):
-        return value.hex
+def _datetime_to_sqlite(value: Any) -> Any:
+    """Datetimes as SQLAlchemy stores them on SQLite (UTC, ISO with a space): they sort."""
     if isinstance(value, datetime):
         return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
     return value
+
+
+def _any_to_sqlite(value: Any) -> Any:
+    return _datetime_to_sqlite(_uuid_to_sqlite(value))
+
+
+def _sqlite_writer(bind_type: Any) -> Callable[[Any], Any] | None:
+    if isinstance(bind_type, Uuid):
+        return _uuid_to_sqlite
+    if isinstance(bind_type, DateTime):
+        return _datetime_to_sqlite
+    if isinstance(bind_type, NullType):  # a parameter of no known type
+        return _any_to_sqlite
+    return None
 
 
 def _uuid_from_sqlite(value: Any) -> Any:
@@ -153,10 +167,14 @@ def compile_statement(statement: ClauseElement, dialect: Dialect) -> Compiled:
     compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
     names = tuple(compiled.positiontup or ())
     defaults = {name: bind.value for name, bind in compiled.binds.items() if not bind.required}
+    sqlite = dialect.name == "sqlite"
+    binds = tuple(
+        (name, _sqlite_writer(compiled.binds[name].type) if sqlite else None) for name in names
+    )
     readers: tuple[Callable[[Any], Any] | None, ...] = ()
-    if dialect.name == "sqlite":
+    if sqlite:
         readers = tuple(_sqlite_reader(c) for c in getattr(statement, "exported_columns", ()))
-    return Compiled(compiled.string, names, defaults, readers)
+    return Compiled(compiled.string, binds, defaults, readers)
 
 
 class Connection:
@@ -201,7 +219,7 @@ class _SqliteConnection(Connection):
     ) -> list[Row]:
         compiled = self._compile(statement)
         try:
-            rows = self.raw.execute(compiled.sql, compiled.values(parameters, True)).fetchall()
+            rows = self.raw.execute(compiled.sql, compiled.values(parameters)).fetchall()
         except sqlite3.Error as error:
             raise classify(error) from error
         readers = compiled.readers
@@ -215,14 +233,14 @@ class _SqliteConnection(Connection):
     async def execute(self, statement: ClauseElement, parameters: Parameters | None = None) -> int:
         compiled = self._compile(statement)
         try:
-            return self.raw.execute(compiled.sql, compiled.values(parameters, True)).rowcount
+            return self.raw.execute(compiled.sql, compiled.values(parameters)).rowcount
         except sqlite3.Error as error:
             raise classify(error) from error
 
     async def execute_many(self, statement: ClauseElement, rows: Sequence[Parameters]) -> None:
         compiled = self._compile(statement)
         try:
-            self.raw.executemany(compiled.sql, [compiled.values(row, True) for row in rows])
+            self.raw.executemany(compiled.sql, [compiled.values(row) for row in rows])
         except sqlite3.Error as error:
             raise classify(error) from error
 
@@ -239,9 +257,7 @@ class _PostgresConnection(Connection):
     ) -> list[Row]:
         compiled = self._compile(statement)
         try:
-            rows: list[Row] = await self.raw.fetch(
-                compiled.sql, *compiled.values(parameters, False)
-            )
+            rows: list[Row] = await self.raw.fetch(compiled.sql, *compiled.values(parameters))
         except Exception as error:
             raise classify(error) from error
         return rows
@@ -249,7 +265,7 @@ class _PostgresConnection(Connection):
     async def execute(self, statement: ClauseElement, parameters: Parameters | None = None) -> int:
         compiled = self._compile(statement)
         try:
-            status: str = await self.raw.execute(compiled.sql, *compiled.values(parameters, False))
+            status: str = await self.raw.execute(compiled.sql, *compiled.values(parameters))
         except Exception as error:
             raise classify(error) from error
         # The command tag ends with the row count: "UPDATE 2", "INSERT 0 1", "DELETE 0".
@@ -259,7 +275,7 @@ class _PostgresConnection(Connection):
     async def execute_many(self, statement: ClauseElement, rows: Sequence[Parameters]) -> None:
         compiled = self._compile(statement)
         try:
-            await self.raw.executemany(compiled.sql, [compiled.values(row, False) for row in rows])
+            await self.raw.executemany(compiled.sql, [compiled.values(row) for row in rows])
         except Exception as error:
             raise classify(error) from error
 
