@@ -72,7 +72,7 @@ async def test_create_is_all_or_nothing(settings: Settings, client: httpx.AsyncC
         with pytest.raises(UniqueViolation):
             async with database.transaction(write=True) as connection:
                 await repository.insert_collection(
-                    connection, owner_id, "half", "", [duplicate, duplicate]
+                    connection, owner_id, {"title": "half", "description": ""}, [duplicate] * 2
                 )
     finally:
         await database.close()
