@@ -155,6 +155,12 @@ async def main_async(arguments: argparse.Namespace) -> str | None:
                 new_lists[(i // len(ids)) % len(new_lists)],
             ),
         }
+        if arguments.bare:
+            from bench.bare_app import bare_app
+
+            if arguments.scenario not in ("list", "detail", "count"):
+                raise SystemExit("--bare serves list, detail and count only")
+            app = bare_app(app.state.container)
         make = requests[arguments.scenario]
         for index in range(min(200, arguments.requests)):  # warm-up: caches, pools, JIT-less paths
             await make(index)
@@ -208,6 +214,11 @@ def main() -> None:
     parser.add_argument("--profile", help="write a pyinstrument profile (text) to this file")
     parser.add_argument("--uvloop", action="store_true", help="run on uvloop (as the server)")
     parser.add_argument("--env", action="append", default=[], help="NAME=value setting")
+    parser.add_argument(
+        "--bare",
+        action="store_true",
+        help="the same service work without FastAPI (bench/bare_app.py): the framework's share",
+    )
     parser.add_argument(
         "--postgres",
         action="store_true",

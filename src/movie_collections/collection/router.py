@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Header, Request, Response, status
+from fastapi import APIRouter, Request, Response, status
 
 from movie_collections.auth.dependencies import CurrentUserId
 from movie_collections.collection import service
@@ -21,37 +21,40 @@ from movie_collections.collection.schemas import (
 )
 from movie_collections.container import get_container
 from movie_collections.core.errors import NotFound, problem_responses
+from movie_collections.core.responses import json_response
 from movie_collections.idempotency.service import Claim, StoredResponse, request_hash
 
 router = APIRouter(prefix="/collection", tags=["collections"])
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 
-IfMatchHeader = Annotated[
-    str | None,
-    Header(
-        alias="If-Match",
-        description="Only change the collection if its ETag is one of these (or `*`); "
-        "otherwise 412 with the current ETag.",
-    ),
-]
-IfNoneMatchHeader = Annotated[
-    str | None,
-    Header(
-        alias="If-None-Match",
-        description="Answer 304 without a body if the collection still has this ETag.",
-    ),
-]
-IdempotencyKeyHeader = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        description="A unique key per intended create (e.g. a UUID). Retrying with the same "
-        "key and body answers like the first attempt instead of creating again; the same key "
-        "with another body is 422, while the first attempt is still running 409. Keys are "
-        "remembered per user for IDEMPOTENCY_KEY_TTL (24 h).",
-    ),
-]
+# The conditional and idempotency headers are read from the request directly (FastAPI's
+# header parameters cost more than the rest of a cached read) and documented here.
+IF_MATCH = "If-Match"
+IF_NONE_MATCH = "If-None-Match"
+IDEMPOTENCY_KEY = "Idempotency-Key"
+_HEADER_DESCRIPTIONS = {
+    IF_MATCH: "Only change the collection if its ETag is one of these (or `*`); otherwise 412 "
+    "with the current ETag.",
+    IF_NONE_MATCH: "Answer 304 without a body if the collection still has this ETag.",
+    IDEMPOTENCY_KEY: "A unique key per intended create (e.g. a UUID). Retrying with the same "
+    "key and body answers like the first attempt instead of creating again; the same key "
+    "with another body is 422, while the first attempt is still running 409. Keys are "
+    "remembered per user for IDEMPOTENCY_KEY_TTL (24 h).",
+}
+
+
+def _reads_header(name: str) -> dict[str, Any]:
+    """`openapi_extra=` documenting an optional request header the endpoint reads itself."""
+    parameter = {
+        "name": name,
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": _HEADER_DESCRIPTIONS[name],
+    }
+    return {"parameters": [parameter]}
+
 
 _ETAG_HEADER = {
     "ETag": {
@@ -78,12 +81,6 @@ def _with_etag(
     return responses
 
 
-def _json(body: bytes, status_code: int = 200, etag: str | None = None) -> Response:
-    """An answer serialised by the service (from its schema), sent as is."""
-    headers = {"ETag": etag} if etag is not None else None
-    return Response(body, status_code, headers, media_type="application/json")
-
-
 @router.get(
     "/",
     response_model=CollectionList,
@@ -92,7 +89,7 @@ def _json(body: bytes, status_code: int = 200, etag: str | None = None) -> Respo
 )
 async def list_collections(user_id: CurrentUserId, request: Request) -> Response:
     container = get_container(request)
-    return _json(
+    return json_response(
         await service.list_collections(container.database, container.list_answers, user_id)
     )
 
@@ -103,18 +100,19 @@ async def list_collections(user_id: CurrentUserId, request: Request) -> Response
     response_model=CollectionCreated,
     responses=problem_responses(400, 401, 409, 413, 422),
     summary="Create a collection with its movies (all or nothing; idempotent with a key)",
+    openapi_extra=_reads_header(IDEMPOTENCY_KEY),
 )
 async def create_collection(
     payload: CollectionCreate,
     user_id: CurrentUserId,
     request: Request,
-    idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
     container = get_container(request)
     database = container.database
     service.check_movie_count(payload.movies, container.settings.max_movies_per_collection)
     keys = container.idempotency
     claim: Claim | None = None
+    idempotency_key = request.headers.get(IDEMPOTENCY_KEY)
     if idempotency_key is not None:
         claimed = await keys.claim(user_id, idempotency_key, request_hash(payload))
         if isinstance(claimed, StoredResponse):
@@ -130,7 +128,7 @@ async def create_collection(
         body = CollectionCreated(collection_uuid=collection_id).model_dump_json()
         if claim is not None:
             await keys.record(connection, claim, status.HTTP_201_CREATED, body)
-    return _json(body.encode(), status.HTTP_201_CREATED)
+    return json_response(body.encode(), status.HTTP_201_CREATED)
 
 
 @router.get(
@@ -138,21 +136,22 @@ async def create_collection(
     response_model=CollectionDetail,
     responses=_with_etag(401, 404, not_modified=True),
     summary="One of my collections with its movies, in order",
+    openapi_extra=_reads_header(IF_NONE_MATCH),
 )
 async def get_collection(
     collection_uuid: str,
     user_id: CurrentUserId,
     request: Request,
-    if_none_match: IfNoneMatchHeader = None,
 ) -> Response:
     container = get_container(request)
     collection_id = service.parse_collection_id(collection_uuid)
     found = await service.get_collection(
         container.database, container.detail_answers, user_id, collection_id
     )
+    if_none_match = request.headers.get(IF_NONE_MATCH)
     if if_none_match_hits(if_none_match, collection_id, found.version):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": found.etag})
-    return _json(found.body, etag=found.etag)
+    return json_response(found.body, headers={"ETag": found.etag})
 
 
 @router.put(
@@ -160,21 +159,21 @@ async def get_collection(
     response_model=CollectionDetail,
     responses=_with_etag(400, 401, 404, 412, 413, 422),
     summary="Change the title, description or whole movie list of a collection",
+    openapi_extra=_reads_header(IF_MATCH),
 )
 async def update_collection(
     collection_uuid: str,
     payload: CollectionUpdate,
     user_id: CurrentUserId,
     request: Request,
-    if_match: IfMatchHeader = None,
 ) -> Response:
     container = get_container(request)
     collection_id = service.parse_collection_id(collection_uuid)
-    condition = parse_if_match(if_match, collection_id)
+    condition = parse_if_match(request.headers.get(IF_MATCH), collection_id)
     service.check_movie_count(payload.movies, container.settings.max_movies_per_collection)
     async with container.database.transaction(write=True) as connection:
         updated = await service.update(connection, user_id, collection_id, payload, condition)
-    return _json(updated.body, etag=updated.etag)
+    return json_response(updated.body, headers={"ETag": updated.etag})
 
 
 @router.delete(
@@ -183,16 +182,16 @@ async def update_collection(
     response_class=Response,
     responses=_with_etag(401, 404, 412, success=None),
     summary="Delete a collection",
+    openapi_extra=_reads_header(IF_MATCH),
 )
 async def delete_collection(
     collection_uuid: str,
     user_id: CurrentUserId,
     request: Request,
-    if_match: IfMatchHeader = None,
 ) -> Response:
     database = get_container(request).database
     collection_id = service.parse_collection_id(collection_uuid)
-    condition = parse_if_match(if_match, collection_id)
+    condition = parse_if_match(request.headers.get(IF_MATCH), collection_id)
     async with database.transaction(write=True) as connection:
         await service.delete(connection, user_id, collection_id, condition)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -203,17 +202,17 @@ async def delete_collection(
     response_model=MoviesAppended,
     responses=_with_etag(400, 401, 404, 412, 413, 422),
     summary="Append movies to a collection (ones already there are reported, not doubled)",
+    openapi_extra=_reads_header(IF_MATCH),
 )
 async def add_movies(
     collection_uuid: str,
     payload: MoviesAppend,
     user_id: CurrentUserId,
     request: Request,
-    if_match: IfMatchHeader = None,
 ) -> Response:
     container = get_container(request)
     collection_id = service.parse_collection_id(collection_uuid)
-    condition = parse_if_match(if_match, collection_id)
+    condition = parse_if_match(request.headers.get(IF_MATCH), collection_id)
     async with container.database.transaction(write=True) as connection:
         body, etag = await service.add_movies(
             connection,
@@ -223,7 +222,7 @@ async def add_movies(
             container.settings.max_movies_per_collection,
             condition,
         )
-    return _json(body, etag=etag)
+    return json_response(body, headers={"ETag": etag})
 
 
 @router.delete(
@@ -232,13 +231,13 @@ async def add_movies(
     response_class=Response,
     responses=_with_etag(401, 404, 412, success=204),
     summary="Remove one movie from a collection",
+    openapi_extra=_reads_header(IF_MATCH),
 )
 async def remove_movie(
     collection_uuid: str,
     movie_uuid: str,
     user_id: CurrentUserId,
     request: Request,
-    if_match: IfMatchHeader = None,
 ) -> Response:
     database = get_container(request).database
     collection_id = service.parse_collection_id(collection_uuid)
@@ -246,7 +245,7 @@ async def remove_movie(
         movie_id = uuid.UUID(movie_uuid)
     except ValueError as error:
         raise NotFound(service.MOVIE_NOT_FOUND) from error
-    condition = parse_if_match(if_match, collection_id)
+    condition = parse_if_match(request.headers.get(IF_MATCH), collection_id)
     async with database.transaction(write=True) as connection:
         etag = await service.remove_movie(connection, user_id, collection_id, movie_id, condition)
     return Response(status_code=status.HTTP_204_NO_CONTENT, headers={"ETag": etag})

@@ -105,18 +105,16 @@ class Compiled:
     readers: tuple[Callable[[Any], Any] | None, ...]
 
     def values(self, parameters: Parameters | None) -> list[Any]:
-        given = parameters or self.defaults
-        defaults = self.defaults
-        values = []
-        for name, convert in self.binds:
-            value = given[name] if name in given else defaults[name]
-            values.append(value if convert is None or value is None else convert(value))
-        return values
+        given = {**self.defaults, **parameters} if self.defaults and parameters else parameters
+        given = given or self.defaults
+        return [
+            given[name] if convert is None else convert(given[name]) for name, convert in self.binds
+        ]
 
 
 def _uuid_to_sqlite(value: Any) -> Any:
     """UUIDs as SQLAlchemy stores them on SQLite: 32 hex digits."""
-    return value.hex if isinstance(value, uuid.UUID) else value
+    return f"{value.int:032x}" if isinstance(value, uuid.UUID) else value
 
 
 def _datetime_to_sqlite(value: Any) -> Any:

@@ -46,7 +46,8 @@ class SqliteWriteLock:
         if self._in_process is None:
             self._in_process = asyncio.Lock()
         try:
-            await asyncio.wait_for(self._in_process.acquire(), self._timeout_s)
+            async with asyncio.timeout(self._timeout_s):
+                await self._in_process.acquire()
         except TimeoutError as error:
             raise sqlite3.OperationalError("database is locked") from error
         try:

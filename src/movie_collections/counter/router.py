@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from movie_collections.auth.dependencies import CurrentUserId
 from movie_collections.container import get_container
 from movie_collections.core.errors import ServiceUnavailable, problem_responses
+from movie_collections.core.responses import json_response
 from movie_collections.counter.backend import CounterUnavailable
 from movie_collections.counter.schemas import RequestCount, ResetDone
 
@@ -19,10 +20,10 @@ router = APIRouter(prefix="/request-count", tags=["request counter"])
     responses=problem_responses(401, 503),
     summary="Requests served by the service since the last reset (this one included)",
 )
-async def request_count(_user: CurrentUserId, request: Request) -> RequestCount:
+async def request_count(_user: CurrentUserId, request: Request) -> Response:
     container = get_container(request)
     try:
-        return RequestCount(requests=await container.counter.total())
+        return json_response(RequestCount(requests=await container.counter.total()))
     except CounterUnavailable as error:
         raise ServiceUnavailable(
             "The request counter's store is unreachable; the count cannot be told exactly.",
