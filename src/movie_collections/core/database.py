@@ -180,6 +180,10 @@ class Connection:
 
     dialect_name: str
 
+    def __init__(self, raw: Any, compile: Callable[[ClauseElement], Compiled]):
+        self.raw = raw
+        self._compile = compile
+
     async def fetch(
         self, statement: ClauseElement, parameters: Parameters | None = None
     ) -> list[Row]:
@@ -207,10 +211,7 @@ class Connection:
 
 class _SqliteConnection(Connection):
     dialect_name = "sqlite"
-
-    def __init__(self, raw: sqlite3.Connection, compile: Callable[[ClauseElement], Compiled]):
-        self.raw = raw
-        self._compile = compile
+    raw: sqlite3.Connection
 
     async def fetch(
         self, statement: ClauseElement, parameters: Parameters | None = None
@@ -245,10 +246,6 @@ class _SqliteConnection(Connection):
 
 class _PostgresConnection(Connection):
     dialect_name = "postgresql"
-
-    def __init__(self, raw: Any, compile: Callable[[ClauseElement], Compiled]):
-        self.raw = raw
-        self._compile = compile
 
     async def fetch(
         self, statement: ClauseElement, parameters: Parameters | None = None
@@ -350,7 +347,7 @@ class Database:
                 yield connection
             return
         async with self.connection() as connection:
-            raw = connection.raw  # type: ignore[attr-defined]
+            raw = connection.raw
             isolation = "read_committed" if write else "repeatable_read"
             transaction = raw.transaction(isolation=isolation, readonly=not write)
             try:
@@ -376,7 +373,7 @@ class Database:
             await lock.acquire()
         try:
             async with self.connection() as connection:
-                raw = connection.raw  # type: ignore[attr-defined]
+                raw = connection.raw
                 try:
                     raw.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 except sqlite3.Error as error:
