@@ -370,7 +370,10 @@ class Database:
     async def _sqlite_transaction(self, write: bool) -> AsyncIterator[Connection]:
         lock = self.write_lock
         if write and lock is not None:
-            await lock.acquire()
+            try:
+                await lock.acquire()
+            except sqlite3.Error as error:  # waited the busy timeout, as SQLite would
+                raise classify(error) from error
         try:
             async with self.connection() as connection:
                 raw = connection.raw
