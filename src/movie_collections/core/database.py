@@ -40,6 +40,8 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+# Compiled statements kept per process: far more than the repositories' module constants.
+_MOST_COMPILED = 1024
 # SQLite checkpoints the WAL in the commit that takes it past this many pages (SQLite: 1,000).
 WAL_AUTOCHECKPOINT_PAGES = 4000
 
@@ -304,6 +306,8 @@ class Database:
     def compile(self, statement: ClauseElement) -> Compiled:
         found = self._compiled.get(id(statement))
         if found is None:
+            if len(self._compiled) >= _MOST_COMPILED:  # statements built per call: start over
+                self._compiled.clear()
             # The statement is kept with its compiled form, so its id cannot be reused.
             found = (statement, compile_statement(statement, self.dialect))
             self._compiled[id(statement)] = found

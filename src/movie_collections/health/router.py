@@ -66,11 +66,14 @@ async def ready(request: Request) -> Readiness | JSONResponse:
     return Readiness(checks=checks)
 
 
+_PING = text("SELECT 1")
+
+
 async def _check_database(container: Container) -> CheckState:
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
             async with container.database.transaction() as connection:
-                await connection.execute(text("SELECT 1"))
+                await connection.execute(_PING)
     except Exception:
         return "unavailable"
     return "ok"
