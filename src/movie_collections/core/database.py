@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import sqlite3
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -40,6 +41,8 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+# Writes a SQLite transaction takes at most before it commits (group commit).
+_MOST_WRITES_PER_COMMIT = 64
 # Compiled statements kept per process: far more than the repositories' module constants.
 _MOST_COMPILED = 1024
 # SQLite checkpoints the WAL in the commit that takes it past this many pages (SQLite: 1,000).
@@ -282,6 +285,15 @@ async def _session_left_as_is(_connection: Any) -> None:
     reset round trip on release is skipped; it still rolls back an open transaction first."""
 
 
+@dataclass(slots=True)
+class _WriteBatch:
+    """A SQLite write transaction shared by the writes that took their turn in it."""
+
+    raw: sqlite3.Connection
+    committed: asyncio.Future[None]
+    writes: int = 0
+
+
 class Database:
     """The process's pool of connections to one database; see the module docstring."""
 
@@ -296,6 +308,9 @@ class Database:
         self._idle: list[sqlite3.Connection] = []  # SQLite's
         self._sqlite_slots: asyncio.Semaphore | None = None
         self.write_lock: SqliteWriteLock | None = None
+        self._batch: _WriteBatch | None = None  # SQLite: the write transaction open now
+        self._writing = False  # SQLite: a writer has the turn
+        self._waiting: deque[asyncio.Future[None]] = deque()
         if self.is_sqlite:
             path = settings.sqlite_path
             if path is None:
@@ -372,32 +387,116 @@ class Database:
 
     @asynccontextmanager
     async def _sqlite_transaction(self, write: bool) -> AsyncIterator[Connection]:
-        lock = self.write_lock
-        if write and lock is not None:
+        if write:
+            async with self._sqlite_write() as connection:
+                yield connection
+            return
+        async with self.connection() as connection:
+            raw = connection.raw
+            raw.execute("BEGIN")
             try:
-                await lock.acquire()
-            except sqlite3.Error as error:  # waited the busy timeout, as SQLite would
-                raise classify(error) from error
+                yield connection
+            finally:
+                raw.rollback()  # a read: nothing to keep
+
+    @asynccontextmanager
+    async def _sqlite_write(self) -> AsyncIterator[Connection]:
+        """One write, in a savepoint of the batch open now (group commit): writers of this
+        process take turns in one BEGIN IMMEDIATE ... COMMIT, and each is answered once the
+        COMMIT holding it succeeded. A failed write is rolled back alone."""
+        batch = await self._write_turn()
+        raw = batch.raw
         try:
-            async with self.connection() as connection:
-                raw = connection.raw
-                try:
-                    raw.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-                except sqlite3.Error as error:
-                    raise classify(error) from error
-                try:
-                    yield connection
-                except BaseException:
-                    raw.rollback()
-                    raise
-                try:
-                    raw.execute("COMMIT")
-                except sqlite3.Error as error:
-                    raw.rollback()
-                    raise classify(error) from error
+            raw.execute("SAVEPOINT write")
+            try:
+                yield _SqliteConnection(raw, self.compile)
+            except BaseException:
+                raw.execute("ROLLBACK TO write")
+                raise
+            finally:
+                raw.execute("RELEASE write")
         finally:
-            if write and lock is not None:
-                lock.release()
+            self._end_write(batch)
+        # Shielded: the batch's other writers wait on the same commit.
+        await asyncio.shield(batch.committed)
+
+    async def _write_turn(self) -> _WriteBatch:
+        """This process's open write batch, once it is this writer's turn (one at a time)."""
+        if self._writing:
+            turn = asyncio.get_running_loop().create_future()
+            self._waiting.append(turn)
+            try:
+                async with asyncio.timeout(self.settings.sqlite_busy_timeout):
+                    await turn
+            except BaseException as error:
+                if turn.done() and not turn.cancelled():
+                    self._pass_turn()  # the turn came just as this writer left
+                else:
+                    with contextlib.suppress(ValueError):  # skipped by _pass_turn already
+                        self._waiting.remove(turn)
+                if isinstance(error, TimeoutError):
+                    raise DatabaseUnavailable("database is locked (write queue)") from error
+                raise
+        self._writing = True
+        try:
+            if self._batch is None:
+                self._batch = await self._open_batch()
+        except BaseException:
+            self._pass_turn()
+            raise
+        return self._batch
+
+    async def _open_batch(self) -> _WriteBatch:
+        assert self.write_lock is not None
+        try:
+            await self.write_lock.acquire()
+        except sqlite3.Error as error:  # waited the busy timeout, as SQLite would
+            raise classify(error) from error
+        try:
+            raw = await self._take_sqlite()
+        except BaseException:
+            self.write_lock.release()
+            raise
+        try:
+            raw.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as error:
+            self._give_back_sqlite(raw)
+            self.write_lock.release()
+            raise classify(error) from error
+        return _WriteBatch(raw, asyncio.get_running_loop().create_future())
+
+    def _end_write(self, batch: _WriteBatch) -> None:
+        """Hand the open batch to the next writer, or commit it when none waits (or it is
+        full), then hand on the turn."""
+        batch.writes += 1
+        if self._waiting and batch.writes < _MOST_WRITES_PER_COMMIT:
+            self._pass_turn()
+            return
+        self._batch = None
+        try:
+            batch.raw.execute("COMMIT")
+        except sqlite3.Error as error:
+            batch.raw.rollback()
+            batch.committed.set_exception(classify(error))
+            batch.committed.exception()  # retrieved: its writers may all have failed already
+        else:
+            batch.committed.set_result(None)
+        finally:
+            self._give_back_sqlite(batch.raw)
+            assert self.write_lock is not None
+            self.write_lock.release()
+            self._pass_turn()
+
+    def _pass_turn(self) -> None:
+        while self._waiting:
+            turn = self._waiting.popleft()
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self._writing = False
+        if self._batch is not None:  # every waiter left: nobody else will commit it
+            self._writing = True
+            self._end_write(self._batch)
 
     async def _take_sqlite(self) -> sqlite3.Connection:
         if self._sqlite_slots is None:
@@ -436,6 +535,7 @@ class Database:
         raw.execute("PRAGMA journal_mode=WAL")
         raw.execute("PRAGMA synchronous=NORMAL")
         raw.execute("PRAGMA foreign_keys=ON")
+        raw.execute("PRAGMA temp_store=MEMORY")  # savepoint journals of group commit
         raw.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
         return raw
 
