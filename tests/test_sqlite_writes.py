@@ -196,6 +196,43 @@ async def test_many_writes_queued_behind_the_lock_all_commit(
     assert stored(database) == {i.hex: 10 for i in ids}
 
 
+async def test_a_writer_that_leaves_the_queue_wedges_no_other(
+    database: Path, owner: uuid.UUID, writer: Database
+) -> None:
+    """Writes share one commit (group commit): a queued writer that is cancelled (its client
+    went away) leaves no write of the others uncommitted and none waiting forever."""
+    first, gone, last = (uuid.uuid4() for _ in range(3))
+    release = asyncio.Event()
+
+    async def held(connection: Connection) -> None:
+        await release.wait()  # the turn is held while the others queue
+
+    holding = asyncio.ensure_future(write(writer, [*create(first, owner, 1), held]))
+    await asyncio.sleep(0.05)
+    leaving = asyncio.ensure_future(write(writer, create(gone, owner, 1)))
+    staying = asyncio.ensure_future(write(writer, create(last, owner, 1)))
+    await asyncio.sleep(0.05)
+    leaving.cancel()
+    release.set()
+    assert await asyncio.wait_for(asyncio.gather(holding, staying), 5) == [None, None]
+    assert leaving.cancelled()
+    assert stored(database) == {first.hex: 1, last.hex: 1}
+
+    # Cancelled just as its turn came (the open transaction handed to it): the write it
+    # waited behind still commits.
+    release.clear()
+    other, alone = uuid.uuid4(), uuid.uuid4()
+    holding = asyncio.ensure_future(write(writer, [*create(other, owner, 1), held]))
+    await asyncio.sleep(0.05)
+    leaving = asyncio.ensure_future(write(writer, create(alone, owner, 1)))
+    await asyncio.sleep(0.05)
+    release.set()
+    await asyncio.sleep(0)  # the holder finishes and hands the turn on
+    leaving.cancel()
+    await asyncio.wait_for(holding, 5)
+    assert stored(database) == {first.hex: 1, last.hex: 1, other.hex: 1}
+
+
 async def test_a_process_killed_holding_the_lock_does_not_wedge_the_writers(
     database: Path, owner: uuid.UUID, writer: Database
 ) -> None:
