@@ -223,10 +223,6 @@ def unexpected_error_response(error: BaseException) -> JSONResponse:
     )
 
 
-async def _unexpected_error(_request: Request, error: Exception) -> JSONResponse:
-    return unexpected_error_response(error)
-
-
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
