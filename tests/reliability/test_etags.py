@@ -205,3 +205,34 @@ async def test_openapi_documents_the_headers(client: httpx.AsyncClient) -> None:
     assert "ETag" in movie_delete["responses"]["204"]["headers"]
     create = schema["paths"]["/collection/"]["post"]
     assert "Idempotency-Key" in {p["name"] for p in create["parameters"]}
+
+
+async def test_a_version_no_collection_can_have_is_a_mismatch_not_an_error(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    """Versions past any integer the databases hold, or with thousands of digits: 412 on
+    the writes and a full answer on GET, never a 500."""
+    collection_id = await create(client, auth)
+    movie_id = movie(1)["uuid"]
+    for version in ("9223372036854775808", "9" * 5000):
+        tag = f'"{uuid.UUID(collection_id).hex}-{version}"'
+        conditional = {**auth, "If-Match": tag}
+        answers = [
+            await client.put(
+                f"/collection/{collection_id}/", json={"title": "t"}, headers=conditional
+            ),
+            await client.post(
+                f"/collection/{collection_id}/movies/",
+                json={"movies": [movie(2)]},
+                headers=conditional,
+            ),
+            await client.delete(
+                f"/collection/{collection_id}/movies/{movie_id}/", headers=conditional
+            ),
+            await client.delete(f"/collection/{collection_id}/", headers=conditional),
+        ]
+        assert [answer.status_code for answer in answers] == [412] * 4
+        read = await client.get(
+            f"/collection/{collection_id}/", headers={**auth, "If-None-Match": tag}
+        )
+        assert read.status_code == 200

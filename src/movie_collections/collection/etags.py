@@ -10,6 +10,9 @@ from dataclasses import dataclass
 _ENTITY_TAG = re.compile(r'\s*(W/)?"([^"]*)"\s*(?:,|$)')
 
 
+_MOST_VERSION_DIGITS = 19
+
+
 def etag_for(collection_id: uuid.UUID, version: int) -> str:
     """Changes whenever the collection does: every write bumps `version`."""
     return f'"{collection_id.hex}-{version}"'
@@ -21,7 +24,8 @@ def _version_in(opaque: str, collection_id: uuid.UUID) -> int | None:
     if not opaque.startswith(prefix):
         return None
     digits = opaque[len(prefix) :]
-    return int(digits) if digits.isdigit() else None
+    # A version is a BIGINT: a longer number names no version (and is never parsed whole).
+    return int(digits) if digits.isdigit() and len(digits) <= _MOST_VERSION_DIGITS else None
 
 
 @dataclass(frozen=True, slots=True)
