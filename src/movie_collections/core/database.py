@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sqlite3
 import uuid
 from collections import deque
@@ -15,6 +16,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, cast
 
 import asyncpg  # type: ignore[import-untyped]
@@ -47,6 +49,13 @@ _MOST_WRITES_PER_COMMIT = 64
 _MOST_COMPILED = 1024
 # SQLite checkpoints the WAL in the commit that takes it past this many pages (SQLite: 1,000).
 WAL_AUTOCHECKPOINT_PAGES = 4000
+
+
+def create_private_file(path: Path) -> None:
+    """Create a SQLite file (and its folder) readable by its owner only, if it is missing:
+    SQLite gives its -wal and -shm files the same mode."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o600))
 
 
 class Base(DeclarativeBase):
@@ -315,7 +324,7 @@ class Database:
             path = settings.sqlite_path
             if path is None:
                 raise ValueError("DATABASE_URL: SQLite needs a file (in-memory is not supported)")
-            path.parent.mkdir(parents=True, exist_ok=True)
+            create_private_file(path)
             self.write_lock = SqliteWriteLock(path, settings.sqlite_busy_timeout)
 
     def compile(self, statement: ClauseElement) -> Compiled:

@@ -11,7 +11,7 @@ from sqlalchemy.pool import NullPool
 
 from movie_collections.auth import models as _auth_models  # noqa: F401  (registers tables)
 from movie_collections.collection import models as _collection_models  # noqa: F401
-from movie_collections.core.database import Base
+from movie_collections.core.database import Base, create_private_file
 from movie_collections.core.settings import Settings
 from movie_collections.idempotency import models as _idempotency_models  # noqa: F401
 
@@ -30,7 +30,7 @@ def _run(connection: Connection) -> None:
 async def _run_online(database_url: str) -> None:
     settings = Settings(database_url=database_url, database_pool_size=1)
     if settings.sqlite_path is not None:
-        settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        create_private_file(settings.sqlite_path)
     engine = create_async_engine(settings.async_database_url, poolclass=NullPool)
     try:
         async with engine.connect() as connection:

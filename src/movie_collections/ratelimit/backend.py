@@ -21,6 +21,7 @@ from typing import Protocol
 import anyio.to_thread
 from redis.exceptions import RedisError
 
+from movie_collections.core.database import create_private_file
 from movie_collections.core.redis import RedisClient
 
 logger = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ class LocalRateLimitStore:
 
     def _connect(self) -> sqlite3.Connection:
         if self._connection is None:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
+            create_private_file(self._path)
             connection = sqlite3.connect(
                 self._path, timeout=30, isolation_level=None, check_same_thread=False
             )
