@@ -23,6 +23,7 @@ from movie_collections.core.middleware import (
     RequestIdMiddleware,
     UnhandledErrorMiddleware,
 )
+from movie_collections.core.openapi import install_problem_schema, operation_id
 from movie_collections.core.redis import create_redis
 from movie_collections.core.settings import Settings
 from movie_collections.core.versioned_cache import VersionedCache
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION + describe_limits(settings),
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
         # Off unless asked for: otherwise FastAPI looks up the OpenTelemetry providers on
         # every request, for nothing when no SDK is configured.
         telemetry=None
@@ -90,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         else {"tracing": False, "metrics": False, "logs": False},
     )
     install_error_handlers(app)
+    install_problem_schema(app)
     # Routes are matched in this order: the busiest first (their paths never overlap).
     app.include_router(collection_router)
     app.include_router(counter_router)

@@ -14,7 +14,7 @@ from movie_collections.core.errors import problem_responses
 
 router = APIRouter(tags=["auth"])
 
-REFRESH_OPERATION = "refresh_token"
+REFRESH_OPERATION = "refreshToken"
 LOGOUT_OPERATION = "logout"
 # OpenAPI links: a client (or a stateful fuzzer) can follow a token pair to its next uses.
 TOKEN_PAIR_LINKS = {
@@ -31,8 +31,11 @@ TOKEN_PAIR_LINKS = {
 }
 
 
-def _with_links(status_code: int, *problem_statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {status_code: {"links": TOKEN_PAIR_LINKS}, **problem_responses(*problem_statuses)}
+def _with_links(
+    status_code: int, *problem_statuses: int, descriptions: dict[int, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    problems = problem_responses(*problem_statuses, descriptions=descriptions)
+    return {status_code: {"links": TOKEN_PAIR_LINKS}, **problems}
 
 
 def client_address(request: Request) -> str:
@@ -45,10 +48,14 @@ def client_address(request: Request) -> str:
     "/register/",
     status_code=status.HTTP_201_CREATED,
     response_model=TokenPair,
-    responses=_with_links(201, 400, 409, 413, 422, 429),
+    responses=_with_links(
+        201, 400, 409, 413, 422, 429, 503, descriptions={409: "That username is taken."}
+    ),
     summary="Register a user and get an access token and a refresh token",
 )
 async def register(credentials: Credentials, request: Request) -> TokenPair:
+    """Creates the user (usernames are unique ignoring case) and logs them in: the access
+    token authorises every other endpoint as `Authorization: Bearer <access_token>`."""
     # Before the hash: a client over its limit costs no Argon2 work.
     container = get_container(request)
     await container.auth_rate_limiter.check(
@@ -66,10 +73,12 @@ async def register(credentials: Credentials, request: Request) -> TokenPair:
 @router.post(
     "/login/",
     response_model=TokenPair,
-    responses=_with_links(200, 400, 401, 413, 422, 429),
+    responses=_with_links(200, 400, 401, 413, 422, 429, 503),
     summary="Get a new access token and refresh token for an existing user",
 )
 async def login(credentials: Credentials, request: Request) -> TokenPair:
+    """Checks the username and password (401 if either is wrong, without saying which) and
+    answers a new token pair."""
     container = get_container(request)
     await container.auth_rate_limiter.check("login", credentials.username, client_address(request))
     return await service.login(
@@ -84,10 +93,12 @@ async def login(credentials: Credentials, request: Request) -> TokenPair:
 @router.get(
     "/me/",
     response_model=CurrentUser,
+    operation_id="getCurrentUser",
     responses=problem_responses(401),
     summary="Who the access token belongs to (checked from its signature, no database)",
 )
 async def me(user_id: CurrentUserId) -> CurrentUser:
+    """The user id the access token names; the cheapest authenticated call."""
     return CurrentUser(user_id=user_id)
 
 
@@ -95,7 +106,7 @@ async def me(user_id: CurrentUserId) -> CurrentUser:
     "/token/refresh/",
     operation_id=REFRESH_OPERATION,
     response_model=TokenPair,
-    responses=_with_links(200, 400, 401, 413, 422),
+    responses=_with_links(200, 400, 401, 413, 422, 503),
     summary="Exchange a refresh token (single use) for a new access and refresh token",
     description="A refresh token works once. Presenting one that was already used revokes "
     "every refresh token of its login (the owner must log in again): it means someone else "
@@ -116,7 +127,7 @@ async def refresh_token(payload: RefreshRequest, request: Request) -> TokenPair:
     operation_id=LOGOUT_OPERATION,
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=problem_responses(400, 413, 422),
+    responses=problem_responses(400, 413, 422, 503),
     summary="Revoke a refresh token and every token rotated from the same login",
     description="Always 204 for a well-formed body, whether or not the token was known. "
     "Access tokens already issued stay valid until they expire (ACCESS_TOKEN_TTL).",
@@ -131,10 +142,12 @@ async def logout(payload: RefreshRequest, request: Request) -> Response:
     "/me/",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=problem_responses(401),
+    operation_id="deleteAccount",
+    responses=problem_responses(401, 503),
     summary="Delete my account, my collections and my refresh tokens",
 )
 async def delete_me(user_id: CurrentUserId, request: Request) -> Response:
+    """Deletes the user with their collections (204); their refresh tokens stop working."""
     container = get_container(request)
     await service.delete_account(container.database, user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

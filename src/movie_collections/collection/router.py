@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Path, Request, Response, status
 
 from movie_collections.auth.dependencies import CurrentUserId
 from movie_collections.collection import service
@@ -56,6 +56,21 @@ def _reads_header(name: str) -> dict[str, Any]:
     return {"parameters": [parameter]}
 
 
+_REPLAYED = {
+    REPLAYED_HEADER: {
+        "description": "`true` when this is the stored answer of an earlier request with the "
+        "same Idempotency-Key (nothing was created now).",
+        "schema": {"type": "string", "enum": ["true"]},
+    }
+}
+_IDEMPOTENCY_CONFLICT = (
+    "The Idempotency-Key's first request is still running (retry after `Retry-After`)."
+)
+_CREATE_INVALID = (
+    "The request is not valid (`errors` names each bad field), or its Idempotency-Key was "
+    "used with another body."
+)
+
 _ETAG_HEADER = {
     "ETag": {
         "description": "Strong entity tag of the collection's current version.",
@@ -64,15 +79,20 @@ _ETAG_HEADER = {
 }
 
 
+_STALE = "If-Match does not match: the body is a problem, the ETag header the current version."
+
+CollectionId = Annotated[
+    str, Path(description="The collection's `collection_uuid` (anything else answers 404).")
+]
+
+
 def _with_etag(
     *statuses: int, success: int | None = 200, not_modified: bool = False
 ) -> dict[int | str, dict[str, Any]]:
     """`responses=` of an endpoint whose success carries an ETag, plus its problem answers."""
-    responses = problem_responses(*statuses)
+    responses = problem_responses(*statuses, descriptions={412: _STALE})
     if 412 in responses:
-        responses[412]["headers"] = _ETAG_HEADER
-        responses[412]["description"] = "If-Match does not match: the body is a problem, the "
-        responses[412]["description"] += "ETag header the current version."
+        responses[412]["headers"] = {**responses[412].get("headers", {}), **_ETAG_HEADER}
     # FastAPI merges this into the success response it documents itself (model, description).
     if success is not None:
         responses[success] = {"headers": _ETAG_HEADER}
@@ -84,10 +104,12 @@ def _with_etag(
 @router.get(
     "/",
     response_model=CollectionList,
-    responses=problem_responses(401),
+    responses=problem_responses(401, 503),
     summary="My collections (newest first) and my top 3 genres",
 )
 async def list_collections(user_id: CurrentUserId, request: Request) -> Response:
+    """My collections, newest first, without their movies, and `favourite_genres`: the three
+    genres that occur most often across the movies of all my collections (ties by name)."""
     container = get_container(request)
     return json_response(
         await service.list_collections(container.database, container.list_answers, user_id)
@@ -98,7 +120,18 @@ async def list_collections(user_id: CurrentUserId, request: Request) -> Response
     "/",
     status_code=status.HTTP_201_CREATED,
     response_model=CollectionCreated,
-    responses=problem_responses(400, 401, 409, 413, 422),
+    responses={
+        **problem_responses(
+            400,
+            401,
+            409,
+            413,
+            422,
+            503,
+            descriptions={409: _IDEMPOTENCY_CONFLICT, 422: _CREATE_INVALID},
+        ),
+        201: {"headers": _REPLAYED},
+    },
     summary="Create a collection with its movies (all or nothing; idempotent with a key)",
     openapi_extra=_reads_header(IDEMPOTENCY_KEY),
 )
@@ -107,6 +140,10 @@ async def create_collection(
     user_id: CurrentUserId,
     request: Request,
 ) -> Response:
+    """Creates the collection and its movies in one transaction and answers its uuid.
+
+    With `Idempotency-Key`, a retry of the same body answers the first answer again (with
+    `Idempotent-Replayed: true`) instead of creating a second collection."""
     container = get_container(request)
     database = container.database
     service.check_movie_count(payload.movies, container.settings.max_movies_per_collection)
@@ -134,15 +171,17 @@ async def create_collection(
 @router.get(
     "/{collection_uuid}/",
     response_model=CollectionDetail,
-    responses=_with_etag(401, 404, not_modified=True),
+    responses=_with_etag(401, 404, 503, not_modified=True),
     summary="One of my collections with its movies, in order",
     openapi_extra=_reads_header(IF_NONE_MATCH),
 )
 async def get_collection(
-    collection_uuid: str,
+    collection_uuid: CollectionId,
     user_id: CurrentUserId,
     request: Request,
 ) -> Response:
+    """The collection's title, description and movies in the order given, with its `ETag`;
+    304 without a body when `If-None-Match` names the current version."""
     container = get_container(request)
     collection_id = service.parse_collection_id(collection_uuid)
     found = await service.get_collection(
@@ -157,16 +196,18 @@ async def get_collection(
 @router.put(
     "/{collection_uuid}/",
     response_model=CollectionDetail,
-    responses=_with_etag(400, 401, 404, 412, 413, 422),
+    responses=_with_etag(400, 401, 404, 412, 413, 422, 503),
     summary="Change the title, description or whole movie list of a collection",
     openapi_extra=_reads_header(IF_MATCH),
 )
 async def update_collection(
-    collection_uuid: str,
+    collection_uuid: CollectionId,
     payload: CollectionUpdate,
     user_id: CurrentUserId,
     request: Request,
 ) -> Response:
+    """Fields left out stay as they are; `movies`, when given, replaces the whole list. Answers
+    the collection as it is now, with its new `ETag`."""
     container = get_container(request)
     collection_id = service.parse_collection_id(collection_uuid)
     condition = parse_if_match(request.headers.get(IF_MATCH), collection_id)
@@ -180,15 +221,16 @@ async def update_collection(
     "/{collection_uuid}/",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=_with_etag(401, 404, 412, success=None),
+    responses=_with_etag(401, 404, 412, 503, success=None),
     summary="Delete a collection",
     openapi_extra=_reads_header(IF_MATCH),
 )
 async def delete_collection(
-    collection_uuid: str,
+    collection_uuid: CollectionId,
     user_id: CurrentUserId,
     request: Request,
 ) -> Response:
+    """Deletes the collection and its movies (204); with `If-Match`, only the version named."""
     database = get_container(request).database
     collection_id = service.parse_collection_id(collection_uuid)
     condition = parse_if_match(request.headers.get(IF_MATCH), collection_id)
@@ -200,16 +242,18 @@ async def delete_collection(
 @router.post(
     "/{collection_uuid}/movies/",
     response_model=MoviesAppended,
-    responses=_with_etag(400, 401, 404, 412, 413, 422),
+    responses=_with_etag(400, 401, 404, 412, 413, 422, 503),
     summary="Append movies to a collection (ones already there are reported, not doubled)",
     openapi_extra=_reads_header(IF_MATCH),
 )
 async def add_movies(
-    collection_uuid: str,
+    collection_uuid: CollectionId,
     payload: MoviesAppend,
     user_id: CurrentUserId,
     request: Request,
 ) -> Response:
+    """Appends the movies in order; those the collection already holds are listed in
+    `already_present` and not added twice. Answers the whole collection with its new `ETag`."""
     container = get_container(request)
     collection_id = service.parse_collection_id(collection_uuid)
     condition = parse_if_match(request.headers.get(IF_MATCH), collection_id)
@@ -229,16 +273,17 @@ async def add_movies(
     "/{collection_uuid}/movies/{movie_uuid}/",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=_with_etag(401, 404, 412, success=204),
+    responses=_with_etag(401, 404, 412, 503, success=204),
     summary="Remove one movie from a collection",
     openapi_extra=_reads_header(IF_MATCH),
 )
 async def remove_movie(
-    collection_uuid: str,
-    movie_uuid: str,
+    collection_uuid: CollectionId,
+    movie_uuid: Annotated[str, Path(description="The movie's `uuid` (404 if not in it).")],
     user_id: CurrentUserId,
     request: Request,
 ) -> Response:
+    """Removes the movie (204, with the collection's new `ETag`); 404 if it is not in it."""
     database = get_container(request).database
     collection_id = service.parse_collection_id(collection_uuid)
     try:

@@ -22,6 +22,14 @@ logger = logging.getLogger(__name__)
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 
+class FieldError(BaseModel):
+    """One bad field of a request that failed validation."""
+
+    field: str = Field(examples=["body.title"], description="Where: location parts joined by dots.")
+    message: str = Field(examples=["Field required"])
+    type: str | None = Field(None, examples=["missing"], description="Pydantic's error type.")
+
+
 class ProblemDetail(BaseModel):
     """RFC 9457 problem details, as every error of this API is answered."""
 
@@ -30,7 +38,7 @@ class ProblemDetail(BaseModel):
     status: int = Field(examples=[404])
     detail: str = Field(examples=["Collection not found."])
     request_id: str | None = Field(None, description="Quote it when reporting a problem.")
-    errors: list[dict[str, Any]] | None = Field(
+    errors: list[FieldError] | None = Field(
         None, description="For validation errors: one entry per bad field."
     )
 
@@ -143,16 +151,62 @@ def problem_response(
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
 
 
-def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses=` entries documenting problem+json answers."""
-    return {
-        status: {
-            "model": ProblemDetail,
-            "description": HTTPStatus(status).phrase,
-            "content": {PROBLEM_MEDIA_TYPE: {}},
+# The OpenAPI of error answers: every one is a ProblemDetail under problem+json (the schema
+# is registered by core/openapi.py), with the headers that status carries.
+PROBLEM_SCHEMA_REF = "#/components/schemas/ProblemDetail"
+RETRY_AFTER = {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}}
+_PROBLEM_HEADERS: dict[int, dict[str, Any]] = {
+    401: {"WWW-Authenticate": {"description": "`Bearer`.", "schema": {"type": "string"}}},
+    409: {
+        "Retry-After": {
+            **RETRY_AFTER,
+            "description": "When the conflict is a request still "
+            "in flight: seconds to wait before retrying.",
         }
+    },
+    429: {"Retry-After": RETRY_AFTER},
+    503: {"Retry-After": RETRY_AFTER},
+}
+_PROBLEM_DESCRIPTIONS = {
+    400: "The body is not JSON, or a header is malformed.",
+    401: "The access token (or the credentials) is missing, expired or invalid.",
+    404: "Not found; an id that is not a UUID, or another user's, is not found either.",
+    409: "Conflict with the current state.",
+    412: "A precondition (If-Match) does not hold.",
+    413: "The request body is larger than MAX_BODY_BYTES.",
+    422: "The request is not valid; `errors` names each bad field.",
+    429: "Too many attempts; retry after `Retry-After` seconds.",
+    502: "The movie catalogue failed on every attempt, or refused our credentials.",
+    503: "A store (the database, or Redis) is unavailable; retry after `Retry-After` seconds.",
+    504: "The movie catalogue did not answer within the deadline.",
+}
+UNEXPECTED_ERROR_DESCRIPTION = "An unexpected error, with a request id to quote."
+
+
+def problem_responses(
+    *statuses: int, descriptions: Mapping[int, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` of an operation's problem+json answers: the statuses it gives, and
+    500 (an unexpected error, possible anywhere)."""
+    descriptions = {**_PROBLEM_DESCRIPTIONS, **(descriptions or {})}
+    responses: dict[int | str, dict[str, Any]] = {
+        status: _problem_response(
+            descriptions.get(status, HTTPStatus(status).phrase), _PROBLEM_HEADERS.get(status)
+        )
         for status in statuses
     }
+    responses[500] = _problem_response(UNEXPECTED_ERROR_DESCRIPTION, None)
+    return responses
+
+
+def _problem_response(description: str, headers: dict[str, Any] | None) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": PROBLEM_SCHEMA_REF}}},
+    }
+    if headers:
+        response["headers"] = dict(headers)
+    return response
 
 
 def app_error_response(error: AppError) -> JSONResponse:

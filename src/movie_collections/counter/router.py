@@ -17,10 +17,13 @@ router = APIRouter(prefix="/request-count", tags=["request counter"])
 @router.get(
     "/",
     response_model=RequestCount,
+    operation_id="getRequestCount",
     responses=problem_responses(401, 503),
     summary="Requests served by the service since the last reset (this one included)",
 )
 async def request_count(_user: CurrentUserId, request: Request) -> Response:
+    """Every request that reached the service counts, whatever its path or status, across all
+    worker processes (and hosts, with Redis). 503 while the count cannot be told exactly."""
     container = get_container(request)
     try:
         return json_response(RequestCount(requests=await container.counter.total()))
@@ -38,6 +41,7 @@ async def request_count(_user: CurrentUserId, request: Request) -> Response:
     summary="Start counting again from zero",
 )
 async def reset_request_count(_user: CurrentUserId, request: Request) -> ResetDone:
+    """The next `GET /request-count/` answers 1 (itself). 503 while the store is unreachable."""
     container = get_container(request)
     try:
         await container.counter.reset()

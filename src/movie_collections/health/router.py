@@ -22,6 +22,7 @@ READY_PATH = "/health/ready"
 CHECK_TIMEOUT_SECONDS = 2.0
 
 CheckState = Literal["ok", "unavailable"]
+_NOT_READY = "A store is unavailable: the problem's `checks` names each store's state."
 
 
 class Liveness(BaseModel):
@@ -33,18 +34,27 @@ class Readiness(BaseModel):
     checks: dict[str, CheckState]
 
 
-@router.get("/live", response_model=Liveness, summary="The process is up (no dependency checks)")
+@router.get(
+    "/live",
+    operation_id="getLiveness",
+    response_model=Liveness,
+    responses=problem_responses(),
+    summary="The process is up (no dependency checks)",
+)
 async def live() -> Liveness:
+    """For a liveness probe: answers while the process serves requests. No token needed."""
     return Liveness()
 
 
 @router.get(
     "/ready",
     response_model=Readiness,
-    responses=problem_responses(503),
+    operation_id="getReadiness",
+    responses=problem_responses(503, descriptions={503: _NOT_READY}),
     summary="The database (and Redis, when configured) answer",
 )
 async def ready(request: Request) -> Readiness | JSONResponse:
+    """For a readiness probe: checks each store within 2 s. No token needed."""
     container = get_container(request)
     checks: dict[str, CheckState] = {"database": await _check_database(container)}
     if container.redis is not None:

@@ -16,9 +16,12 @@ router = APIRouter(tags=["limits"])
 @router.get(
     "/limits/",
     response_model=Limits,
+    operation_id="getLimits",
     responses=problem_responses(401),
     summary="The limits of the API that apply to me",
 )
 async def limits(_user: CurrentUserId, request: Request) -> Limits:
+    """Field sizes, body size, movies per collection and the login/register rate limits, as
+    this deployment is configured."""
     container = get_container(request)
     return api_limits(container.settings)

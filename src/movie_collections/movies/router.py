@@ -26,6 +26,8 @@ async def list_movies(
     _user: CurrentUserId,
     page: Annotated[int, Query(ge=1, description="Page number, from 1.")] = 1,
 ) -> Response:
+    """Calls the third-party catalogue for this request (retrying a flaky one within a
+    deadline) and answers its page with `next`/`previous` links to this service."""
     container = get_container(request)
     maximum = container.settings.movies_max_page
     if page > maximum:
