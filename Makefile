@@ -7,18 +7,20 @@ RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP := $(VENV)/.dev-installed
 BENCH_STAMP := $(VENV)/.bench-installed
 BENCH_ARGS ?=
+HOST ?= 127.0.0.1
+PORT ?= 8000
 PYTEST_ARGS ?=
 SOAK_ARGS ?=
 
-.PHONY: run demo test lint fuzz format migrate lock clean bench bench-counter screenshots soak soak-ci
+.PHONY: run demo test lint fuzz format migrate lock docs client-journey wheel-check clean bench bench-counter screenshots soak soak-ci
 
-run: $(RUNTIME_STAMP) ## serve the API on http://127.0.0.1:8000 (embedded SQLite)
-	$(BIN)/movie-collections serve
+run: $(RUNTIME_STAMP) ## serve the API on http://$(HOST):$(PORT) (embedded SQLite; make run PORT=9000)
+	$(BIN)/movie-collections serve --host $(HOST) --port $(PORT)
 
 # The whole service offline: the stand-in catalogue on :8001 (50 ms latency, 10% failures)
-# and the API on :8000 wired to it (DEMO_PORT, DEMO_UPSTREAM_PORT to move them). Ctrl-C stops both.
+# and the API on :8000 wired to it (PORT, DEMO_UPSTREAM_PORT to move them). Ctrl-C stops both.
 DEMO_UPSTREAM_ARGS ?= --latency 0.05 --failure-rate 0.1
-DEMO_PORT ?= 8000
+DEMO_PORT ?= $(PORT)
 DEMO_UPSTREAM_PORT ?= 8001
 demo: $(RUNTIME_STAMP) ## serve the API against the bundled stand-in upstream, offline
 	$(BIN)/movie-collections mock-upstream --port $(DEMO_UPSTREAM_PORT) --username demo --password demo-password $(DEMO_UPSTREAM_ARGS) & \
@@ -26,9 +28,10 @@ demo: $(RUNTIME_STAMP) ## serve the API against the bundled stand-in upstream, o
 	MOVIES_API_URL=http://127.0.0.1:$(DEMO_UPSTREAM_PORT)/api/v1/maya/movies/ \
 	MOVIES_API_USERNAME=demo MOVIES_API_PASSWORD=demo-password \
 	DATABASE_URL=$${DATABASE_URL:-sqlite:///./data/demo.db} \
-	$(BIN)/movie-collections serve --port $(DEMO_PORT)
+	$(BIN)/movie-collections serve --host $(HOST) --port $(DEMO_PORT)
 
-test: $(DEV_STAMP) ## the whole test suite
+# The suite tests the benchmark harness too (its chart needs the bench extra).
+test: $(BENCH_STAMP) ## the whole test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 screenshots: $(DEV_STAMP) ## re-take docs/screenshots/*.png from the web client's end-to-end tests
@@ -52,9 +55,26 @@ bench: $(BENCH_STAMP) ## load benchmark vs the ceiling: bench/results/*.json, do
 migrate: $(RUNTIME_STAMP) ## apply migrations to $$DATABASE_URL
 	$(BIN)/movie-collections migrate
 
-lock: $(DEV_STAMP) ## re-pin constraints.txt from the installed environment
-	( head -n 2 constraints.txt; $(PIP) freeze --exclude-editable | grep -iv '^movie-collections' ) > constraints.txt.new
+# A fresh venv with every extra, installed within the current pins: pins still needed stay,
+# new packages get pinned, pins nothing needs any more go.
+LOCK_VENV := $(VENV)-lock
+lock: ## re-pin constraints.txt after changing pyproject.toml
+	rm -rf $(LOCK_VENV)
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LOCK_VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
+	( head -n 2 constraints.txt; $(LOCK_VENV)/bin/python -m pip freeze --exclude-editable | grep -iv '^movie-collections' ) > constraints.txt.new
 	mv constraints.txt.new constraints.txt
+	rm -rf $(LOCK_VENV)
+
+docs: $(RUNTIME_STAMP) ## regenerate docs/configuration.md from the settings model
+	$(BIN)/movie-collections settings-doc > docs/configuration.md
+
+client-journey: $(RUNTIME_STAMP) ## generate a typed client from a live /openapi.json and run a journey with it
+	BIN=$(BIN) scripts/client_journey.sh
+
+wheel-check: ## build the wheel, install it in a fresh venv, serve from it
+	scripts/wheel_check.sh
 
 soak: $(DEV_STAMP) ## soak test: 5 minutes of mixed load, then every write checked (docs/reliability.md)
 	$(BIN)/python -m bench.soak --duration 300 $(SOAK_ARGS)

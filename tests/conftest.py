@@ -80,12 +80,17 @@ async def _truncate_postgres(url: str) -> None:
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Every API test runs once on SQLite and once on PostgreSQL, each on a clean database."""
     if request.param == "sqlite":
-        path = tmp_path / "test.db"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
-        return f"sqlite:///{path}"
+        return sqlite_copy(request.getfixturevalue("sqlite_template"), tmp_path)
     url: str = request.getfixturevalue("postgres_database")
     asyncio.run(_truncate_postgres(url))
     return url
+
+
+def sqlite_copy(template: Path, directory: Path) -> str:
+    """A fresh migrated SQLite database in `directory`, copied from the session's template."""
+    path = directory / "test.db"
+    shutil.copyfile(template, path)
+    return f"sqlite:///{path}"
 
 
 def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:

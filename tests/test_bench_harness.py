@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -10,11 +11,15 @@ from pathlib import Path
 import pytest
 from bench.wrk import ensure_wrk
 
+from tests.services import skip_or_fail
+
 REPOSITORY = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.slow
 def test_bench_run_writes_results_report_and_chart(tmp_path: Path) -> None:
+    if importlib.util.find_spec("matplotlib") is None:
+        skip_or_fail("matplotlib (the bench extra) is not installed; `make test` installs it")
     ensure_wrk()  # installed from Debian's packages when missing, as `make bench` does
     docs = tmp_path / "benchmarks.md"
     docs.write_text("# Benchmarks\n\nHand-written text that must survive.\n")

@@ -5,7 +5,6 @@ statuses and headers the service really answers."""
 from __future__ import annotations
 
 import re
-import shutil
 import uuid
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ import httpx
 import pytest
 
 from movie_collections.core.errors import ProblemDetail
+from tests.conftest import sqlite_copy
 
 PROBLEM = "application/problem+json"
 PROBLEM_SCHEMA = {"$ref": "#/components/schemas/ProblemDetail"}
@@ -49,9 +49,7 @@ HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "tra
 @pytest.fixture
 def database_url(sqlite_template: Path, tmp_path: Path) -> str:
     """The contract does not depend on the database: SQLite only."""
-    path = tmp_path / "test.db"
-    shutil.copyfile(sqlite_template, path)
-    return f"sqlite:///{path}"
+    return sqlite_copy(sqlite_template, tmp_path)
 
 
 @pytest.fixture

@@ -1,3 +1,5 @@
 """movie-collections: personal movie collections over a third-party catalogue."""
 
-__version__ = "0.1.0"
+from importlib.metadata import version
+
+__version__ = version("movie-collections")  # from pyproject.toml, as installed

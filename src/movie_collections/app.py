@@ -6,13 +6,21 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 from movie_collections import __version__
 from movie_collections.auth.passwords import PasswordHashing
 from movie_collections.auth.router import router as auth_router
 from movie_collections.auth.tokens import TokenService
+from movie_collections.collection.router import (
+    IDEMPOTENCY_KEY,
+    IF_MATCH,
+    IF_NONE_MATCH,
+    REPLAYED_HEADER,
+)
 from movie_collections.collection.router import router as collection_router
 from movie_collections.container import Container
 from movie_collections.core.database import Database
@@ -106,6 +114,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # and the catch-all for errors nobody handled closest to the app.
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    if settings.cors_origin_list:
+        app.add_middleware(CORSMiddleware, **cors_options(settings.cors_origin_list))
     app.add_middleware(RequestIdMiddleware)
     uncounted = (
         frozenset()
@@ -119,6 +129,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             excluded_paths=uncounted,
         )
     return app
+
+
+def cors_options(origins: list[str]) -> dict[str, Any]:
+    """Browsers on these origins may call the API with a bearer token (no cookies: no
+    credentials mode) and read the headers a client needs."""
+    return {
+        "allow_origins": origins,
+        "allow_methods": ["GET", "POST", "PUT", "DELETE"],
+        "allow_headers": [
+            "Authorization",
+            "Content-Type",
+            IF_MATCH,
+            IF_NONE_MATCH,
+            IDEMPOTENCY_KEY,
+            "X-Request-ID",
+        ],
+        "expose_headers": ["ETag", REPLAYED_HEADER, "Retry-After", "X-Request-ID"],
+        "max_age": 600,
+    }
 
 
 def build_container(settings: Settings) -> Container:

@@ -1,4 +1,5 @@
-"""The `movie-collections` command: serve, migrate, and the stand-in upstream (mock-upstream)."""
+"""The `movie-collections` command: serve, migrate, the stand-in upstream (mock-upstream), and
+the settings reference (settings-doc)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from movie_collections import __version__
 from movie_collections.core.logs import configure_logging
 from movie_collections.core.settings import Settings
 
@@ -41,7 +43,15 @@ def command_migrate(_arguments: argparse.Namespace) -> None:
     _migrate(settings)
 
 
+GRANIAN_MISSING = (
+    "movie-collections: --server granian needs Granian, an optional extra: "
+    "pip install 'movie-collections[granian]'"
+)
+
+
 def command_serve(arguments: argparse.Namespace) -> None:
+    if arguments.server == "granian":
+        _require_granian()
     settings = _load_settings()
     configure_logging(settings.log_level)
     if settings.is_sqlite or arguments.migrate:
@@ -106,6 +116,19 @@ def _run_granian(app: str, *, factory: bool, arguments: argparse.Namespace, log_
         workers_kill_timeout=arguments.graceful_timeout,
         respawn_failed_workers=True,
     ).serve()
+
+
+def _require_granian() -> None:
+    try:
+        import granian  # noqa: F401
+    except ImportError:
+        sys.exit(GRANIAN_MISSING)
+
+
+def command_settings_doc(_arguments: argparse.Namespace) -> None:
+    from movie_collections.core.settings_doc import render_configuration
+
+    sys.stdout.write(render_configuration())
 
 
 def command_mock_upstream(arguments: argparse.Namespace) -> None:
@@ -194,8 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="movie-collections",
         description="Movie collections API. Settings come from environment variables "
-        "(and a .env file); see README.",
+        "(and a .env file); see docs/configuration.md.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="serve the API over HTTP")
@@ -234,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--server",
         choices=["uvicorn", "granian"],
         default="uvicorn",
-        help="HTTP server (default uvicorn)",
+        help="HTTP server (default uvicorn; granian needs the granian extra)",
     )
     serve.set_defaults(handler=command_serve)
 
@@ -242,6 +266,14 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.set_defaults(handler=command_migrate)
 
     _add_mock_upstream_parser(commands)
+
+    settings_doc = commands.add_parser(
+        "settings-doc",
+        help="print the settings reference (Markdown) generated from the settings model",
+        description="Every environment variable with its default and meaning: "
+        "docs/configuration.md is this output (make docs).",
+    )
+    settings_doc.set_defaults(handler=command_settings_doc)
     return parser
 
 

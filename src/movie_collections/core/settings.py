@@ -26,101 +26,144 @@ class Settings(BaseSettings):
 
     database_url: str = Field(
         DEFAULT_DATABASE_URL,
-        description="sqlite:///path or postgresql://user@host/db (driven by sqlite3 or asyncpg).",
+        description="`sqlite:///path` or `postgresql://user@host:port/db`; the driver follows "
+        "from the scheme (sqlite3 or asyncpg).",
     )
     data_dir: Path | None = Field(
         None,
-        description="Where local state lives (secret key, counter files). "
-        "Default: the SQLite file's folder, or ./data.",
+        description="Local state: the generated secret key, counter files, the local rate-limit "
+        "store. Unset: the SQLite file's folder, else `./data`.",
     )
     secret_key: SecretStr | None = Field(
         None,
         min_length=32,
-        description="HS256 signing key. Unset: generated once and kept in DATA_DIR/secret_key.",
+        description="HS256 signing key (32+ characters). Unset: one is generated once, stored "
+        "in `DATA_DIR/secret_key` (mode 0600) and a warning is logged; set it explicitly for "
+        "several hosts.",
     )
     previous_secret_keys: SecretStr = Field(
         SecretStr(""),
-        description="Comma-separated keys that tokens signed before a key rotation may still "
-        "carry; they verify but never sign.",
+        description="Comma-separated earlier keys (32+ characters each): tokens they signed "
+        "still verify, nothing new is signed with them "
+        "([key rotation](../SECURITY.md#rotating-the-signing-key)).",
     )
     access_token_ttl: timedelta = Field(
-        timedelta(hours=24), description="Life of an access token (seconds or ISO 8601)."
+        timedelta(hours=24), description="Access-token life, seconds or ISO 8601 (`PT24H`)."
     )
     refresh_token_ttl: timedelta = Field(
-        timedelta(days=30), description="Life of a refresh token (seconds or ISO 8601)."
+        timedelta(days=30),
+        description="Refresh-token life (seconds or ISO 8601); each rotation starts a new one.",
     )
     token_issuer: str = Field(
-        "movie-collections", min_length=1, description="`iss` of access tokens, checked."
+        "movie-collections", min_length=1, description="`iss` of access tokens, required."
     )
     token_audience: str = Field(
-        "movie-collections", min_length=1, description="`aud` of access tokens, checked."
+        "movie-collections", min_length=1, description="`aud` of access tokens, required."
     )
 
     auth_rate_limit_per_username: int = Field(
-        10, ge=0, description="Login/register attempts per username per window; 0: no limit."
+        10,
+        ge=0,
+        description="Login (and, separately, register) attempts per username per window; `0` "
+        "turns it off.",
     )
     auth_rate_limit_per_address: int = Field(
-        30, ge=0, description="Login/register attempts per client address per window; 0: none."
+        30, ge=0, description="The same per client address; `0` turns it off."
     )
     auth_rate_limit_window: timedelta = Field(
-        timedelta(minutes=1), description="The sliding window of the auth rate limits."
+        timedelta(minutes=1),
+        description="The sliding window of those limits (seconds or ISO 8601); counts live in "
+        "Redis with `REDIS_URL`, else in `DATA_DIR/rate_limits.db`.",
     )
-    password_hash_time_cost: int = Field(3, ge=1, le=50)
-    password_hash_memory_kib: int = Field(65536, ge=8, le=4 * 1024 * 1024)
-    password_hash_parallelism: int = Field(4, ge=1, le=64)
+    password_hash_time_cost: int = Field(3, ge=1, le=50, description="Argon2id passes.")
+    password_hash_memory_kib: int = Field(
+        65536, ge=8, le=4 * 1024 * 1024, description="Argon2id memory, KiB."
+    )
+    password_hash_parallelism: int = Field(4, ge=1, le=64, description="Argon2id lanes.")
 
-    database_pool_size: int = Field(10, ge=1, le=1000)
-    database_max_overflow: int = Field(0, ge=0, le=1000)
-    database_pool_timeout: float = Field(10.0, gt=0)
+    database_pool_size: int = Field(
+        10, ge=1, le=1000, description="Connections of the one database pool of each worker."
+    )
+    database_max_overflow: int = Field(
+        0, ge=0, le=1000, description="Connections a pool may open beyond DATABASE_POOL_SIZE."
+    )
+    database_pool_timeout: float = Field(
+        10.0, gt=0, description="Seconds to wait for a pooled connection."
+    )
     database_statement_timeout: float = Field(
-        15.0, gt=0, description="Seconds before a statement is cancelled (PostgreSQL)."
+        15.0, gt=0, description="Seconds before PostgreSQL cancels a statement."
     )
     sqlite_busy_timeout: float = Field(
         30.0, gt=0, description="Seconds a SQLite writer waits for the write lock."
     )
 
     movies_api_url: str = Field(
-        "https://demo.credy.in/api/v1/maya/movies/", description="The third-party catalogue."
+        "https://demo.credy.in/api/v1/maya/movies/",
+        description="The third-party catalogue (TLS verified).",
     )
-    movies_api_username: str = ""
-    movies_api_password: SecretStr = SecretStr("")
+    movies_api_username: str = Field("", description="Its basic-auth user name.")
+    movies_api_password: SecretStr = Field(SecretStr(""), description="Its basic-auth password.")
     # Defaults: 6 attempts make a 30%-failing upstream fail a call 0.3**6 = 0.07% of the time,
     # and the 10 s deadline answers within 15 s even when the upstream hangs.
-    movies_api_attempts: int = Field(6, ge=1, le=20, description="Upstream tries per request.")
+    movies_api_attempts: int = Field(
+        6, ge=1, le=20, description="Upstream tries per `/movies/` request."
+    )
     movies_api_backoff_base: float = Field(
-        0.05, ge=0, le=10, description="Seconds; the n-th retry waits up to base * 2**n."
+        0.05,
+        ge=0,
+        le=10,
+        description="Seconds; retry n waits a random time up to "
+        "`min(MAX, BASE * 2**(n-1))`, or `Retry-After` if longer.",
     )
     movies_api_backoff_max: float = Field(
         1.0, ge=0, le=60, description="Seconds; cap of one backoff wait (before jitter)."
     )
-    movies_api_connect_timeout: float = Field(2.0, gt=0, le=60)
+    movies_api_connect_timeout: float = Field(
+        2.0, gt=0, le=60, description="Seconds per attempt to connect to the upstream."
+    )
     movies_api_read_timeout: float = Field(
-        4.0, gt=0, le=120, description="Seconds without a byte from the upstream."
+        4.0, gt=0, le=120, description="Seconds per attempt between bytes from the upstream."
     )
     movies_api_deadline: float = Field(
-        10.0, gt=0, le=120, description="Seconds for one /movies/ request, all retries included."
+        10.0,
+        gt=0,
+        le=120,
+        description="Seconds for one `/movies/` request, retries included (then 504).",
     )
     movies_api_max_connections: int = Field(
-        100, ge=1, le=10_000, description="Concurrent upstream connections per process."
+        100,
+        ge=1,
+        le=10_000,
+        description="Concurrent upstream connections per process (callers beyond wait, within "
+        "the deadline).",
     )
     movies_api_max_keepalive: int = Field(
         100, ge=0, le=10_000, description="Idle keep-alive connections kept per process."
     )
     movies_api_pool_shards: int = Field(
-        8, ge=1, le=256, description="Connection pools the upstream connections are split over."
+        8,
+        ge=1,
+        le=256,
+        description="Connection pools those connections are split over, used in turn (keeps "
+        "httpcore's per-request pool scan short).",
     )
     movies_max_page: int = Field(
-        100_000, ge=1, description="Largest page number accepted by /movies/ (422 above)."
+        100_000, ge=1, description="Largest `page` accepted by `/movies/` (422 above)."
     )
 
-    redis_url: str | None = Field(None, description="redis://host:port/db; enables Redis backends.")
+    redis_url: str | None = Field(
+        None, description="`redis://host:port/db`; enables the Redis backends."
+    )
     redis_cluster: bool = Field(
         False,
-        description="REDIS_URL names one node of a Redis Cluster: discover the others and "
-        "route each key to its slot's node.",
+        description="`true`: `REDIS_URL` names one node of a Redis Cluster; the others are "
+        "discovered and each key goes to its slot's node (counter shards on several nodes with "
+        "`COUNTER_SHARDS`; rate-limit keys share the hash tag `{ratelimit}`, so one node holds "
+        "them).",
     )
     redis_key_prefix: str = Field(
-        "movie-collections:", description="Prefix of every Redis key (several deployments, tests)."
+        "movie-collections:",
+        description="Prefix of every Redis key (several deployments on one Redis).",
     )
     redis_socket_timeout: float = Field(
         1.0, gt=0, description="Seconds before a Redis connect or command gives up."
@@ -128,66 +171,89 @@ class Settings(BaseSettings):
 
     counter_backend: Literal["auto", "local", "redis", "off"] = Field(
         "auto",
-        description="Request counter store: auto (redis when REDIS_URL is set, else local), "
-        "local (files in COUNTER_DIR), redis, or off (no counting; for the overhead benchmark).",
+        description="Request counter store: `auto` (`redis` when `REDIS_URL` is set, else "
+        "`local`), `local` (files in `COUNTER_DIR`), `redis`, or `off` (no counting, the "
+        "endpoints answer 503; for the overhead benchmark).",
     )
     counter_dir: Path | None = Field(
-        None, description="Local counter files. Default: DATA_DIR/counter."
+        None,
+        description="The local backend's files (one per worker process, a state file, a lock "
+        "file). Unset: `DATA_DIR/counter`.",
     )
     counter_shards: int = Field(
-        1, ge=1, le=1024, description="Redis keys the count is spread over (Redis Cluster)."
+        1,
+        ge=1,
+        le=1024,
+        description="Redis keys the count is spread over (different Redis Cluster slots: no hot "
+        "key; 4 or more reach all three nodes of a 3-master cluster); reads sum them.",
     )
     counter_durable_wait: float = Field(
         0.05,
         ge=0,
         le=5,
-        description="Seconds a response waits at most for its count to reach Redis.",
+        description="Seconds a response waits at most for its count to be confirmed by Redis.",
     )
     counter_retry_max_seconds: float = Field(
-        1.0, gt=0, le=60, description="Longest pause between retries of an unsent Redis count."
+        1.0,
+        gt=0,
+        le=60,
+        description="Longest pause between reconnections while Redis is unreachable; with "
+        "`REDIS_SOCKET_TIMEOUT` it sets the settle time after an outage (retry max + 2 x socket "
+        "timeout) during which the count answers 503.",
     )
 
-    max_body_bytes: int = Field(5 * 1024 * 1024, ge=1024, description="Larger bodies get 413.")
+    max_body_bytes: int = Field(
+        5 * 1024 * 1024, ge=1024, description="Larger request bodies get 413."
+    )
     max_movies_per_collection: int = Field(
         1000,
         ge=1,
         le=1000,
-        description="Movies per collection; at most the schema's documented maximum (1000).",
+        description="Movies per collection, at most 1000 (the schema's maximum); checked on "
+        "create, `PUT` and append (422).",
     )
     list_answers_bytes: int = Field(
         32 * 1024 * 1024,
         ge=0,
-        description="Bytes of GET /collection/ answers each process keeps, each valid for one "
-        "version of one user's list (checked against the database on every request); 0 keeps "
-        "none.",
+        description="Bytes of `GET /collection/` answers each process keeps, each valid for one "
+        "version of one user's list, which is read from the database on every request "
+        "(see [architecture](architecture.md)); `0` keeps none.",
     )
     detail_answers_bytes: int = Field(
         32 * 1024 * 1024,
         ge=0,
-        description="Bytes of GET /collection/<uuid>/ answers each process keeps, each valid "
-        "for one version of one collection (checked against the database on every request); 0 "
-        "keeps none.",
+        description="The same for `GET /collection/<uuid>/`, each answer valid for one version "
+        "(ETag) of one collection; `0` keeps none.",
     )
 
     idempotency_key_ttl: timedelta = Field(
         timedelta(hours=24),
-        description="How long an Idempotency-Key of POST /collection/ is remembered.",
+        description="How long an `Idempotency-Key` of `POST /collection/` is remembered "
+        "(seconds or ISO 8601).",
     )
     idempotency_in_flight_timeout: timedelta = Field(
         timedelta(seconds=60),
-        description="A key whose request has not finished after this long is taken over "
-        "(its process died); longer than any request can take.",
+        description="A key whose request has not finished after this long (its process died) "
+        "is taken over by a retry; longer than any request can take.",
     )
     health_counts_in_request_count: bool = Field(
         True, description="Whether /health/live and /health/ready count as requests."
     )
 
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="`DEBUG`, `INFO`, `WARNING` or `ERROR`."
+    )
     fastapi_telemetry: bool = Field(
         False,
         description="FastAPI's native OpenTelemetry spans, metrics and logs (needs an "
         "OpenTelemetry SDK configured in the process). Off, it costs nothing per request; "
         "on, FastAPI asks the global providers on every request.",
+    )
+    cors_origins: str = Field(
+        "",
+        description="Comma-separated origins (`https://app.example.com`) whose pages may call "
+        "the API from a browser (CORS, bearer tokens, no cookies); empty: none, and no CORS "
+        "middleware is installed.",
     )
 
     @field_validator("database_url")
@@ -250,6 +316,10 @@ class Settings(BaseSettings):
         return (
             self.counter_dir if self.counter_dir is not None else self.resolved_data_dir / "counter"
         )
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
 
     @property
     def previous_signing_keys(self) -> list[str]:
