@@ -10,13 +10,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BIN=${BIN:-.venv/bin}
+PYTHON=$BIN/python
+. scripts/processes.sh
 MAX_EXAMPLES=${FUZZ_MAX_EXAMPLES:-100}
 CHECKS=${FUZZ_CHECKS:-not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance}
 
 workdir=$(mktemp -d)
-free_port() {
-    "$BIN/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 port=$(free_port)
 # The stand-in catalogue, healthy: "no 5xx" is checked, and the 502/504 of a failing upstream
 # (documented, and tested in tests/) would count as findings.
@@ -28,10 +27,7 @@ fuzz_database=""
 server_pid=""
 upstream_pid=""
 cleanup() {
-    for pid in $server_pid $upstream_pid; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
+    stop_processes $server_pid $upstream_pid
     if [ -n "$fuzz_database" ]; then
         postgres_admin "DROP DATABASE IF EXISTS \"$fuzz_database\" WITH (FORCE)" || true
     fi
