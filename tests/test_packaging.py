@@ -74,3 +74,15 @@ def test_settings_doc_command_prints_the_reference() -> None:
         check=True,
     )
     assert completed.stdout == render_configuration()
+
+
+@pytest.mark.parametrize("target", ["run", "demo"])
+def test_make_serves_on_the_port_asked_for(target: str) -> None:
+    completed = subprocess.run(
+        ["make", "--dry-run", target, "PORT=9123", "HOST=0.0.0.0"],
+        cwd=REPOSITORY,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "serve --host 0.0.0.0 --port 9123" in completed.stdout

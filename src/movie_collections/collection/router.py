@@ -81,8 +81,19 @@ _ETAG_HEADER = {
 
 _STALE = "If-Match does not match: the body is a problem, the ETag header the current version."
 
+# Read as strings, so that anything but a UUID is a 404 like an unknown one (not a 422);
+# documented as the UUIDs they are.
+_UUID_FORMAT = {"format": "uuid"}
 CollectionId = Annotated[
-    str, Path(description="The collection's `collection_uuid` (anything else answers 404).")
+    str,
+    Path(
+        description="The collection's `collection_uuid` (anything else answers 404).",
+        json_schema_extra=_UUID_FORMAT,
+    ),
+]
+MovieId = Annotated[
+    str,
+    Path(description="The movie's `uuid` (404 if not in it).", json_schema_extra=_UUID_FORMAT),
 ]
 
 
@@ -279,7 +290,7 @@ async def add_movies(
 )
 async def remove_movie(
     collection_uuid: CollectionId,
-    movie_uuid: Annotated[str, Path(description="The movie's `uuid` (404 if not in it).")],
+    movie_uuid: MovieId,
     user_id: CurrentUserId,
     request: Request,
 ) -> Response:
