@@ -23,6 +23,17 @@ def test_access_token_ttl_accepts_seconds_and_iso_8601(
 
 
 @pytest.mark.parametrize(
+    "name", [name for name, field in Settings.model_fields.items() if field.annotation is timedelta]
+)
+def test_every_duration_accepts_seconds_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """As docs/configuration.md says: durations take seconds or ISO 8601."""
+    monkeypatch.setenv(name.upper(), "90")
+    assert getattr(Settings(_env_file=None), name) == timedelta(seconds=90)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
     ("name", "value"),
     [
         ("ACCESS_TOKEN_TTL", "soon"),

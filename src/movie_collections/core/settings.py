@@ -274,7 +274,12 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "access_token_ttl", "idempotency_key_ttl", "idempotency_in_flight_timeout", mode="before"
+        "access_token_ttl",
+        "refresh_token_ttl",
+        "auth_rate_limit_window",
+        "idempotency_key_ttl",
+        "idempotency_in_flight_timeout",
+        mode="before",
     )
     @classmethod
     def _seconds_as_number(cls, value: object) -> object:
