@@ -10,7 +10,8 @@ BENCH_ARGS ?=
 PYTEST_ARGS ?=
 SOAK_ARGS ?=
 
-.PHONY: run demo test lint fuzz format migrate lock clean bench bench-counter screenshots soak soak-ci
+.PHONY: run demo test lint fuzz format migrate lock clean bench bench-counter screenshots soak soak-ci \
+	container-check
 
 run: $(RUNTIME_STAMP) ## serve the API on http://127.0.0.1:8000 (embedded SQLite)
 	$(BIN)/movie-collections serve
@@ -64,6 +65,9 @@ soak-ci: $(DEV_STAMP) ## the soak test at CI length (60 s)
 
 bench-counter: $(DEV_STAMP) ## throughput of GET /me/ with the request counter off, local, redis
 	$(BIN)/python bench/counter_overhead.py $(BENCH_ARGS)
+
+container-check: $(DEV_STAMP) ## build the image, run deploy/kubernetes here with podman (docs/deployment.md)
+	BIN=$(BIN) scripts/container_check.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
