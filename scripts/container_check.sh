@@ -21,6 +21,9 @@ REDIS_URL=${TEST_REDIS_URL:-redis://127.0.0.1:6379/0}
 SECRET_NAME=movie-collections # the Secret the manifests name
 
 step() { echo "== $* ($(($(date +%s) - started)) s)"; }
+# The pods and the secret have the manifests' fixed names: one run at a time on a machine.
+exec 9>/tmp/movie-collections-container-check.lock
+flock 9
 started=$(date +%s)
 
 missing=""
