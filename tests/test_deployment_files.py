@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
+import pytest
 import yaml
 
 from movie_collections.core.settings import Settings
@@ -19,11 +21,28 @@ ROOT = Path(__file__).resolve().parent.parent
 KUBERNETES = ROOT / "deploy" / "kubernetes"
 # Read by the server command rather than by Settings (see the Containerfile's CMD).
 SERVER_VARIABLES = {"WEB_CONCURRENCY", "FORWARDED_ALLOW_IPS", "PORT"}
+# An older cluster still in service, and the newest the validator knows.
+KUBERNETES_VERSIONS = ["1.30.0", kubernetes_validate.latest_version()]
+MANIFESTS = sorted(p.name for p in KUBERNETES.glob("*.yaml") if p.name != "kustomization.yaml")
 
 
 def documents(name: str) -> dict[str, dict[str, Any]]:
     with (KUBERNETES / name).open() as file:
         return {document["kind"]: document for document in yaml.safe_load_all(file)}
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+@pytest.mark.parametrize("name", MANIFESTS)
+def test_the_manifests_validate_strictly_against_the_kubernetes_schemas(
+    name: str, version: str
+) -> None:
+    for document in documents(name).values():
+        kubernetes_validate.validate(document, version, strict=True)
+
+
+def test_the_kustomization_applies_every_manifest() -> None:
+    with (KUBERNETES / "kustomization.yaml").open() as file:
+        assert sorted(yaml.safe_load(file)["resources"]) == MANIFESTS
 
 
 def test_the_api_deployment_probes_the_health_endpoints_with_two_replicas() -> None:
@@ -84,6 +103,7 @@ def test_the_rendering_for_one_host_keeps_the_pod_specs_with_a_port_per_replica(
     (cluster_container,) = deployment["spec"]["template"]["spec"]["containers"]
     ports = []
     for pod in pods:
+        kubernetes_validate.validate(pod, KUBERNETES_VERSIONS[-1], strict=True)
         assert pod["spec"]["hostNetwork"] is True
         (container,) = pod["spec"]["containers"]
         assert container["image"] == "localhost/mc:test"
@@ -95,6 +115,7 @@ def test_the_rendering_for_one_host_keeps_the_pod_specs_with_a_port_per_replica(
     assert len({pod["metadata"]["name"] for pod in pods}) == 2
 
     config, migrate = yaml.safe_load_all((tmp_path / "migrate.yaml").read_text())
+    kubernetes_validate.validate(migrate, KUBERNETES_VERSIONS[-1], strict=True)
     assert migrate["kind"] == "Pod"
     assert migrate["spec"]["restartPolicy"] == "Never"
     assert migrate["spec"]["containers"][0]["command"] == ["movie-collections", "migrate"]
