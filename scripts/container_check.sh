@@ -21,6 +21,9 @@ REDIS_URL=${TEST_REDIS_URL:-redis://127.0.0.1:6379/0}
 SECRET_NAME=movie-collections # the Secret the manifests name
 
 step() { echo "== $* ($(($(date +%s) - started)) s)"; }
+play() { # $1: a rendered kube file; podman's output only when it fails
+    podman kube play "$1" >"$1.log" 2>&1 || { grep -v systemd "$1.log" >&2; return 1; }
+}
 # The pods and the secret have the manifests' fixed names: one run at a time on a machine.
 exec 9>/tmp/movie-collections-container-check.lock
 flock 9
@@ -92,7 +95,7 @@ psql "$POSTGRES_ADMIN_URL" -qc "CREATE DATABASE \"$database\""
 podman secret create "$SECRET_NAME" "$workdir/secret.json" >/dev/null
 
 step "migration Job (as a pod)"
-podman kube play "$workdir/migrate.yaml" >/dev/null 2>&1
+play "$workdir/migrate.yaml"
 exit_code=$(podman wait movie-collections-migrate-migrate)
 [ "$exit_code" = 0 ] || { echo "migrate exited $exit_code" >&2; exit 1; }
 
@@ -100,7 +103,8 @@ step "stand-in catalogue and two API replicas on ports $port_1 and $port_2"
 podman run --detach --name "$upstream" --network host --health-cmd none "$IMAGE" movie-collections mock-upstream \
     --host 127.0.0.1 --port "$upstream_port" --username kube --password kube-password \
     >/dev/null 2> >(grep -v systemd >&2)
-podman kube play "$workdir/api.yaml" >/dev/null 2>&1
+play "$workdir/api.yaml"
+step "waiting for both replicas' readiness"
 # Podman does not run readiness probes: poll the manifest's readiness path, as a kubelet would.
 for port in "$port_1" "$port_2"; do
     for attempt in $(seq 120); do
