@@ -12,7 +12,7 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 SOAK_ARGS ?=
 
-.PHONY: run demo test lint fuzz format migrate lock docs client-journey wheel-check clean bench bench-counter screenshots soak soak-ci
+.PHONY: run demo test lint fuzz format migrate lock docs client-journey wheel-check clean bench bench-counter screenshots soak soak-ci container-check
 
 run: $(RUNTIME_STAMP) ## serve the API on http://$(HOST):$(PORT) (embedded SQLite; make run PORT=9000)
 	$(BIN)/movie-collections serve --host $(HOST) --port $(PORT)
@@ -84,6 +84,9 @@ soak-ci: $(DEV_STAMP) ## the soak test at CI length (60 s)
 
 bench-counter: $(DEV_STAMP) ## throughput of GET /me/ with the request counter off, local, redis
 	$(BIN)/python bench/counter_overhead.py $(BENCH_ARGS)
+
+container-check: $(DEV_STAMP) ## build the image, run deploy/kubernetes here with podman (docs/deployment.md)
+	BIN=$(BIN) scripts/container_check.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
