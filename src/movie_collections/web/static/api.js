@@ -157,6 +157,7 @@ export function createApi({ onUnauthorized, onBusyChange, onRenewed }) {
     createCollection: (payload) => request("POST", "/collection/", payload),
     updateCollection: (id, changes) => request("PUT", `/collection/${encodeURIComponent(id)}/`, changes),
     deleteCollection: (id) => request("DELETE", `/collection/${encodeURIComponent(id)}/`),
+    addMovies: (id, movies) => request("POST", `/collection/${encodeURIComponent(id)}/movies/`, { movies }),
     requestCount: () => request("GET", "/request-count/"),
     resetRequestCount: () => request("POST", "/request-count/reset/"),
   };

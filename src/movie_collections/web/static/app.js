@@ -1,8 +1,9 @@
 // The single-page client: hash routes, one view at a time, every call through the public API.
 import { ApiError, createApi, session } from "./api.js";
-import { clear, field, fill, genreChips, genreList, h } from "./dom.js";
+import { clear, field, fill, genreChips, genreList, h, uniqueId } from "./dom.js";
 
 const PICKED_KEY = "movie-collections.picked";
+const TARGET_KEY = "movie-collections.pick-target";
 const LONG_DESCRIPTION = 240;
 
 const main = document.getElementById("main");
@@ -17,6 +18,7 @@ let toastTimer = null;
 // Each navigation bumps this; a view whose request finishes after the user moved on is dropped.
 let renderGeneration = 0;
 let pendingNotice = null;
+let nextToast = null;
 
 const api = createApi({
   onUnauthorized: () => endSession("Your session has expired. Please log in again."),
@@ -31,13 +33,22 @@ const api = createApi({
 
 const picked = {
   movies: new Map(),
+  // The collection being picked for ({uuid, title}), or null: picking for a new one.
+  target: null,
   load() {
     try {
       const stored = JSON.parse(sessionStorage.getItem(PICKED_KEY) || "[]");
       this.movies = new Map(stored.map((movie) => [movie.uuid, movie]));
+      this.target = JSON.parse(sessionStorage.getItem(TARGET_KEY) || "null");
     } catch {
       this.movies = new Map();
+      this.target = null;
     }
+  },
+  pickFor(target) {
+    this.target = target ? { uuid: target.uuid, title: target.title || "Untitled" } : null;
+    if (this.target) sessionStorage.setItem(TARGET_KEY, JSON.stringify(this.target));
+    else sessionStorage.removeItem(TARGET_KEY);
   },
   save() {
     sessionStorage.setItem(PICKED_KEY, JSON.stringify([...this.movies.values()]));
@@ -56,6 +67,11 @@ const picked = {
   clear() {
     this.movies.clear();
     this.save();
+  },
+  /** The picks went somewhere (or the session ended): start afresh, for a new collection. */
+  reset() {
+    this.clear();
+    this.pickFor(null);
   },
 };
 
@@ -94,7 +110,7 @@ async function onAccessTokenExpired() {
 function endSession(notice) {
   clearTimeout(expiryTimer);
   session.clear();
-  picked.clear();
+  picked.reset();
   showChrome(null);
   pendingNotice = notice;
   if (location.hash === "#/login") render();
@@ -114,11 +130,27 @@ document.getElementById("logout").addEventListener("click", async () => {
 
 /* ---------- small shared pieces ---------- */
 
-function showToast(message) {
+/**
+ * A toast belongs to the view that raised it: `generation` is that view's (a request that
+ * finishes after the user moved on says nothing), and navigating away hides it.
+ */
+function showToast(message, generation = renderGeneration) {
+  if (generation !== renderGeneration) return;
   clearTimeout(toastTimer);
   toast.textContent = message;
   toast.classList.add("visible");
-  toastTimer = setTimeout(() => toast.classList.remove("visible"), 4000);
+  toastTimer = setTimeout(hideToast, 4000);
+}
+
+function hideToast() {
+  clearTimeout(toastTimer);
+  toast.classList.remove("visible");
+  toast.textContent = "";
+}
+
+/** A toast for the view the action leads to (shown once that view is drawn). */
+function toastOnNextView(message) {
+  nextToast = message;
 }
 
 function heading(text, level = "h1") {
@@ -157,7 +189,8 @@ async function withButton(button, area, action, busyLabel) {
   } catch (error) {
     if (!error.sessionEnded) {
       if (area) showError(area, error);
-      else showToast(error.message);
+      // A button no longer in the page belongs to a view the user has left.
+      else if (button.isConnected) showToast(error.message);
     }
     return undefined;
   } finally {
@@ -165,6 +198,36 @@ async function withButton(button, area, action, busyLabel) {
     button.removeAttribute("aria-busy");
     button.textContent = label;
   }
+}
+
+/**
+ * A danger button that asks first: `question`, then `confirmLabel` runs `action` (errors
+ * shown under it) and Cancel goes back, focus following. Returns the zone to place.
+ */
+function confirmedAction({ label, question, confirmLabel, action }) {
+  const area = messageArea();
+  const zone = h("div", { className: "danger-zone" });
+  function draw(confirming) {
+    if (!confirming) {
+      const start = h("button", { type: "button", className: "button button-danger", on: { click: () => draw(true) } }, label);
+      fill(zone, start, area);
+      return start;
+    }
+    const confirmButton = h("button", { type: "button", className: "button button-danger" }, confirmLabel);
+    confirmButton.addEventListener("click", async () => {
+      const done = await withButton(confirmButton, area, async () => {
+        await action();
+        return true;
+      });
+      if (done && confirmButton.isConnected) draw(false).focus();
+    });
+    const cancel = h("button", { type: "button", className: "button", on: { click: () => draw(false).focus() } }, "Cancel");
+    fill(zone, h("p", { className: "danger-text" }, question), h("div", { className: "row" }, confirmButton, cancel), area);
+    confirmButton.focus();
+    return confirmButton;
+  }
+  draw(false);
+  return zone;
 }
 
 function loadingBlock(text) {
@@ -224,7 +287,7 @@ function authView(mode) {
             async () => {
               const answer = registering ? await api.register(name, secret) : await api.login(name, secret);
               startSession(name, answer);
-              showToast(registering ? `Welcome, ${name}!` : `Logged in as ${name}.`);
+              toastOnNextView(registering ? `Welcome, ${name}!` : `Logged in as ${name}.`);
               location.hash = "#/catalogue";
             },
             registering ? "Creating account…" : "Logging in…",
@@ -259,61 +322,154 @@ function authView(mode) {
   );
 }
 
+/** "1 movie", "3 movies". */
+function countOf(count, noun) {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
+}
+
+/**
+ * The picks, and what to do with them: create a collection, or add them to the one being
+ * picked for. On phones it folds into a bar fixed to the bottom of the screen with the
+ * running count (which opens the list and the form) and the action.
+ */
 function pickedPanel(onChange) {
-  const panel = h("aside", { className: "card picked", attrs: { "aria-labelledby": "picked-title" } });
-  function draw() {
+  const bodyId = uniqueId("picked-body");
+  const panelTitle = h("h2", { id: "picked-title", className: "panel-title" });
+  const toggle = h("button", {
+    type: "button",
+    className: "button picked-toggle phone-only",
+    attrs: { "aria-expanded": "false", "aria-controls": bodyId },
+  });
+  const barAction = h("button", { type: "button", className: "button button-primary picked-bar-action phone-only" });
+  const addButton = h("button", { type: "button", className: "button button-primary picked-add" });
+  const area = messageArea();
+  const body = h("div", { className: "picked-body", id: bodyId });
+  const create = createCollectionForm({ compact: true });
+  const panel = h(
+    "aside",
+    { className: "card picked", attrs: { "aria-labelledby": "picked-title" } },
+    h("div", { className: "picked-bar" }, panelTitle, toggle, barAction),
+    area,
+    body,
+  );
+  let open = false;
+
+  function setOpen(value) {
+    open = value;
+    panel.classList.toggle("open", open);
+    toggle.setAttribute("aria-expanded", String(open));
+  }
+
+  async function addToTarget(button) {
+    const target = picked.target;
     const movies = picked.list();
-    fill(panel, 
-      h("h2", { id: "picked-title", className: "panel-title" }, `Picked movies (${movies.length})`),
-      movies.length === 0
-        ? h("p", { className: "muted small" }, "Pick movies while browsing, then make a collection of them.")
-        : h(
-            "ul",
-            { className: "picked-list" },
-            movies.map((movie) =>
-              h(
-                "li",
-                {},
-                h("span", { className: "picked-title" }, movie.title || "Untitled"),
-                h(
-                  "button",
-                  {
-                    type: "button",
-                    className: "icon-button",
-                    attrs: { "aria-label": `Remove ${movie.title || "untitled movie"} from the picks` },
-                    on: {
-                      click: () => {
-                        picked.toggle(movie);
-                        draw();
-                        onChange();
-                      },
-                    },
-                  },
-                  "×",
-                ),
-              ),
-            ),
-          ),
-      createCollectionForm({ compact: true }),
-      movies.length
-        ? h(
+    await withButton(
+      button,
+      area,
+      async () => {
+        const answer = await api.addMovies(target.uuid, movies);
+        const added = movies.length - (answer?.already_present?.length ?? 0);
+        picked.reset();
+        toastOnNextView(`${countOf(added, "movie")} added to ${target.title}.`);
+        location.hash = `#/collections/${encodeURIComponent(target.uuid)}`;
+      },
+      "Adding…",
+    );
+  }
+
+  function changed() {
+    draw();
+    onChange();
+  }
+
+  function quietButton(label, change) {
+    const click = () => {
+      change();
+      changed();
+    };
+    return h("button", { type: "button", className: "button button-quiet", on: { click } }, label);
+  }
+
+  function pickList(movies) {
+    return h(
+      "ul",
+      { className: "picked-list" },
+      movies.map((movie) =>
+        h(
+          "li",
+          {},
+          h("span", { className: "picked-title" }, movie.title || "Untitled"),
+          h(
             "button",
             {
               type: "button",
-              className: "button button-quiet",
+              className: "icon-button",
+              attrs: { "aria-label": `Remove ${movie.title || "untitled movie"} from the picks` },
               on: {
                 click: () => {
-                  picked.clear();
-                  draw();
-                  onChange();
+                  picked.toggle(movie);
+                  changed();
                 },
               },
             },
-            "Clear picks",
-          )
-        : null,
+            "×",
+          ),
+        ),
+      ),
     );
   }
+
+  function draw() {
+    const movies = picked.list();
+    const target = picked.target;
+    panelTitle.textContent = `Picked movies (${movies.length})`;
+    toggle.textContent = `${movies.length} picked ${open ? "▾" : "▴"}`;
+    const action = target ? `Add to ${target.title}` : "Create collection";
+    barAction.textContent = action;
+    addButton.textContent = action;
+    addButton.disabled = barAction.disabled = Boolean(target) && movies.length === 0;
+    panel.classList.toggle("empty", movies.length === 0 && !target);
+    create.update();
+    fill(
+      body,
+      target ? h("p", { className: "notice" }, `Picking movies for ${target.title}.`) : null,
+      movies.length === 0
+        ? h(
+            "p",
+            { className: "muted small" },
+            target ? "Pick movies while browsing, then add them." : "Pick movies while browsing, then make a collection of them.",
+          )
+        : pickList(movies),
+      target ? addButton : create.form,
+      h(
+        "div",
+        { className: "row" },
+        target ? quietButton("Make a new collection instead", () => picked.pickFor(null)) : null,
+        movies.length ? quietButton("Clear picks", () => picked.clear()) : null,
+      ),
+    );
+  }
+
+  toggle.addEventListener("click", () => {
+    setOpen(!open);
+    draw();
+  });
+  barAction.addEventListener("click", () => {
+    if (picked.target) {
+      addToTarget(barAction);
+      return;
+    }
+    setOpen(true);
+    draw();
+    create.title.focus();
+  });
+  addButton.addEventListener("click", () => addToTarget(addButton));
+  panel.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape" || !open) return;
+    setOpen(false);
+    draw();
+    toggle.focus();
+  });
   draw();
   return { panel, draw };
 }
@@ -327,13 +483,13 @@ function createCollectionForm({ compact = false } = {}) {
     maxlength: 5000,
   });
   const area = messageArea();
-  const count = picked.list().length;
-  const submit = h(
-    "button",
-    { type: "submit", className: "button button-primary" },
-    count ? `Create collection with ${count} movie${count === 1 ? "" : "s"}` : "Create empty collection",
-  );
-  return h(
+  const submit = h("button", { type: "submit", className: "button button-primary" });
+  function update() {
+    const count = picked.list().length;
+    submit.textContent = count ? `Create collection with ${countOf(count, "movie")}` : "Create empty collection";
+  }
+  update();
+  const form = h(
     "form",
     {
       className: compact ? "stack create-form compact" : "stack create-form",
@@ -356,8 +512,8 @@ function createCollectionForm({ compact = false } = {}) {
                 description: description.input.value,
                 movies: picked.list(),
               });
-              picked.clear();
-              showToast("Collection created.");
+              picked.reset();
+              toastOnNextView("Collection created.");
               location.hash = `#/collections/${answer.collection_uuid}`;
             },
             "Creating…",
@@ -370,6 +526,7 @@ function createCollectionForm({ compact = false } = {}) {
     area,
     submit,
   );
+  return { form, title: title.input, update };
 }
 
 function movieCard(movie, onPickChange) {
@@ -574,7 +731,7 @@ async function collectionsView(generation) {
           picked.list().length
             ? h("p", { className: "muted small" }, `It will hold the ${picked.list().length} movies you picked.`)
             : h("p", { className: "muted small" }, h("a", { href: "#/catalogue" }, "Browse the catalogue"), " to pick movies for it, or add them later."),
-          createCollectionForm(),
+          createCollectionForm().form,
         ),
       );
     } catch (error) {
@@ -597,7 +754,7 @@ async function collectionView(id, generation) {
       area,
       async () => {
         collection = await api.updateCollection(id, changes);
-        showToast(message);
+        showToast(message, generation);
         draw();
         view.querySelector(focusAfter)?.focus();
         return collection;
@@ -623,52 +780,29 @@ async function collectionView(id, generation) {
     const addButton = h(
       "button",
       { type: "button", className: "button", disabled: toAdd.length === 0 },
-      toAdd.length ? `Add ${toAdd.length} picked movie${toAdd.length === 1 ? "" : "s"}` : "Add picked movies",
+      toAdd.length ? `Add ${countOf(toAdd.length, "picked movie")}` : "Add picked movies",
     );
     addButton.addEventListener("click", async () => {
       const updated = await save(
         { movies: [...collection.movies, ...toAdd] },
         addButton,
         moviesArea,
-        `${toAdd.length} movie${toAdd.length === 1 ? "" : "s"} added.`,
+        `${countOf(toAdd.length, "movie")} added.`,
         "#movies-title",
       );
-      if (updated) picked.clear();
+      if (updated) picked.reset();
     });
-    const deleteArea = messageArea();
-    const deleteZone = h("div", { className: "danger-zone" });
-    function drawDelete(confirming) {
-      if (!confirming) {
-        const start = h(
-          "button",
-          { type: "button", className: "button button-danger", on: { click: () => drawDelete(true) } },
-          "Delete collection",
-        );
-        fill(deleteZone, start, deleteArea);
-        return start;
-      }
-      const confirmButton = h("button", { type: "button", className: "button button-danger" }, "Yes, delete it");
-      confirmButton.addEventListener("click", () =>
-        withButton(confirmButton, deleteArea, async () => {
-          await api.deleteCollection(id);
-          showToast("Collection deleted.");
-          location.hash = "#/collections";
-        }),
-      );
-      const cancel = h(
-        "button",
-        { type: "button", className: "button", on: { click: () => drawDelete(false).focus() } },
-        "Cancel",
-      );
-      fill(deleteZone, 
-        h("p", { className: "danger-text" }, "Delete this collection and its movie list? This cannot be undone."),
-        h("div", { className: "row" }, confirmButton, cancel),
-        deleteArea,
-      );
-      confirmButton.focus();
-      return confirmButton;
-    }
-    drawDelete(false);
+    if (picked.target?.uuid === collection.uuid) picked.pickFor(collection);
+    const deleteZone = confirmedAction({
+      label: "Delete collection",
+      question: "Delete this collection and its movie list? This cannot be undone.",
+      confirmLabel: "Yes, delete it",
+      action: async () => {
+        await api.deleteCollection(id);
+        toastOnNextView("Collection deleted.");
+        location.hash = "#/collections";
+      },
+    });
 
     fill(view, 
       h("p", { className: "crumbs" }, h("a", { href: "#/collections" }, "← My collections")),
@@ -751,7 +885,11 @@ async function collectionView(id, generation) {
           "div",
           { className: "row" },
           addButton,
-          h("a", { className: "button button-quiet", href: "#/catalogue" }, "Pick movies in the catalogue"),
+          h(
+            "a",
+            { className: "button button-quiet", href: "#/catalogue", on: { click: () => picked.pickFor(collection) } },
+            "Pick movies for this collection",
+          ),
         ),
       ),
       h(
@@ -783,7 +921,6 @@ async function counterView(generation) {
   const value = h("output", { className: "count", attrs: { "aria-live": "polite", "aria-label": "Requests served" } }, "…");
   const area = messageArea();
   const refreshButton = h("button", { type: "button", className: "button" }, "Refresh");
-  const resetButton = h("button", { type: "button", className: "button button-danger" }, "Reset count");
   async function load(button) {
     const action = async () => {
       const answer = await api.requestCount();
@@ -796,12 +933,15 @@ async function counterView(generation) {
       });
   }
   refreshButton.addEventListener("click", () => load(refreshButton));
-  resetButton.addEventListener("click", async () => {
-    await withButton(resetButton, area, async () => {
+  const reset = confirmedAction({
+    label: "Reset count",
+    question: "Reset the request count to zero for everyone? This cannot be undone.",
+    confirmLabel: "Yes, reset it",
+    action: async () => {
       const answer = await api.resetRequestCount();
-      showToast(answer?.message ? capitalise(answer.message) : "Request count reset.");
-    });
-    await load();
+      showToast(answer?.message ? capitalise(answer.message) : "Request count reset.", generation);
+      await load();
+    },
   });
   load();
   return h(
@@ -814,7 +954,8 @@ async function counterView(generation) {
       h("p", { className: "muted" }, "Requests the service has served since the last reset, this one included."),
       value,
       area,
-      h("div", { className: "row" }, refreshButton, resetButton),
+      h("div", { className: "row" }, refreshButton),
+      reset,
     ),
   );
 }
@@ -849,6 +990,7 @@ async function render() {
     return;
   }
   showChrome(current);
+  hideToast();
   for (const link of nav.querySelectorAll("a")) {
     const active = link.dataset.route === route.name;
     if (active) link.setAttribute("aria-current", "page");
@@ -880,6 +1022,8 @@ async function render() {
   }
   if (generation !== renderGeneration) return;
   fill(main, view);
+  if (nextToast) showToast(nextToast);
+  nextToast = null;
   // Move focus to the new view's heading so keyboard and screen-reader users start there.
   const title = main.querySelector(".view-title");
   (title || main).focus({ preventScroll: false });
