@@ -154,6 +154,12 @@ class Settings(BaseSettings):
         le=1000,
         description="Movies per collection; at most the schema's documented maximum (1000).",
     )
+    max_collections_per_user: int = Field(
+        1000,
+        ge=1,
+        description="Collections a user may have; an import or a copy of a shared collection "
+        "past it is 422.",
+    )
     list_answers_bytes: int = Field(
         32 * 1024 * 1024,
         ge=0,
