@@ -71,8 +71,7 @@ def screenshot(
     page: Page, directory: Path, name: str, *, full_page: bool = False, keep_toast: bool = False
 ) -> Path:
     wait_until_idle(page)
-    if not full_page:
-        page.evaluate("() => window.scrollTo(0, 0)")
+    page.evaluate("() => window.scrollTo(0, 0)")
     if not keep_toast:
         page.evaluate("() => document.getElementById('toast').classList.remove('visible')")
     # Let transitions settle so the picture shows the resting state.

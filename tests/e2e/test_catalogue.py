@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.browser import CONTRAST_FAILURES_JS, PHONE, UNLABELLED_CONTROLS_JS
-from tests.e2e.conftest import BrowserProblems, open_context, server_environment
+from tests.e2e.conftest import server_environment, watched_page
 from tests.e2e.flows import (
     STRONG_PASSWORD,
     collections_by_api,
@@ -314,14 +314,10 @@ def phone_page(
 ) -> Iterator[Page]:
     """A phone's page: PHONE, or the viewport given by indirect parametrization."""
     viewport = getattr(request, "param", PHONE)
-    context = open_context(browser, server.url, viewport=viewport, is_mobile=True, has_touch=True)
-    problems = BrowserProblems()
-    page = context.new_page()
-    problems.watch(page)
-    yield page
-    context.close()
-    assert problems.page_errors == []
-    assert problems.csp_violations == []
+    with watched_page(
+        browser, server.url, viewport=viewport, is_mobile=True, has_touch=True
+    ) as page:
+        yield page
 
 
 def test_catalogue_on_a_phone(

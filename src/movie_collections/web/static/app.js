@@ -1,9 +1,13 @@
 // The single-page client: hash routes, one view at a time, every call through the public API.
 import { ApiError, createApi, session } from "./api.js";
 import { clear, field, fill, genreChips, genreList, h, uniqueId } from "./dom.js";
+import { shareCard, sharedView } from "./sharing.js";
+import { transferCard } from "./transfer.js";
 
 const PICKED_KEY = "movie-collections.picked";
 const TARGET_KEY = "movie-collections.pick-target";
+// A share link opened before logging in: where to go once logged in.
+const RETURN_KEY = "movie-collections.return-to";
 const LONG_DESCRIPTION = 240;
 
 const main = document.getElementById("main");
@@ -19,6 +23,8 @@ let toastTimer = null;
 let renderGeneration = 0;
 let pendingNotice = null;
 let nextToast = null;
+// A selector for what gets keyboard focus once the next view has loaded (else its heading).
+let focusAfterRender = null;
 
 const api = createApi({
   onUnauthorized: () => endSession("Your session has expired. Please log in again."),
@@ -244,6 +250,21 @@ function pageFromLink(link) {
   }
 }
 
+// What the views in other modules (sharing.js, transfer.js) use of this one.
+const ui = {
+  api,
+  countOf,
+  errorBox,
+  heading,
+  isCurrent: (generation) => generation === renderGeneration,
+  loadingBlock,
+  messageArea,
+  showError,
+  showToast,
+  toastOnNextView,
+  withButton,
+};
+
 /* ---------- views ---------- */
 
 function authView(mode) {
@@ -288,7 +309,9 @@ function authView(mode) {
               const answer = registering ? await api.register(name, secret) : await api.login(name, secret);
               startSession(name, answer);
               toastOnNextView(registering ? `Welcome, ${name}!` : `Logged in as ${name}.`);
-              location.hash = "#/catalogue";
+              const returnTo = sessionStorage.getItem(RETURN_KEY);
+              sessionStorage.removeItem(RETURN_KEY);
+              location.hash = returnTo || "#/catalogue";
             },
             registering ? "Creating account…" : "Logging in…",
           );
@@ -679,21 +702,116 @@ function jumpToPage(page, pages) {
   );
 }
 
-async function collectionsView(generation) {
+const COLLECTIONS_PER_PAGE = 10;
+const SORTS = [
+  ["-created", "Newest first"],
+  ["created", "Oldest first"],
+  ["title", "Title, A to Z"],
+  ["-updated", "Recently changed"],
+];
+const DEFAULT_SORT = SORTS[0][0];
+// Keyset cursors only lead forward: the cursor of each page seen, per sort and search, is
+// kept so that Previous can go back.
+const pageCursors = new Map();
+
+function collectionsLink({ q = "", sort = DEFAULT_SORT, page = 1, cursor = null }) {
+  const params = new URLSearchParams();
+  if (q) params.set("q", q);
+  if (sort !== DEFAULT_SORT) params.set("sort", sort);
+  if (page > 1 && cursor) {
+    params.set("page", String(page));
+    params.set("cursor", cursor);
+  }
+  const query = params.toString();
+  return `#/collections${query ? `?${query}` : ""}`;
+}
+
+/** Search by title and the sort order; either change starts again at the first page. */
+function collectionsToolbar(q, sort) {
+  const search = field({ label: "Search titles", name: "q", type: "search", value: q, maxlength: 200 });
+  const sortId = uniqueId("sort");
+  const order = h(
+    "select",
+    { id: sortId, name: "sort" },
+    SORTS.map(([value, label]) => h("option", { value, selected: value === sort }, label)),
+  );
+  const go = (focus) => {
+    focusAfterRender = focus;
+    location.hash = collectionsLink({ q: search.input.value.trim(), sort: order.value });
+  };
+  order.addEventListener("change", () => go(".toolbar select"));
+  return h(
+    "form",
+    {
+      className: "card toolbar",
+      noValidate: true,
+      attrs: { role: "search", "aria-label": "My collections" },
+      on: {
+        submit: (event) => {
+          event.preventDefault();
+          go(".collections-summary");
+        },
+      },
+    },
+    search.field,
+    h("div", { className: "field" }, h("label", { htmlFor: sortId }, "Sort by"), order),
+    h("button", { type: "submit", className: "button" }, "Search"),
+  );
+}
+
+function collectionsSummary({ shown, count, first, q }) {
+  const matching = q ? ` matching “${q}”` : "";
+  if (shown === 0) return q ? `No collections match “${q}”.` : "You have no collections yet.";
+  if (shown === count) return `${countOf(count, "collection")}${matching}.`;
+  return `Showing ${first}–${first + shown - 1} of ${countOf(count, "collection")}${matching}.`;
+}
+
+function collectionsPager({ q, sort, page, trail, nextCursor }) {
+  const link = (target, label, rel) =>
+    target ? h("a", { className: "button", href: target, attrs: { rel } }, label) : null;
+  let previous = null;
+  if (page === 2) previous = link(collectionsLink({ q, sort }), "← Previous", "prev");
+  else if (page > 2 && trail[page - 2]) {
+    previous = link(collectionsLink({ q, sort, page: page - 1, cursor: trail[page - 2] }), "← Previous", "prev");
+  } else if (page > 2) previous = link(collectionsLink({ q, sort }), "← First page", "first");
+  const next = nextCursor ? link(collectionsLink({ q, sort, page: page + 1, cursor: nextCursor }), "Next →", "next") : null;
+  if (!previous && !next) return null;
+  return h("nav", { className: "pagination", attrs: { "aria-label": "Collection pages" } }, previous ?? h("span"), next);
+}
+
+async function collectionsView(params, generation) {
+  const q = (params.get("q") || "").trim();
+  const sort = SORTS.some(([value]) => value === params.get("sort")) ? params.get("sort") : DEFAULT_SORT;
+  const cursor = params.get("cursor");
+  const page = cursor ? Math.max(2, Number.parseInt(params.get("page") || "2", 10) || 2) : 1;
+  const trailKey = JSON.stringify([sort, q]);
+  const trail = pageCursors.get(trailKey) ?? [null];
+  trail[page - 1] = cursor;
+  pageCursors.set(trailKey, trail);
+
+  const favouritesSlot = h("div");
   const body = h("div", {}, loadingBlock("Loading your collections…"));
   const view = h(
     "section",
     {},
     h("div", { className: "view-head" }, heading("My collections")),
+    favouritesSlot,
+    collectionsToolbar(q, sort),
     body,
   );
   async function load() {
     try {
-      const answer = await api.collections();
+      const query = { limit: COLLECTIONS_PER_PAGE, sort };
+      if (q) query.q = q;
+      if (cursor) query.cursor = cursor;
+      const answer = await api.collections(query);
       if (generation !== renderGeneration) return;
-      const { collections = [], favourite_genres: favourites = "" } = answer.data || {};
+      const { collections = [], favourite_genres: favourites = "", count = 0, next = null } = answer.data || {};
+      const nextCursor = next ? new URL(next, location.origin).searchParams.get("cursor") : null;
+      const first = (page - 1) * COLLECTIONS_PER_PAGE + 1;
       const genres = genreList(favourites);
-      fill(body, 
+      fill(
+        favouritesSlot,
         h(
           "section",
           { className: "card favourites", attrs: { "aria-labelledby": "favourites-title" } },
@@ -705,6 +823,14 @@ async function collectionsView(generation) {
                 genres.map((genre) => h("li", { className: "chip chip-strong" }, genre)),
               )
             : h("p", { className: "muted" }, "Add movies to your collections to see your favourite genres."),
+        ),
+      );
+      fill(
+        body,
+        h(
+          "p",
+          { className: "collections-summary muted", tabIndex: -1, attrs: { role: "status" } },
+          collectionsSummary({ shown: collections.length, count, first, q }),
         ),
         collections.length
           ? h(
@@ -723,7 +849,8 @@ async function collectionsView(generation) {
                 ),
               ),
             )
-          : h("p", { className: "empty muted" }, "You have no collections yet."),
+          : null,
+        collectionsPager({ q, sort, page, trail, nextCursor }),
         h(
           "section",
           { className: "card", attrs: { "aria-labelledby": "new-title" } },
@@ -733,7 +860,15 @@ async function collectionsView(generation) {
             : h("p", { className: "muted small" }, h("a", { href: "#/catalogue" }, "Browse the catalogue"), " to pick movies for it, or add them later."),
           createCollectionForm().form,
         ),
+        transferCard(ui, () => {
+          if (location.hash === "#/collections") render();
+          else location.hash = "#/collections";
+        }),
       );
+      if (focusAfterRender && generation === renderGeneration) {
+        main.querySelector(focusAfterRender)?.focus();
+        focusAfterRender = null;
+      }
     } catch (error) {
       if (generation !== renderGeneration || error.sessionEnded) return;
       fill(body, errorBox(error, { retry: () => load() }));
@@ -748,12 +883,17 @@ async function collectionView(id, generation) {
   let collection;
 
   // Saving redraws the view; `focusAfter` names what keyboard focus returns to afterwards.
-  async function save(changes, button, area, message, focusAfter) {
+  function save(changes, button, area, message, focusAfter) {
+    return apply(() => api.updateCollection(id, changes), button, area, message, focusAfter);
+  }
+
+  /** `send` makes the change and answers the collection as it is now. */
+  async function apply(send, button, area, message, focusAfter) {
     return withButton(
       button,
       area,
       async () => {
-        collection = await api.updateCollection(id, changes);
+        collection = await send();
         showToast(message, generation);
         draw();
         view.querySelector(focusAfter)?.focus();
@@ -761,6 +901,141 @@ async function collectionView(id, generation) {
       },
       "Saving…",
     );
+  }
+
+  function inRow(movie, selector) {
+    return `li[data-uuid="${CSS.escape(movie.uuid)}"] ${selector}`;
+  }
+
+  /** A movie of the list: its note, moving it up or down (focus follows it), removing it. */
+  function movieRow(movie, index, area) {
+    const name = movie.title || "untitled movie";
+    const last = collection.movies.length - 1;
+    const move = (to, className, direction, symbol) =>
+      h(
+        "button",
+        {
+          type: "button",
+          className: `button button-small ${className}`,
+          attrs: { "aria-label": `Move ${name} ${direction}`, "aria-disabled": to < 0 || to > last ? "true" : null },
+          on: {
+            click: (event) => {
+              if (to < 0 || to > last) return;
+              apply(
+                () => api.changeMovie(id, movie.uuid, { position: to }),
+                event.currentTarget,
+                area,
+                `${movie.title || "Untitled"} moved to position ${to + 1} of ${last + 1}.`,
+                inRow(movie, `.${className}`),
+              );
+            },
+          },
+        },
+        symbol,
+      );
+    const noteButton = h(
+      "button",
+      { type: "button", className: "button button-small note-button", attrs: { "aria-expanded": "false" } },
+      movie.note ? "Edit note" : "Add note",
+    );
+    noteButton.setAttribute("aria-label", `${movie.note ? "Edit the note on" : "Add a note to"} ${name}`);
+    const row = h(
+      "li",
+      { attrs: { "data-uuid": movie.uuid } },
+      h(
+        "div",
+        { className: "collection-movie-text" },
+        h("span", { className: "movie-title" }, movie.title || "Untitled"),
+        genreList(movie.genres).length ? h("span", { className: "muted small" }, genreList(movie.genres).join(", ")) : null,
+        movie.note ? h("p", { className: "movie-note" }, movie.note) : null,
+      ),
+      h(
+        "div",
+        { className: "movie-actions" },
+        move(index - 1, "move-up", "up", "↑"),
+        move(index + 1, "move-down", "down", "↓"),
+        noteButton,
+        h(
+          "button",
+          {
+            type: "button",
+            className: "button button-quiet button-small",
+            attrs: { "aria-label": `Remove ${name}` },
+            on: {
+              click: (event) =>
+                save(
+                  { movies: collection.movies.filter((other) => other.uuid !== movie.uuid) },
+                  event.currentTarget,
+                  area,
+                  "Movie removed.",
+                  "#movies-title",
+                ),
+            },
+          },
+          "Remove",
+        ),
+      ),
+    );
+    noteButton.addEventListener("click", () => {
+      const editor = row.querySelector(".note-editor");
+      if (editor) {
+        editor.remove();
+        noteButton.setAttribute("aria-expanded", "false");
+        return;
+      }
+      row.append(noteEditor(movie, noteButton, area));
+      noteButton.setAttribute("aria-expanded", "true");
+      row.querySelector("textarea").focus();
+    });
+    return row;
+  }
+
+  function noteEditor(movie, noteButton, area) {
+    const note = field({
+      label: `Note on ${movie.title || "this movie"}`,
+      name: "note",
+      value: movie.note ?? "",
+      multiline: true,
+      maxlength: 1000,
+      hint: "Up to 1,000 characters, only for this collection. Empty removes the note.",
+    });
+    const saveNote = h("button", { type: "submit", className: "button button-primary" }, "Save note");
+    const close = () => {
+      form.remove();
+      noteButton.setAttribute("aria-expanded", "false");
+      noteButton.focus();
+    };
+    const form = h(
+      "form",
+      {
+        className: "stack note-editor",
+        noValidate: true,
+        on: {
+          submit: (event) => {
+            event.preventDefault();
+            const text = note.input.value.trim();
+            apply(
+              () => api.changeMovie(id, movie.uuid, { note: text || null }),
+              saveNote,
+              area,
+              text ? "Note saved." : "Note removed.",
+              inRow(movie, ".note-button"),
+            );
+          },
+          keydown: (event) => {
+            if (event.key === "Escape") close();
+          },
+        },
+      },
+      note.field,
+      h(
+        "div",
+        { className: "row" },
+        saveNote,
+        h("button", { type: "button", className: "button", on: { click: close } }, "Cancel"),
+      ),
+    );
+    return form;
   }
 
   function draw() {
@@ -843,41 +1118,9 @@ async function collectionView(id, generation) {
         h("h2", { id: "movies-title", className: "panel-title", tabIndex: -1 }, `Movies (${collection.movies.length})`),
         collection.movies.length
           ? h(
-              "ul",
+              "ol",
               { className: "collection-movies" },
-              collection.movies.map((movie) =>
-                h(
-                  "li",
-                  { attrs: { "data-uuid": movie.uuid } },
-                  h(
-                    "div",
-                    { className: "collection-movie-text" },
-                    h("span", { className: "movie-title" }, movie.title || "Untitled"),
-                    genreList(movie.genres).length
-                      ? h("span", { className: "muted small" }, genreList(movie.genres).join(", "))
-                      : null,
-                  ),
-                  h(
-                    "button",
-                    {
-                      type: "button",
-                      className: "button button-quiet",
-                      attrs: { "aria-label": `Remove ${movie.title || "untitled movie"}` },
-                      on: {
-                        click: (event) =>
-                          save(
-                            { movies: collection.movies.filter((other) => other.uuid !== movie.uuid) },
-                            event.currentTarget,
-                            moviesArea,
-                            "Movie removed.",
-                            "#movies-title",
-                          ),
-                      },
-                    },
-                    "Remove",
-                  ),
-                ),
-              ),
+              collection.movies.map((movie, index) => movieRow(movie, index, moviesArea)),
             )
           : h("p", { className: "muted" }, "No movies in this collection yet."),
         moviesArea,
@@ -892,6 +1135,7 @@ async function collectionView(id, generation) {
           ),
         ),
       ),
+      share,
       h(
         "section",
         { className: "card", attrs: { "aria-labelledby": "danger-title" } },
@@ -901,9 +1145,12 @@ async function collectionView(id, generation) {
     );
   }
 
+  let share;
+
   try {
     collection = await api.collection(id);
     if (generation !== renderGeneration) return view;
+    share = shareCard(ui, id, generation);
     draw();
   } catch (error) {
     if (generation === renderGeneration && !error.sessionEnded) {
@@ -982,6 +1229,7 @@ async function render() {
   const publicRoutes = new Set(["login", "register"]);
 
   if (!current && !publicRoutes.has(route.name)) {
+    if (route.name === "shared") sessionStorage.setItem(RETURN_KEY, location.hash);
     location.replace("#/login");
     return;
   }
@@ -1010,8 +1258,12 @@ async function render() {
       document.title = `Catalogue, page ${page} · Movie collections`;
       break;
     case "collections":
-      view = route.id ? await collectionView(route.id, generation) : await collectionsView(generation);
+      view = route.id ? await collectionView(route.id, generation) : await collectionsView(route.params, generation);
       document.title = "My collections · Movie collections";
+      break;
+    case "shared":
+      view = await sharedView(ui, route.id, generation);
+      document.title = "Shared collection · Movie collections";
       break;
     case "counter":
       view = await counterView(generation);
