@@ -140,3 +140,9 @@ async def test_only_the_owner_shares(client: httpx.AsyncClient, auth: dict[str, 
     assert (await client.post(f"/collection/{cid}/share/")).status_code == 401
     assert (await client.post("/collection/nope/share/", headers=auth)).status_code == 404
     assert (await client.get(f"/collection/{cid}/share/", headers=auth)).status_code == 404
+
+
+async def test_tokens_of_any_shape_are_404(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
+    await _share(client, auth, await create(client, auth))
+    for token in ("%00" * 43, "a" * 44, "é" * 43, "a" * 500, "a%2Fb"):
+        assert (await client.get(f"/shared/{token}/", headers=auth)).status_code == 404
