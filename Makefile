@@ -10,7 +10,7 @@ BENCH_ARGS ?=
 PYTEST_ARGS ?=
 SOAK_ARGS ?=
 
-.PHONY: run demo test lint fuzz format migrate lock clean bench bench-counter screenshots soak soak-ci
+.PHONY: run demo test lint fuzz format migrate lock clean bench bench-pages bench-counter screenshots soak soak-ci
 
 run: $(RUNTIME_STAMP) ## serve the API on http://127.0.0.1:8000 (embedded SQLite)
 	$(BIN)/movie-collections serve
@@ -48,6 +48,10 @@ format: $(DEV_STAMP)
 
 bench: $(BENCH_STAMP) ## load benchmark vs the ceiling: bench/results/*.json, docs/benchmarks.md
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+bench-pages: $(BENCH_STAMP) ## GET /collection/ pages alone (1,000 collections): bench/results/pages/
+	$(BIN)/python -m bench.run --scenarios list_pages --no-docs --no-server-comparison \
+		--output-dir bench/results/pages $(BENCH_ARGS)
 
 migrate: $(RUNTIME_STAMP) ## apply migrations to $$DATABASE_URL
 	$(BIN)/movie-collections migrate

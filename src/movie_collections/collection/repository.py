@@ -13,6 +13,7 @@ from sqlalchemy import (
     Column,
     ColumnElement,
     Insert,
+    Integer,
     Select,
     Table,
     Uuid,
@@ -178,19 +179,24 @@ _SET_NOTE = (
 _MOVE_RANGE_OUT = (
     update(collection_movies)
     .where(
-        _IN_COLLECTION & collection_movies.c.position.between(bindparam("low"), bindparam("high"))
+        _IN_COLLECTION
+        & collection_movies.c.position.between(
+            bindparam("low", type_=Integer), bindparam("high", type_=Integer)
+        )
     )
     .values(position=-collection_movies.c.position - 1)
 )
 _MOVE_LAND = (
     update(collection_movies)
-    .where(_IN_COLLECTION & (collection_movies.c.position == -bindparam("moved") - 1))
-    .values(position=bindparam("target"))
+    .where(
+        _IN_COLLECTION & (collection_movies.c.position == -bindparam("moved", type_=Integer) - 1)
+    )
+    .values(position=bindparam("target", type_=Integer))
 )
 _MOVE_RANGE_BACK = (
     update(collection_movies)
     .where(_IN_COLLECTION & (collection_movies.c.position < 0))
-    .values(position=-collection_movies.c.position - 1 + bindparam("shift"))
+    .values(position=-collection_movies.c.position - 1 + bindparam("shift", type_=Integer))
 )
 _MOVIE_COUNT = select(func.count()).select_from(collection_movies).where(_IN_COLLECTION)
 

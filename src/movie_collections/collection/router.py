@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 from movie_collections.auth.dependencies import CurrentUserId
 from movie_collections.collection import service, transfer
 from movie_collections.collection.cursors import cursors_for
-from movie_collections.collection.etags import if_none_match_hits, parse_if_match
+from movie_collections.collection.etags import IfMatch, if_none_match_hits, parse_if_match
 from movie_collections.collection.schemas import (
     CollectionCreate,
     CollectionCreated,
@@ -357,6 +357,18 @@ async def add_movies(
     return json_response(body, headers={"ETag": etag})
 
 
+def _movie_write(
+    collection_uuid: str, movie_uuid: str, request: Request
+) -> tuple[uuid.UUID, uuid.UUID, IfMatch | None]:
+    """The ids and If-Match of a write to one movie of a collection (a bad id is a 404)."""
+    collection_id = service.parse_collection_id(collection_uuid)
+    try:
+        movie_id = uuid.UUID(movie_uuid)
+    except ValueError as error:
+        raise NotFound(service.MOVIE_NOT_FOUND) from error
+    return collection_id, movie_id, parse_if_match(request.headers.get(IF_MATCH), collection_id)
+
+
 @router.delete(
     "/{collection_uuid}/movies/{movie_uuid}/",
     status_code=status.HTTP_204_NO_CONTENT,
@@ -372,19 +384,10 @@ async def remove_movie(
     request: Request,
 ) -> Response:
     database = get_container(request).database
-    collection_id = service.parse_collection_id(collection_uuid)
-    movie_id = _movie_id(movie_uuid)
-    condition = parse_if_match(request.headers.get(IF_MATCH), collection_id)
+    collection_id, movie_id, condition = _movie_write(collection_uuid, movie_uuid, request)
     async with database.transaction(write=True) as connection:
         etag = await service.remove_movie(connection, user_id, collection_id, movie_id, condition)
     return Response(status_code=status.HTTP_204_NO_CONTENT, headers={"ETag": etag})
-
-
-def _movie_id(movie_uuid: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(movie_uuid)
-    except ValueError as error:
-        raise NotFound(service.MOVIE_NOT_FOUND) from error
 
 
 @router.patch(
@@ -405,9 +408,7 @@ async def change_movie(
     request: Request,
 ) -> Response:
     database = get_container(request).database
-    collection_id = service.parse_collection_id(collection_uuid)
-    movie_id = _movie_id(movie_uuid)
-    condition = parse_if_match(request.headers.get(IF_MATCH), collection_id)
+    collection_id, movie_id, condition = _movie_write(collection_uuid, movie_uuid, request)
     async with database.transaction(write=True) as connection:
         changed = await service.change_movie(
             connection, user_id, collection_id, movie_id, payload, condition

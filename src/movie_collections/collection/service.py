@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 import uuid
 from collections.abc import Sequence
@@ -41,6 +42,7 @@ MOVIE_NOT_FOUND = "Movie not found in this collection."
 USER_GONE = "The user of this access token no longer exists."
 SHARE_NOT_FOUND = "No collection is shared under this link (it may have been revoked)."
 SHARED_PATH = "/shared/{token}/"
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -387,6 +389,8 @@ async def _shared(
 ) -> tuple[repository.Shared, repository.Detail]:
     """What a share link shows, or 404. The token was found through the database's index;
     it is compared again in constant time."""
+    if not _TOKEN_SHAPE.fullmatch(token):  # never a query for what no token looks like
+        raise NotFound(SHARE_NOT_FOUND)
     found = await repository.find_shared(connection, token)
     if found is None or not hmac.compare_digest(found.token.encode(), token.encode()):
         raise NotFound(SHARE_NOT_FOUND)
