@@ -784,6 +784,8 @@ async function collectionsView(params, generation) {
   const sort = SORTS.some(([value]) => value === params.get("sort")) ? params.get("sort") : DEFAULT_SORT;
   const cursor = params.get("cursor");
   const page = cursor ? Math.max(2, Number.parseInt(params.get("page") || "2", 10) || 2) : 1;
+  const focusTarget = focusAfterRender;
+  focusAfterRender = null;
   const trailKey = JSON.stringify([sort, q]);
   const trail = pageCursors.get(trailKey) ?? [null];
   trail[page - 1] = cursor;
@@ -865,10 +867,7 @@ async function collectionsView(params, generation) {
           else location.hash = "#/collections";
         }),
       );
-      if (focusAfterRender && generation === renderGeneration) {
-        main.querySelector(focusAfterRender)?.focus();
-        focusAfterRender = null;
-      }
+      if (focusTarget) main.querySelector(focusTarget)?.focus();
     } catch (error) {
       if (generation !== renderGeneration || error.sessionEnded) return;
       fill(body, errorBox(error, { retry: () => load() }));
