@@ -366,8 +366,19 @@ def test_picking_on_a_phone_keeps_a_bar_with_the_count_and_the_action(
     page.get_by_role("button", name="Create collection", exact=True).click()
     expect(page.get_by_label("Collection title")).to_be_focused()
     expect(bar_toggle).to_have_attribute("aria-expanded", "true")
+    # Open, the form's own button is the action.
+    expect(page.get_by_role("button", name="Create collection", exact=True)).to_be_hidden()
     expect(page.locator(".picked-list li")).to_have_count(2)
     page.keyboard.type("Commute")
+    assert page.evaluate(CONTRAST_FAILURES_JS) == []
+    screenshot(page, screenshot_dir, "phone-picked-sheet")
+    # Escape folds it back into the bar; what was typed stays.
+    page.keyboard.press("Escape")
+    expect(bar_toggle).to_be_focused()
+    expect(bar_toggle).to_have_attribute("aria-expanded", "false")
+    expect(page.get_by_label("Collection title")).to_be_hidden()
+    bar_toggle.click()
+    expect(page.get_by_label("Collection title")).to_have_value("Commute")
     page.get_by_role("button", name="Create collection with 2 movies").click()
     expect(page.get_by_role("heading", level=1, name="Commute")).to_be_visible()
     assert movie_list_titles(page) == [movies[0]["title"], movies[-1]["title"]]

@@ -141,7 +141,9 @@ def test_request_count_shown_and_reset(
     screenshot(page, screenshot_dir, "request-count", keep_toast=True)
 
 
-def test_toasts_stay_with_the_view_that_raised_them(page: Page, server: ServerProcess) -> None:
+def test_toasts_stay_with_the_view_that_raised_them(
+    page: Page, server: ServerProcess, screenshot_dir: Path
+) -> None:
     headers = register_by_api(server.url, "toast_tam", STRONG_PASSWORD)
     collection = create_collection_by_api(server.url, headers, "Evenings", seeded_movies())
     log_in_in_browser(page, "toast_tam", STRONG_PASSWORD)
@@ -154,6 +156,7 @@ def test_toasts_stay_with_the_view_that_raised_them(page: Page, server: ServerPr
     details = page.get_by_role("form", name="Collection details")
     details.get_by_role("button", name="Save changes").click()
     expect(toast(page)).to_have_text("Changes saved.")
+    screenshot(page, screenshot_dir, "toast-on-its-view", keep_toast=True)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Request count").click()
     expect(page.get_by_role("heading", level=1, name="Request count")).to_be_visible()
     expect(toast(page)).to_have_text("")

@@ -118,6 +118,13 @@ def test_paging_sorting_and_searching_my_collections(
     # The favourite genres still cover every collection (none have movies here).
     expect(page.get_by_text("Add movies to your collections to see")).to_be_visible()
 
+    # An edited cursor is refused by the service; the way out is page one.
+    page.goto("/#/collections?sort=title&page=2&cursor=forged")
+    expect(page.get_by_role("alert")).to_be_visible()
+    page.get_by_role("alert").get_by_role("link", name="Go to the first page").click()
+    summary(page).to_have_text(showing(1, 10, 13))
+    assert list_titles(page) == by_title[:10]
+
 
 def test_notes_and_moving_movies_up_and_down_with_the_keyboard(
     page: Page, server: ServerProcess, screenshot_dir: Path
@@ -205,6 +212,10 @@ def test_sharing_a_collection_and_saving_a_copy(
     expect(link_field).to_be_focused()
     expect(link_field).to_have_value(re.compile(r"/#/shared/[A-Za-z0-9_-]{20,}$"))
     link = link_field.input_value()
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+    share.get_by_role("button", name="Copy link").click()
+    expect(toast(page)).to_have_text("Link copied.")
+    assert page.evaluate("() => navigator.clipboard.readText()") == link
     screenshot(page, screenshot_dir, "share-link", full_page=True)
 
     # The reader opens the link signed out, logs in, and lands on the shared collection.

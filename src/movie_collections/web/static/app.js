@@ -449,6 +449,8 @@ function pickedPanel(onChange) {
     toggle.textContent = `${movies.length} picked ${open ? "▾" : "▴"}`;
     const action = target ? `Add to ${target.title}` : "Create collection";
     barAction.textContent = action;
+    // Open for a new collection, the form below is the action.
+    barAction.hidden = open && !target;
     addButton.textContent = action;
     addButton.disabled = barAction.disabled = Boolean(target) && movies.length === 0;
     panel.classList.toggle("empty", movies.length === 0 && !target);
@@ -870,7 +872,10 @@ async function collectionsView(params, generation) {
       if (focusTarget) main.querySelector(focusTarget)?.focus();
     } catch (error) {
       if (generation !== renderGeneration || error.sessionEnded) return;
-      fill(body, errorBox(error, { retry: () => load() }));
+      const box = errorBox(error, { retry: () => load() });
+      // A cursor the service refuses (an edited address) leads nowhere: offer page one.
+      if (error.status === 400 && cursor) box.append(h("a", { href: collectionsLink({ q, sort }) }, "Go to the first page"));
+      fill(body, box);
     }
   }
   load();
