@@ -445,8 +445,9 @@ function pickedPanel(onChange) {
   function draw() {
     const movies = picked.list();
     const target = picked.target;
+    if (movies.length === 0 && !target) setOpen(false);
     panelTitle.textContent = `Picked movies (${movies.length})`;
-    toggle.textContent = `${movies.length} picked ${open ? "▾" : "▴"}`;
+    fill(toggle, `${movies.length} picked `, h("span", { attrs: { "aria-hidden": "true" } }, open ? "▾" : "▴"));
     const action = target ? `Add to ${target.title}` : "Create collection";
     barAction.textContent = action;
     // Open for a new collection, the form below is the action.
@@ -763,6 +764,7 @@ function collectionsToolbar(q, sort) {
 
 function collectionsSummary({ shown, count, first, q }) {
   const matching = q ? ` matching “${q}”` : "";
+  if (shown === 0 && count > 0) return "No more collections on this page.";
   if (shown === 0) return q ? `No collections match “${q}”.` : "You have no collections yet.";
   if (shown === count) return `${countOf(count, "collection")}${matching}.`;
   return `Showing ${first}–${first + shown - 1} of ${countOf(count, "collection")}${matching}.`;
