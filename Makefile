@@ -12,7 +12,7 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 SOAK_ARGS ?=
 
-.PHONY: run demo test lint fuzz format migrate lock docs client-journey wheel-check clean bench bench-counter screenshots soak soak-ci container-check
+.PHONY: run demo test lint fuzz format migrate lock docs client-journey wheel-check clean bench bench-pages bench-counter screenshots soak soak-ci container-check
 
 run: $(RUNTIME_STAMP) ## serve the API on http://$(HOST):$(PORT) (embedded SQLite; make run PORT=9000)
 	$(BIN)/movie-collections serve --host $(HOST) --port $(PORT)
@@ -51,6 +51,10 @@ format: $(DEV_STAMP)
 
 bench: $(BENCH_STAMP) ## load benchmark vs the ceiling: bench/results/*.json, docs/benchmarks.md
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+bench-pages: $(BENCH_STAMP) ## GET /collection/ pages alone (1,000 collections): bench/results/pages/
+	$(BIN)/python -m bench.run --scenarios list_pages --no-docs --no-server-comparison \
+		--output-dir bench/results/pages $(BENCH_ARGS)
 
 migrate: $(RUNTIME_STAMP) ## apply migrations to $$DATABASE_URL
 	$(BIN)/movie-collections migrate

@@ -120,6 +120,28 @@ class Dataset:
     writer: SeededUser  # POSTs new collections
     editor: SeededUser  # PUTs movie lists over 64 collections of its own
     replacement_movies: list[list[dict[str, str]]]
+    # Every page of the large user's collections, 20 a page, in each sort order and for a
+    # search: the paths `next` links to (their cursors are signed by the server).
+    page_paths: list[str] = field(default_factory=list)
+
+
+PAGE_SORTS = ("-created", "created", "title", "-updated")
+
+
+async def page_paths(client: httpx.AsyncClient, user: SeededUser) -> list[str]:
+    """Follow `next` through every page of each sort, and of a search, from the first page."""
+    starts = [f"/collection/?limit=20&sort={sort}" for sort in PAGE_SORTS]
+    starts.append("/collection/?limit=20&q=secret")
+    paths: list[str] = []
+    for start in starts:
+        url: str | None = start
+        while url is not None:
+            parsed = httpx.URL(url)
+            paths.append(parsed.raw_path.decode())
+            response = await client.get(url, headers=user.authorization)
+            response.raise_for_status()
+            url = response.json()["data"]["next"]
+    return paths
 
 
 async def seed(base_url: str, prefix: str, large_collections: int = 1000) -> Dataset:
@@ -130,11 +152,13 @@ async def seed(base_url: str, prefix: str, large_collections: int = 1000) -> Dat
         )
         await add_collections(client, small, 10, 5, seed=1)
         await add_collections(client, editor, 64, 10, seed=2)
+        paths: list[str] = []
         if large_collections:
             await add_collections(client, large, large_collections, 20, seed=3)
+            paths = await page_paths(client, large)
     rng = random.Random(4)
     replacements = [[make_movie(rng) for _ in range(10)] for _ in range(8)]
-    return Dataset(small, large, writer, editor, replacements)
+    return Dataset(small, large, writer, editor, replacements, paths)
 
 
 def collection_body(seed_value: int, movies: int = 10) -> dict[str, Any]:

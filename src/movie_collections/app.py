@@ -22,6 +22,7 @@ from movie_collections.collection.router import (
     REPLAYED_HEADER,
 )
 from movie_collections.collection.router import router as collection_router
+from movie_collections.collection.router import shared_router
 from movie_collections.container import Container
 from movie_collections.core.database import Database
 from movie_collections.core.errors import install_error_handlers
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(limits_router)
     app.include_router(health_router)
     app.include_router(web_router)
+    app.include_router(shared_router)
     app.mount(STATIC_PATH, client_files(), name="static")
     # Added innermost first: the counter sees every request first, then ids, the size limit,
     # and the catch-all for errors nobody handled closest to the app.

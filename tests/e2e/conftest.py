@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,22 @@ def open_context(browser: Browser, base_url: str, **options: Any) -> BrowserCont
     return context
 
 
+@contextmanager
+def watched_page(
+    browser: Browser, base_url: str, problems: BrowserProblems | None = None, **options: Any
+) -> Iterator[Page]:
+    """A page in a context of its own (another person, another device), failing on any
+    uncaught page error or CSP violation it saw."""
+    context = open_context(browser, base_url, **options)
+    problems = problems or BrowserProblems()
+    opened = context.new_page()
+    problems.watch(opened)
+    yield opened
+    context.close()
+    assert problems.page_errors == [], problems.page_errors
+    assert problems.csp_violations == [], problems.csp_violations
+
+
 @pytest.fixture
 def problems() -> BrowserProblems:
     return BrowserProblems()
@@ -102,10 +119,5 @@ def problems() -> BrowserProblems:
 
 @pytest.fixture
 def page(browser: Browser, server: ServerProcess, problems: BrowserProblems) -> Iterator[Page]:
-    context = open_context(browser, server.url)
-    opened = context.new_page()
-    problems.watch(opened)
-    yield opened
-    context.close()
-    assert problems.page_errors == [], problems.page_errors
-    assert problems.csp_violations == [], problems.csp_violations
+    with watched_page(browser, server.url, problems) as opened:
+        yield opened

@@ -9,6 +9,8 @@ import httpx
 from playwright.sync_api import Locator, Page, expect
 
 PASSWORD = "correct horse battery"
+# Strong enough for any password policy.
+STRONG_PASSWORD = "Correct-horse-7f3c9a"
 
 
 def register_in_browser(page: Page, username: str, password: str = PASSWORD) -> None:
@@ -69,8 +71,7 @@ def screenshot(
     page: Page, directory: Path, name: str, *, full_page: bool = False, keep_toast: bool = False
 ) -> Path:
     wait_until_idle(page)
-    if not full_page:
-        page.evaluate("() => window.scrollTo(0, 0)")
+    page.evaluate("() => window.scrollTo(0, 0)")
     if not keep_toast:
         page.evaluate("() => document.getElementById('toast').classList.remove('visible')")
     # Let transitions settle so the picture shows the resting state.
@@ -96,3 +97,11 @@ def revoke_refresh_token(page: Page, base_url: str) -> None:
             f"{base_url}/logout/", json={"refresh_token": refresh_token}, timeout=10
         )
         assert answer.is_success, answer.text
+
+
+def session_headers(page: Page) -> dict[str, str]:
+    """The bearer header of the session signed in in this tab."""
+    token = page.evaluate(
+        "() => JSON.parse(sessionStorage.getItem('movie-collections.session')).token"
+    )
+    return {"Authorization": f"Bearer {token}"}

@@ -15,12 +15,17 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.browser import CONTRAST_FAILURES_JS, PHONE, UNLABELLED_CONTROLS_JS
-from tests.e2e.conftest import BrowserProblems, open_context, server_environment
+from tests.e2e.conftest import server_environment, watched_page
 from tests.e2e.flows import (
+    STRONG_PASSWORD,
     collections_by_api,
+    create_collection_by_api,
+    log_in_in_browser,
     open_collections,
+    register_by_api,
     register_in_browser,
     screenshot,
+    session_headers,
     toast,
     wait_until_idle,
 )
@@ -35,6 +40,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 MOVIES = 95  # ten pages, the last one short
 PAGES = 10
+TALL_PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture(scope="module")
@@ -185,6 +191,7 @@ def test_the_whole_journey(
     expect(count).to_have_text(re.compile(r"^[\d,]+$"))
     assert int(count.inner_text().replace(",", "")) > 10
     page.get_by_role("button", name="Reset count").click()
+    page.get_by_role("button", name="Yes, reset it").click()
     expect(count).to_have_text(re.compile(r"^[12]$"))
 
     # Delete the collection.
@@ -302,15 +309,15 @@ def test_movies_with_missing_fields_are_shown_and_the_ones_without_id_cannot_be_
 
 
 @pytest.fixture
-def phone_page(browser: Browser, server: ServerProcess) -> Iterator[Page]:
-    context = open_context(browser, server.url, viewport=PHONE, is_mobile=True, has_touch=True)
-    problems = BrowserProblems()
-    page = context.new_page()
-    problems.watch(page)
-    yield page
-    context.close()
-    assert problems.page_errors == []
-    assert problems.csp_violations == []
+def phone_page(
+    browser: Browser, server: ServerProcess, request: pytest.FixtureRequest
+) -> Iterator[Page]:
+    """A phone's page: PHONE, or the viewport given by indirect parametrization."""
+    viewport = getattr(request, "param", PHONE)
+    with watched_page(
+        browser, server.url, viewport=viewport, is_mobile=True, has_touch=True
+    ) as page:
+        yield page
 
 
 def test_catalogue_on_a_phone(
@@ -326,3 +333,103 @@ def test_catalogue_on_a_phone(
     )
     assert widths[0] <= widths[1], widths
     screenshot(page, screenshot_dir, "phone-catalogue")
+
+
+@pytest.mark.parametrize("phone_page", [TALL_PHONE], indirect=True)
+def test_picking_on_a_phone_keeps_a_bar_with_the_count_and_the_action(
+    phone_page: Page, server: ServerProcess, upstream: MockUpstreamProcess, screenshot_dir: Path
+) -> None:
+    page = phone_page
+    movies = upstream_page(upstream, 1)
+    register_in_browser(page, "phone_pia", STRONG_PASSWORD)
+    expect(page.get_by_role("list", name="Movies, page 1")).to_be_visible()
+    bar_toggle = page.get_by_role("button", name=re.compile(r"^\d+ picked"))
+    expect(bar_toggle).to_be_hidden()
+
+    pick(page, movies[0]["title"])
+    expect(bar_toggle).to_have_text("1 picked ▴")
+    expect(bar_toggle).to_have_attribute("aria-expanded", "false")
+    # Far down the page the bar is still on screen, and covers none of the catalogue.
+    pick(page, movies[-1]["title"])
+    expect(bar_toggle).to_have_text("2 picked ▴")
+    page.evaluate("() => window.scrollTo(0, document.documentElement.scrollHeight)")
+    bar = page.locator(".picked").bounding_box()
+    assert bar is not None
+    assert bar["y"] + bar["height"] == pytest.approx(TALL_PHONE["height"], abs=1)
+    assert bar["height"] < 90, bar
+    last = page.get_by_role("navigation", name="Pages").last.bounding_box()
+    assert last is not None
+    assert last["y"] + last["height"] <= bar["y"], (last, bar)
+    screenshot(page, screenshot_dir, "phone-picked-bar", full_page=False)
+
+    # The action opens the list and the form, focus in the title.
+    page.get_by_role("button", name="Create collection", exact=True).click()
+    expect(page.get_by_label("Collection title")).to_be_focused()
+    expect(bar_toggle).to_have_attribute("aria-expanded", "true")
+    # Open, the form's own button is the action.
+    expect(page.get_by_role("button", name="Create collection", exact=True)).to_be_hidden()
+    expect(page.locator(".picked-list li")).to_have_count(2)
+    page.keyboard.type("Commute")
+    assert page.evaluate(CONTRAST_FAILURES_JS) == []
+    screenshot(page, screenshot_dir, "phone-picked-sheet")
+    # Escape folds it back into the bar; what was typed stays.
+    page.keyboard.press("Escape")
+    expect(bar_toggle).to_be_focused()
+    expect(bar_toggle).to_have_attribute("aria-expanded", "false")
+    expect(page.get_by_label("Collection title")).to_be_hidden()
+    bar_toggle.click()
+    expect(page.get_by_label("Collection title")).to_have_value("Commute")
+    page.get_by_role("button", name="Create collection with 2 movies").click()
+    expect(page.get_by_role("heading", level=1, name="Commute")).to_be_visible()
+    assert movie_list_titles(page) == [movies[0]["title"], movies[-1]["title"]]
+    (stored,) = collections_by_api(server.url, session_headers(page))["collections"]
+    assert stored["title"] == "Commute"
+    # With no picks there is no bar.
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Catalogue").click()
+    expect(page.get_by_role("list", name="Movies, page 1")).to_be_visible()
+    expect(page.locator(".picked")).to_be_hidden()
+
+
+def test_picking_for_an_existing_collection_ends_in_add_to_its_title(
+    page: Page, server: ServerProcess, upstream: MockUpstreamProcess, screenshot_dir: Path
+) -> None:
+    first_page, second_page = upstream_page(upstream, 1), upstream_page(upstream, 2)
+    headers = register_by_api(server.url, "adding_ada", STRONG_PASSWORD)
+    collection = create_collection_by_api(server.url, headers, "Weekend", first_page[:1])
+    log_in_in_browser(page, "adding_ada", STRONG_PASSWORD)
+    page.goto(f"/#/collections/{collection}")
+    page.get_by_role("link", name="Pick movies for this collection").click()
+    expect(page.get_by_role("list", name="Movies, page 1")).to_be_visible()
+    picker = page.get_by_role("complementary")
+    expect(picker).to_contain_text("Picking movies for Weekend.")
+    add = picker.get_by_role("button", name="Add to Weekend")
+    expect(add).to_be_disabled()
+    expect(picker.get_by_role("button", name=re.compile("Create"))).to_have_count(0)
+
+    # One already in the collection, one new here, one on the next page.
+    pick(page, first_page[0]["title"])
+    pick(page, first_page[1]["title"])
+    go_to_page(page, "Next →", 2)
+    pick(page, second_page[2]["title"])
+    expect(add).to_be_enabled()
+    screenshot(page, screenshot_dir, "picking-for-a-collection")
+    add.click()
+    expect(page.get_by_role("heading", level=1, name="Weekend")).to_be_visible()
+    expect(toast(page)).to_have_text("2 movies added to Weekend.")
+    expected = [first_page[0], first_page[1], second_page[2]]
+    assert movie_list_titles(page) == [movie["title"] for movie in expected]
+    (stored,) = collections_by_api(server.url, headers)["collections"]
+    assert stored["uuid"] == collection
+
+    # Done: the picker is back to making a new collection, with no picks.
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Catalogue").click()
+    expect(picker.get_by_role("heading", name="Picked movies (0)")).to_be_visible()
+    expect(picker.get_by_role("button", name="Create empty collection")).to_be_visible()
+
+    # "Make a new collection instead" leaves the collection alone.
+    page.goto(f"/#/collections/{collection}")
+    page.get_by_role("link", name="Pick movies for this collection").click()
+    pick(page, first_page[4]["title"])
+    picker.get_by_role("button", name="Make a new collection instead").click()
+    expect(picker.get_by_role("button", name="Create collection with 1 movie")).to_be_visible()
+    expect(picker.get_by_role("button", name="Add to Weekend")).to_have_count(0)

@@ -6,9 +6,10 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from tests.e2e.flows import (
+    STRONG_PASSWORD,
     collections_by_api,
     create_collection_by_api,
     log_in_in_browser,
@@ -17,6 +18,7 @@ from tests.e2e.flows import (
     register_in_browser,
     screenshot,
     toast,
+    wait_until_idle,
 )
 from tests.processes import ServerProcess
 
@@ -118,11 +120,65 @@ def test_request_count_shown_and_reset(
     expect(count).not_to_have_text(f"{before:,}")
     assert int(count.inner_text().replace(",", "")) > before
 
+    # Resetting asks first; Cancel leaves the count alone and focus where it was.
     page.get_by_role("button", name="Reset count").click()
+    expect(page.get_by_text("Reset the request count to zero for everyone?")).to_be_visible()
+    expect(page.get_by_role("button", name="Yes, reset it")).to_be_focused()
+    screenshot(page, screenshot_dir, "request-count-confirm")
+    page.get_by_role("button", name="Cancel").click()
+    expect(page.get_by_role("button", name="Reset count")).to_be_focused()
+    shown = int(count.inner_text().replace(",", ""))
+    page.get_by_role("button", name="Refresh").click()
+    expect(count).not_to_have_text(f"{shown:,}")
+    assert int(count.inner_text().replace(",", "")) > shown
+
+    page.get_by_role("button", name="Reset count").click()
+    page.get_by_role("button", name="Yes, reset it").click()
     expect(toast(page)).to_contain_text("Request count reset successfully.")
     # The reset, then the read that includes itself: a count that starts again from zero.
     expect(count).to_have_text(re.compile(r"^[12]$"))
+    expect(page.get_by_role("button", name="Reset count")).to_be_focused()
     screenshot(page, screenshot_dir, "request-count", keep_toast=True)
+
+
+def test_toasts_stay_with_the_view_that_raised_them(
+    page: Page, server: ServerProcess, screenshot_dir: Path
+) -> None:
+    headers = register_by_api(server.url, "toast_tam", STRONG_PASSWORD)
+    collection = create_collection_by_api(server.url, headers, "Evenings", seeded_movies())
+    log_in_in_browser(page, "toast_tam", STRONG_PASSWORD)
+    expect(toast(page)).to_have_text("Logged in as toast_tam.")
+    page.goto(f"/#/collections/{collection}")
+    expect(page.get_by_role("heading", level=1, name="Evenings")).to_be_visible()
+    # The login's toast stayed on the catalogue.
+    expect(toast(page)).to_have_text("")
+
+    details = page.get_by_role("form", name="Collection details")
+    details.get_by_role("button", name="Save changes").click()
+    expect(toast(page)).to_have_text("Changes saved.")
+    screenshot(page, screenshot_dir, "toast-on-its-view", keep_toast=True)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Request count").click()
+    expect(page.get_by_role("heading", level=1, name="Request count")).to_be_visible()
+    expect(toast(page)).to_have_text("")
+    expect(toast(page)).not_to_have_class(re.compile("visible"))
+
+    # A save that answers after the user has moved on confirms nothing on the new view.
+    held: list[Route] = []
+    page.route(
+        re.compile(rf"/collection/{collection}/$"),
+        lambda route: held.append(route) if route.request.method == "PUT" else route.continue_(),
+    )
+    page.go_back()
+    details.get_by_label("Title").fill("Late evenings")
+    details.get_by_role("button", name="Save changes").click()
+    wait_for_held(page, held)
+    open_collections(page)
+    with page.expect_response(lambda response: response.request.method == "PUT"):
+        held[0].continue_()
+    wait_until_idle(page)
+    page.evaluate("() => new Promise((resolve) => setTimeout(resolve, 0))")
+    expect(toast(page)).to_have_text("")
+    assert collections_by_api(server.url, headers)["collections"][0]["title"] == "Late evenings"
 
 
 def test_an_error_from_the_api_is_shown_from_its_detail(page: Page, server: ServerProcess) -> None:
@@ -137,6 +193,15 @@ def test_an_error_from_the_api_is_shown_from_its_detail(page: Page, server: Serv
     page.get_by_label("Password").fill("wrong password")
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("alert")).to_have_text("Invalid username or password.")
+
+
+def wait_for_held(page: Page, held: list[Route]) -> None:
+    """Let the page run until the route handler has caught the request."""
+    for _ in range(500):
+        if held:
+            return
+        page.wait_for_timeout(20)
+    raise AssertionError("the request was never sent")
 
 
 def session_token(page: Page) -> str:

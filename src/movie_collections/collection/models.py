@@ -24,15 +24,24 @@ from movie_collections.core.database import Base
 # Tables found only by their key are stored in its order on SQLite (migration 0007).
 CLUSTERED_ON_SQLITE = {"sqlite_with_rowid": False}
 GenreText = String(500).with_variant(String(500, collation="C"), "postgresql")
+# Casefolded titles sort and match byte-wise on both databases too (GET /collection/?sort=title).
+TitleKey = Text().with_variant(Text(collation="C"), "postgresql")
 
 
 class Collection(Base):
     __tablename__ = "collections"
-    __table_args__ = (Index("ix_collections_owner_created_id", "owner_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_collections_owner_created_id", "owner_id", "created_at", "id"),
+        Index("ix_collections_owner_updated_id", "owner_id", "updated_at", "id"),
+        Index("ix_collections_owner_title_key_id", "owner_id", "title_key", "id"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     owner_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"))
     title: Mapped[str] = mapped_column(String(200))
+    # The title casefolded, written with it by the repository: the key of sorting by title and
+    # of searching titles case-insensitively (migration 0008).
+    title_key: Mapped[str] = mapped_column(TitleKey)
     description: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -54,6 +63,7 @@ class CollectionMovie(Base):
     title: Mapped[str] = mapped_column(String(500))
     description: Mapped[str] = mapped_column(Text)
     genres: Mapped[str] = mapped_column(String(500))
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class CollectionGenre(Base):
@@ -99,3 +109,16 @@ class UserListVersion(Base):
     )
     slot: Mapped[int] = mapped_column(Integer, primary_key=True)
     version: Mapped[int] = mapped_column(BigInteger)
+
+
+class CollectionShare(Base):
+    """The read-only link of a collection (at most one): its token, random (256 bits), kept so
+    that its owner can see the link again; deleted to revoke it."""
+
+    __tablename__ = "collection_shares"
+
+    collection_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True
+    )
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -9,7 +9,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Column, Insert, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Insert,
+    Integer,
+    Select,
+    Table,
+    Uuid,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from movie_collections.auth.models import User
@@ -18,6 +33,7 @@ from movie_collections.collection.models import (
     Collection,
     CollectionGenre,
     CollectionMovie,
+    CollectionShare,
     UserGenre,
     UserListVersion,
 )
@@ -25,6 +41,7 @@ from movie_collections.collection.schemas import (
     CollectionDetail,
     CollectionSummary,
     CollectionUpdate,
+    ListSort,
     Movie,
 )
 from movie_collections.core.database import Connection
@@ -35,6 +52,7 @@ collection_genres = cast(Table, CollectionGenre.__table__)
 user_genres = cast(Table, UserGenre.__table__)
 user_list_versions = cast(Table, UserListVersion.__table__)
 users = cast(Table, User.__table__)
+collection_shares = cast(Table, CollectionShare.__table__)
 
 # The schemas declare what is read and written: each field is the table column of its name,
 # but for the ids (`id` of a collection, `movie_uuid` of a movie in one).
@@ -113,6 +131,9 @@ _UPDATE_COLLECTION = (
             )
             for field in EDITABLE_FIELDS
         },
+        title_key=func.coalesce(
+            bindparam("new_title_key", type_=collections.c.title_key.type), collections.c.title_key
+        ),
         updated_at=bindparam("now"),
         version=collections.c.version + 1,
     )
@@ -146,6 +167,103 @@ _UNCOUNT_GENRE = (
 )
 _DROP_UNUSED_GENRES = delete(collection_genres).where(
     _GENRES_IN_COLLECTION & (collection_genres.c.occurrences <= 0)
+)
+
+_SET_NOTE = (
+    update(collection_movies)
+    .where(_IN_COLLECTION & (collection_movies.c.movie_uuid == bindparam("movie_uuid")))
+    .values(note=bindparam("note", type_=collection_movies.c.note.type))
+)
+# A move in three steps, for the same reason as a removal: the rows from the old place to the
+# new one go negative (-1 - position), the moved one lands, the others come back one over.
+_MOVE_RANGE_OUT = (
+    update(collection_movies)
+    .where(
+        _IN_COLLECTION
+        & collection_movies.c.position.between(
+            bindparam("low", type_=Integer), bindparam("high", type_=Integer)
+        )
+    )
+    .values(position=-collection_movies.c.position - 1)
+)
+_MOVE_LAND = (
+    update(collection_movies)
+    .where(
+        _IN_COLLECTION & (collection_movies.c.position == -bindparam("moved", type_=Integer) - 1)
+    )
+    .values(position=bindparam("target", type_=Integer))
+)
+_MOVE_RANGE_BACK = (
+    update(collection_movies)
+    .where(_IN_COLLECTION & (collection_movies.c.position < 0))
+    .values(position=-collection_movies.c.position - 1 + bindparam("shift", type_=Integer))
+)
+_MOVIE_COUNT = select(func.count()).select_from(collection_movies).where(_IN_COLLECTION)
+
+# GET /collection/ by pages: each sort is a key column, ties broken by id; the next page
+# starts after the (key, id) of the last row seen (keyset paging, on the owner's indexes).
+_SORT_KEYS: dict[str, tuple[Column[Any], bool]] = {
+    "-created": (collections.c.created_at, True),
+    "created": (collections.c.created_at, False),
+    "title": (collections.c.title_key, False),
+    "-updated": (collections.c.updated_at, True),
+}
+_OWNERS = collections.c.owner_id == bindparam("owner_id")
+_TITLE_MATCHES = collections.c.title_key.like(bindparam("pattern"), escape="\\")
+
+
+def _page_statement(sort: str, after: bool, search: bool) -> Select[Any]:
+    key, descending = _SORT_KEYS[sort]
+    where: ColumnElement[bool] = _OWNERS
+    if search:
+        where = where & _TITLE_MATCHES
+    if after:
+        seen = tuple_(bindparam("after_key", type_=key.type), bindparam("after_id", type_=Uuid()))
+        row = tuple_(key, collections.c.id)
+        where = where & (row < seen if descending else row > seen)
+    order = (key.desc(), collections.c.id.desc()) if descending else (key, collections.c.id)
+    return (
+        select(*(_collection_column(field) for field in SUMMARY_FIELDS), key)
+        .where(where)
+        .order_by(*order)
+        .limit(bindparam("limit"))
+    )
+
+
+_PAGES = {
+    (sort, after, search): _page_statement(sort, after, search)
+    for sort in _SORT_KEYS
+    for after in (False, True)
+    for search in (False, True)
+}
+_COUNTS = {
+    False: select(func.count()).select_from(collections).where(_OWNERS),
+    True: select(func.count()).select_from(collections).where(_OWNERS & _TITLE_MATCHES),
+}
+# The export: every collection of the owner, oldest first, with what only it shows.
+_EXPORTED = (
+    select(collections.c.id, collections.c.created_at, collections.c.updated_at)
+    .where(_OWNERS)
+    .order_by(collections.c.created_at, collections.c.id)
+)
+
+_IS_SHARED = collection_shares.c.collection_id == bindparam("collection_id")
+_SHARE = select(collection_shares.c.token, collection_shares.c.created_at).where(_IS_SHARED)
+_INSERT_SHARE = insert(collection_shares)
+_DELETE_SHARE = delete(collection_shares).where(_IS_SHARED)
+_SHARED = (
+    select(
+        collection_shares.c.token,
+        collections.c.id,
+        collections.c.owner_id,
+        users.c.username,
+    )
+    .select_from(
+        collection_shares.join(
+            collections, collections.c.id == collection_shares.c.collection_id
+        ).join(users, users.c.id == collections.c.owner_id)
+    )
+    .where(collection_shares.c.token == bindparam("token"))
 )
 
 
@@ -214,6 +332,17 @@ def genre_counts(movies: Iterable[Movie]) -> dict[str, int]:
     return counts
 
 
+def title_key(title: str) -> str:
+    """What titles are sorted and searched by: casefolded, the same on every database."""
+    return title.casefold()
+
+
+def title_pattern(text: str) -> str:
+    """A LIKE pattern matching titles that contain `text`, case-insensitively."""
+    escaped = text.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 async def list_version(connection: Connection, owner_id: uuid.UUID) -> int | None:
     """The version of the owner's list; None before their first write."""
     version = await connection.fetch_value(_LIST_VERSION, {"owner_id": owner_id})
@@ -276,12 +405,15 @@ async def insert_collection(
     owner_id: uuid.UUID,
     fields: Mapping[str, Any],
     movies: Sequence[Movie],
+    now: datetime | None = None,
 ) -> uuid.UUID:
-    """A new collection with these fields (COLLECTION_FIELDS) and movies; its id."""
+    """A new collection with these fields (COLLECTION_FIELDS) and movies; its id. `now` is
+    its creation time (an import spaces its collections so that they keep their order)."""
     collection_id = new_collection_id()
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     row = {
         **fields,
+        "title_key": title_key(fields["title"]),
         "id": collection_id,
         "owner_id": owner_id,
         "created_at": now,
@@ -303,6 +435,8 @@ async def update_collection(
     the collection's fields. Call with the row locked (read_version(lock=True))."""
     changes = changes or {}
     parameters = {f"new_{field}": changes.get(field) for field in EDITABLE_FIELDS}
+    title = changes.get("title")
+    parameters["new_title_key"] = None if title is None else title_key(title)
     row = await connection.fetch_one(
         _UPDATE_COLLECTION,
         {
@@ -397,3 +531,127 @@ async def remove_movie(
         )
         await connection.execute(_DROP_UNUSED_GENRES, {"collection_id": collection_id})
     return True
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of the owner's collections (SUMMARY_FIELDS each), the sort key of its last
+    row if more follow, and how many collections match in all."""
+
+    summaries: list[dict[str, Any]]
+    last_key: tuple[Any, uuid.UUID] | None
+    count: int
+
+
+async def read_page(
+    connection: Connection,
+    owner_id: uuid.UUID,
+    sort: ListSort,
+    limit: int,
+    after: tuple[Any, uuid.UUID] | None,
+    search: str | None,
+) -> Page:
+    """Call inside a read transaction, with top_genres, for one snapshot."""
+    parameters: dict[str, Any] = {"owner_id": owner_id, "limit": limit + 1}
+    if search is not None:
+        parameters["pattern"] = title_pattern(search)
+    if after is not None:
+        parameters["after_key"], parameters["after_id"] = after
+    rows = await connection.fetch(_PAGES[sort, after is not None, search is not None], parameters)
+    count = await connection.fetch_value(_COUNTS[search is not None], parameters)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    summaries = [dict(zip(SUMMARY_FIELDS, row[:-1], strict=True)) for row in rows]
+    last_key = None
+    if more:
+        last = rows[-1]
+        last_key = (last[-1], summaries[-1]["uuid"])
+    return Page(summaries, last_key, int(count))
+
+
+async def top_genres(connection: Connection, owner_id: uuid.UUID) -> str:
+    rows = await connection.fetch(_TOP_GENRES, {"owner_id": owner_id})
+    return ",".join(row[0] for row in rows)
+
+
+async def count_collections(connection: Connection, owner_id: uuid.UUID) -> int:
+    return int(await connection.fetch_value(_COUNTS[False], {"owner_id": owner_id}))
+
+
+async def exported_collections(
+    connection: Connection, owner_id: uuid.UUID
+) -> list[tuple[uuid.UUID, datetime, datetime]]:
+    """Id, creation and last change time of each of the owner's collections, oldest first."""
+    rows = await connection.fetch(_EXPORTED, {"owner_id": owner_id})
+    return [(row[0], row[1], row[2]) for row in rows]
+
+
+async def set_note(
+    connection: Connection, collection_id: uuid.UUID, movie_uuid: uuid.UUID, note: str | None
+) -> bool:
+    """False if the movie is not in the collection (already proven to be the caller's)."""
+    changed = await connection.execute(
+        _SET_NOTE, {"collection_id": collection_id, "movie_uuid": movie_uuid, "note": note}
+    )
+    return changed > 0
+
+
+async def movie_position(
+    connection: Connection, collection_id: uuid.UUID, movie_uuid: uuid.UUID
+) -> int | None:
+    found = await connection.fetch_one(
+        _FIND_MOVIE, {"collection_id": collection_id, "movie_uuid": movie_uuid}
+    )
+    return None if found is None else int(found[0])
+
+
+async def movie_count(connection: Connection, collection_id: uuid.UUID) -> int:
+    return int(await connection.fetch_value(_MOVIE_COUNT, {"collection_id": collection_id}))
+
+
+async def move_movie(
+    connection: Connection, collection_id: uuid.UUID, moved: int, target: int
+) -> None:
+    """The movie at `moved` goes to `target` (both 0..n-1); those between shift by one."""
+    if moved == target:
+        return
+    low, high = min(moved, target), max(moved, target)
+    key = {"collection_id": collection_id}
+    await connection.execute(_MOVE_RANGE_OUT, {**key, "low": low, "high": high})
+    await connection.execute(_MOVE_LAND, {**key, "moved": moved, "target": target})
+    await connection.execute(_MOVE_RANGE_BACK, {**key, "shift": -1 if moved < target else 1})
+
+
+async def read_share(
+    connection: Connection, collection_id: uuid.UUID
+) -> tuple[str, datetime] | None:
+    """The token and creation time of a collection's link (ownership checked by the caller)."""
+    row = await connection.fetch_one(_SHARE, {"collection_id": collection_id})
+    return None if row is None else (row[0], row[1])
+
+
+async def insert_share(
+    connection: Connection, collection_id: uuid.UUID, token: str, now: datetime
+) -> None:
+    await connection.execute(
+        _INSERT_SHARE, {"collection_id": collection_id, "token": token, "created_at": now}
+    )
+
+
+async def delete_share(connection: Connection, collection_id: uuid.UUID) -> None:
+    await connection.execute(_DELETE_SHARE, {"collection_id": collection_id})
+
+
+@dataclass(frozen=True, slots=True)
+class Shared:
+    """What a share token leads to: the collection, its owner and the owner's username."""
+
+    token: str
+    collection_id: uuid.UUID
+    owner_id: uuid.UUID
+    owner_username: str
+
+
+async def find_shared(connection: Connection, token: str) -> Shared | None:
+    row = await connection.fetch_one(_SHARED, {"token": token})
+    return None if row is None else Shared(row[0], row[1], row[2], row[3])

@@ -3,21 +3,32 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Request, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ValidationError
 
 from movie_collections.auth.dependencies import CurrentUserId
-from movie_collections.collection import service
-from movie_collections.collection.etags import if_none_match_hits, parse_if_match
+from movie_collections.collection import service, transfer
+from movie_collections.collection.cursors import cursors_for
+from movie_collections.collection.etags import IfMatch, if_none_match_hits, parse_if_match
 from movie_collections.collection.schemas import (
     CollectionCreate,
     CollectionCreated,
     CollectionDetail,
     CollectionList,
+    CollectionPage,
+    CollectionsExport,
+    CollectionsImported,
     CollectionUpdate,
+    ListQuery,
+    MovieChange,
     MoviesAppend,
     MoviesAppended,
+    ShareAnswer,
+    SharedCollection,
 )
 from movie_collections.container import get_container
 from movie_collections.core.errors import NotFound, problem_responses
@@ -25,6 +36,7 @@ from movie_collections.core.responses import json_response
 from movie_collections.idempotency.service import Claim, StoredResponse, request_hash
 
 router = APIRouter(prefix="/collection", tags=["collections"])
+shared_router = APIRouter(prefix="/shared", tags=["collections"])
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 
@@ -112,16 +124,68 @@ def _with_etag(
     return responses
 
 
+def _query_parameters(model: type[BaseModel]) -> dict[str, Any]:
+    """`openapi_extra=` documenting query parameters the endpoint validates itself."""
+    schema = model.model_json_schema()
+    parameters = [
+        {
+            "name": name,
+            "in": "query",
+            "required": False,
+            "schema": {k: v for k, v in field.items() if k != "description"},
+            "description": field.get("description", ""),
+        }
+        for name, field in schema["properties"].items()
+    ]
+    return {"parameters": parameters}
+
+
+_LIST_PARAMETERS = frozenset(ListQuery.model_fields)
+
+
+def _list_query(request: Request) -> ListQuery | None:
+    """The paging query, or None when none of its parameters is given (the spec's answer).
+    Read only then, so that the plain list pays nothing for it."""
+    given = request.query_params
+    if not given or _LIST_PARAMETERS.isdisjoint(given):
+        return None
+    try:
+        return ListQuery.model_validate(
+            {name: given[name] for name in _LIST_PARAMETERS & set(given)}
+        )
+    except ValidationError as error:
+        errors = [{**item, "loc": ("query", *item["loc"])} for item in error.errors()]
+        raise RequestValidationError(errors) from error
+
+
 @router.get(
     "/",
-    response_model=CollectionList,
-    responses=problem_responses(401, 503),
-    summary="My collections (newest first) and my top 3 genres",
+    response_model=CollectionList | CollectionPage,
+    responses=problem_responses(400, 401, 422, 503),
+    summary="My collections (newest first) and my top 3 genres; paged, sorted and searched "
+    "on request",
+    description="Without `limit`, `cursor`, `sort` and `q`: all my collections, newest first "
+    "(the spec's answer). With any of them: one page of at most `limit` collections in `sort` "
+    "order, only those whose title contains `q`, plus `data.next` (the URL of the next page, "
+    "or null) and `data.count` (how many match). `favourite_genres` always covers all my "
+    "collections. A cursor altered, forged, or used with another `sort` or `q` is 400.",
+    openapi_extra=_query_parameters(ListQuery),
 )
 async def list_collections(user_id: CurrentUserId, request: Request) -> Response:
     """My collections, newest first, without their movies, and `favourite_genres`: the three
     genres that occur most often across the movies of all my collections (ties by name)."""
     container = get_container(request)
+    query = _list_query(request)
+    if query is not None:
+        cursors = cursors_for(container.settings.signing_key)
+        body = await service.list_page(
+            container.database,
+            cursors,
+            user_id,
+            query,
+            lambda cursor: str(request.url.include_query_params(cursor=cursor)),
+        )
+        return json_response(body)
     return json_response(
         await service.list_collections(container.database, container.list_answers, user_id)
     )
@@ -177,6 +241,74 @@ async def create_collection(
         if claim is not None:
             await keys.record(connection, claim, status.HTTP_201_CREATED, body)
     return json_response(body.encode(), status.HTTP_201_CREATED)
+
+
+_EXPORT_MEDIA = {"json": "application/json", "csv": "text/csv; charset=utf-8"}
+
+
+@router.get(
+    "/export/",
+    response_model=CollectionsExport,
+    responses={
+        **problem_responses(401, 422),
+        200: {
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "description": "The export document (JSON), or one CSV row per movie.",
+        },
+    },
+    summary="Export all my collections with their movies and notes (JSON or CSV)",
+    description="`format=json` (default): the versioned document "
+    '`{"format": "movie-collections/v1", "exported_at", "collections": [...]}`, '
+    "collections oldest first, that `POST /collection/import/` takes back. `format=csv`: "
+    "a header row, then one row per movie: " + ", ".join(transfer.CSV_COLUMNS) + ". "
+    "Sent as an attachment, streamed.",
+    operation_id="export_collections",
+)
+async def export_collections(
+    user_id: CurrentUserId,
+    request: Request,
+    format: Literal["json", "csv"] = Query("json", description="json or csv"),
+) -> Response:
+    database = get_container(request).database
+    await transfer.check_user(database, user_id)
+    stream = transfer.export_json if format == "json" else transfer.export_csv
+    return StreamingResponse(
+        stream(database, user_id),
+        media_type=_EXPORT_MEDIA[format],
+        headers={"Content-Disposition": f'attachment; filename="movie-collections.{format}"'},
+    )
+
+
+@router.post(
+    "/import/",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CollectionsImported,
+    responses=problem_responses(400, 401, 413, 422),
+    summary="Import collections from an export document (all or nothing)",
+    description="Takes a JSON export (`GET /collection/export/`, from any account) and "
+    "creates its collections, in order, in one transaction (their `uuid` and times are "
+    "new). A document that is invalid, or would pass MAX_COLLECTIONS_PER_USER or "
+    "MAX_MOVIES_PER_COLLECTION, is 422 naming its first bad entry, and nothing is created.",
+    operation_id="import_collections",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/CollectionsExport"}}
+            },
+        }
+    },
+)
+async def import_collections(user_id: CurrentUserId, request: Request) -> Response:
+    container = get_container(request)
+    settings = container.settings
+    document = transfer.parse_import(await request.body(), settings.max_movies_per_collection)
+    async with container.database.transaction(write=True) as connection:
+        created = await transfer.import_collections(
+            connection, user_id, document, settings.max_collections_per_user
+        )
+    body = CollectionsImported(collection_uuids=created).model_dump_json().encode()
+    return json_response(body, status.HTTP_201_CREATED)
 
 
 @router.get(
@@ -280,6 +412,18 @@ async def add_movies(
     return json_response(body, headers={"ETag": etag})
 
 
+def _movie_write(
+    collection_uuid: str, movie_uuid: str, request: Request
+) -> tuple[uuid.UUID, uuid.UUID, IfMatch | None]:
+    """The ids and If-Match of a write to one movie of a collection (a bad id is a 404)."""
+    collection_id = service.parse_collection_id(collection_uuid)
+    try:
+        movie_id = uuid.UUID(movie_uuid)
+    except ValueError as error:
+        raise NotFound(service.MOVIE_NOT_FOUND) from error
+    return collection_id, movie_id, parse_if_match(request.headers.get(IF_MATCH), collection_id)
+
+
 @router.delete(
     "/{collection_uuid}/movies/{movie_uuid}/",
     status_code=status.HTTP_204_NO_CONTENT,
@@ -296,12 +440,123 @@ async def remove_movie(
 ) -> Response:
     """Removes the movie (204, with the collection's new `ETag`); 404 if it is not in it."""
     database = get_container(request).database
-    collection_id = service.parse_collection_id(collection_uuid)
-    try:
-        movie_id = uuid.UUID(movie_uuid)
-    except ValueError as error:
-        raise NotFound(service.MOVIE_NOT_FOUND) from error
-    condition = parse_if_match(request.headers.get(IF_MATCH), collection_id)
+    collection_id, movie_id, condition = _movie_write(collection_uuid, movie_uuid, request)
     async with database.transaction(write=True) as connection:
         etag = await service.remove_movie(connection, user_id, collection_id, movie_id, condition)
     return Response(status_code=status.HTTP_204_NO_CONTENT, headers={"ETag": etag})
+
+
+@router.patch(
+    "/{collection_uuid}/movies/{movie_uuid}/",
+    response_model=CollectionDetail,
+    responses=_with_etag(400, 401, 404, 412, 413, 422),
+    summary="Set a movie's note and/or move it within the collection",
+    description="`note` (null removes it) and/or `position` (0-based; the movies in between "
+    "shift by one); a field left out stays as it is. Answers the collection and its new ETag.",
+    operation_id="change_collection_movie",
+    openapi_extra=_reads_header(IF_MATCH),
+)
+async def change_movie(
+    collection_uuid: str,
+    movie_uuid: str,
+    payload: MovieChange,
+    user_id: CurrentUserId,
+    request: Request,
+) -> Response:
+    database = get_container(request).database
+    collection_id, movie_id, condition = _movie_write(collection_uuid, movie_uuid, request)
+    async with database.transaction(write=True) as connection:
+        changed = await service.change_movie(
+            connection, user_id, collection_id, movie_id, payload, condition
+        )
+    return json_response(changed.body, headers={"ETag": changed.etag})
+
+
+@router.post(
+    "/{collection_uuid}/share/",
+    response_model=ShareAnswer,
+    status_code=status.HTTP_201_CREATED,
+    responses={**problem_responses(401, 404), 200: {"description": "Already shared: the link"}},
+    summary="Share a collection read-only by link (or get its existing link)",
+    description="Makes the collection's link (201), or answers the one it has (200). Any "
+    "signed-in user with the token may read the collection at `GET /shared/<token>/` and "
+    "copy it with `POST /shared/<token>/copy/`; nothing else.",
+    operation_id="share_collection",
+)
+async def share_collection(
+    collection_uuid: str, user_id: CurrentUserId, request: Request
+) -> Response:
+    database = get_container(request).database
+    collection_id = service.parse_collection_id(collection_uuid)
+    async with database.transaction(write=True) as connection:
+        body, created = await service.share(connection, user_id, collection_id)
+    return json_response(body, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+@router.get(
+    "/{collection_uuid}/share/",
+    response_model=ShareAnswer,
+    responses=problem_responses(401, 404),
+    summary="The share link of one of my collections (404 if it has none)",
+    description="The link made by `POST /collection/<uuid>/share/`; 404 when the collection "
+    "is not shared.",
+    operation_id="read_collection_share",
+)
+async def read_share(collection_uuid: str, user_id: CurrentUserId, request: Request) -> Response:
+    database = get_container(request).database
+    collection_id = service.parse_collection_id(collection_uuid)
+    return json_response(await service.read_share(database, user_id, collection_id))
+
+
+@router.delete(
+    "/{collection_uuid}/share/",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=problem_responses(401, 404),
+    summary="Revoke a collection's share link",
+    description="The link answers 404 from now on (204 also when the collection was not "
+    "shared); sharing again makes a new token.",
+    operation_id="unshare_collection",
+)
+async def unshare_collection(
+    collection_uuid: str, user_id: CurrentUserId, request: Request
+) -> Response:
+    database = get_container(request).database
+    collection_id = service.parse_collection_id(collection_uuid)
+    async with database.transaction(write=True) as connection:
+        await service.unshare(connection, user_id, collection_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@shared_router.get(
+    "/{token}/",
+    response_model=SharedCollection,
+    responses=problem_responses(401, 404),
+    summary="A collection shared with me by link (read-only)",
+    description="Title, description, movies with their notes, and the owner's username. "
+    "404 for a token that is unknown or revoked.",
+    operation_id="read_shared_collection",
+)
+async def read_shared(token: str, user_id: CurrentUserId, request: Request) -> Response:
+    database = get_container(request).database
+    return json_response(await service.read_shared(database, token))
+
+
+@shared_router.post(
+    "/{token}/copy/",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CollectionCreated,
+    responses=problem_responses(401, 404, 422),
+    summary="Save a copy of a shared collection into my collections",
+    description="A new collection of mine with the shared one's title, description, movies "
+    "and notes; later changes to either do not reach the other. 422 past "
+    "MAX_COLLECTIONS_PER_USER.",
+    operation_id="copy_shared_collection",
+)
+async def copy_shared(token: str, user_id: CurrentUserId, request: Request) -> Response:
+    container = get_container(request)
+    budget = container.settings.max_collections_per_user
+    async with container.database.transaction(write=True) as connection:
+        collection_id = await service.copy_shared(connection, user_id, token, budget)
+    body = CollectionCreated(collection_uuid=collection_id).model_dump_json().encode()
+    return json_response(body, status.HTTP_201_CREATED)

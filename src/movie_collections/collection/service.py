@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
+import hmac
+import re
+import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from movie_collections.collection import repository
+from movie_collections.collection.cursors import Cursors, Position
 from movie_collections.collection.etags import IfMatch, etag_for
 from movie_collections.collection.schemas import (
     CollectionCreate,
     CollectionDetail,
     CollectionList,
+    CollectionPage,
     CollectionUpdate,
+    ListQuery,
     Movie,
+    MovieChange,
     MoviesAppended,
+    Share,
+    ShareAnswer,
+    SharedCollection,
 )
 from movie_collections.core.database import Connection, Database, ForeignKeyViolation
 from movie_collections.core.errors import (
@@ -29,6 +40,9 @@ from movie_collections.core.versioned_cache import VersionedCache
 COLLECTION_NOT_FOUND = "Collection not found."
 MOVIE_NOT_FOUND = "Movie not found in this collection."
 USER_GONE = "The user of this access token no longer exists."
+SHARE_NOT_FOUND = "No collection is shared under this link (it may have been revoked)."
+SHARED_PATH = "/shared/{token}/"
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,9 +88,15 @@ def _stale(collection_id: uuid.UUID, version: int) -> PreconditionFailed:
     )
 
 
+def answer_json(answer: CollectionDetail | SharedCollection) -> bytes:
+    """A collection's answer: a movie's note is shown only when it has one, so answers of
+    collections without notes are those of the spec."""
+    return answer.model_dump_json(exclude_none=True).encode()
+
+
 def _detail_json(collection_id: uuid.UUID, detail: repository.Detail) -> bytes:
     answer = {"uuid": collection_id, **detail.fields, "movies": detail.movies}
-    return CollectionDetail.model_validate(answer).model_dump_json().encode()
+    return answer_json(CollectionDetail.model_validate(answer))
 
 
 async def list_collections(
@@ -134,11 +154,14 @@ async def get_collection(
 
 
 async def create(
-    connection: Connection, owner_id: uuid.UUID, payload: CollectionCreate
+    connection: Connection,
+    owner_id: uuid.UUID,
+    payload: CollectionCreate,
+    now: datetime | None = None,
 ) -> uuid.UUID:
     try:
         return await repository.insert_collection(
-            connection, owner_id, payload.model_dump(exclude={"movies"}), payload.movies
+            connection, owner_id, payload.model_dump(exclude={"movies"}), payload.movies, now
         )
     except ForeignKeyViolation as error:  # the owner's row is gone: a deleted user
         raise Unauthorized(USER_GONE) from error
@@ -178,7 +201,7 @@ async def update(
         answer = CollectionDetail.model_construct(
             uuid=collection_id, **fields, movies=payload.movies
         )
-        return Answer(collection_id, answer.model_dump_json().encode(), version)
+        return Answer(collection_id, answer_json(answer), version)
     detail = await repository.read_detail(connection, owner_id, collection_id)
     assert detail is not None  # locked above
     return Answer(collection_id, _detail_json(collection_id, detail), version)
@@ -226,7 +249,7 @@ async def add_movies(
         "movies": detail.movies,
         "already_present": already_present,
     }
-    body = MoviesAppended.model_validate(answer).model_dump_json().encode()
+    body = answer_json(MoviesAppended.model_validate(answer))
     return body, etag_for(collection_id, detail.version)
 
 
@@ -243,3 +266,153 @@ async def remove_movie(
         raise NotFound(MOVIE_NOT_FOUND)
     version, _ = await repository.update_collection(connection, owner_id, collection_id)
     return etag_for(collection_id, version)
+
+
+async def list_page(
+    database: Database,
+    cursors: Cursors,
+    owner_id: uuid.UUID,
+    query: ListQuery,
+    next_url: Any,
+) -> bytes:
+    """GET /collection/ with paging: one page in `query.sort` order after the cursor's row,
+    how many match, and the favourite genres of all the collections, in one snapshot.
+    `next_url(cursor)` is the link of the page after this one."""
+    after = None
+    if query.cursor is not None:
+        position = cursors.decode(query.cursor, owner_id, query.sort, query.q)
+        after = (position.key, position.collection_id)
+    async with database.transaction() as connection:
+        page = await repository.read_page(
+            connection, owner_id, query.sort, query.limit, after, query.q
+        )
+        genres = await repository.top_genres(connection, owner_id)
+        if not page.count and not await repository.user_exists(connection, owner_id):
+            raise Unauthorized(USER_GONE)
+    next_link = None
+    if page.last_key is not None:
+        key, last_id = page.last_key
+        next_link = next_url(cursors.encode(Position(owner_id, query.sort, query.q, key, last_id)))
+    answer = CollectionPage.model_validate(
+        {
+            "data": {
+                "collections": page.summaries,
+                "favourite_genres": genres,
+                "next": next_link,
+                "count": page.count,
+            }
+        }
+    )
+    return answer.model_dump_json().encode()
+
+
+async def change_movie(
+    connection: Connection,
+    owner_id: uuid.UUID,
+    collection_id: uuid.UUID,
+    movie_uuid: uuid.UUID,
+    change: MovieChange,
+    if_match: IfMatch | None,
+) -> Answer:
+    """PATCH of one movie: its note (null removes it) and/or its position (the movies in
+    between shift by one). Genres are untouched."""
+    await lock(connection, owner_id, collection_id, if_match)
+    moved = await repository.movie_position(connection, collection_id, movie_uuid)
+    if moved is None:
+        raise NotFound(MOVIE_NOT_FOUND)
+    if change.position is not None:
+        count = await repository.movie_count(connection, collection_id)
+        if change.position >= count:
+            raise Unprocessable(
+                f"position must be below {count}, the number of movies in the collection."
+            )
+        await repository.move_movie(connection, collection_id, moved, change.position)
+    if "note" in change.model_fields_set:
+        await repository.set_note(connection, collection_id, movie_uuid, change.note)
+    await repository.update_collection(connection, owner_id, collection_id)
+    detail = await repository.read_detail(connection, owner_id, collection_id)
+    assert detail is not None  # locked above
+    return Answer(collection_id, _detail_json(collection_id, detail), detail.version)
+
+
+async def check_collection_budget(
+    connection: Connection, owner_id: uuid.UUID, adding: int, budget: int
+) -> None:
+    """MAX_COLLECTIONS_PER_USER: checked in the write transaction that adds the collections."""
+    have = await repository.count_collections(connection, owner_id)
+    if have + adding > budget:
+        raise Unprocessable(
+            f"A user has at most {budget} collections; you have {have}, this would add {adding}."
+        )
+
+
+def _share_json(collection_id: uuid.UUID, token: str, created_at: datetime) -> bytes:
+    share = Share(
+        token=token,
+        url=SHARED_PATH.format(token=token),
+        collection_uuid=collection_id,
+        created_at=created_at,
+    )
+    return ShareAnswer(data=share).model_dump_json().encode()
+
+
+async def share(
+    connection: Connection, owner_id: uuid.UUID, collection_id: uuid.UUID
+) -> tuple[bytes, bool]:
+    """The collection's link, made now if it has none: the answer, and whether it is new."""
+    await lock(connection, owner_id, collection_id, None)
+    found = await repository.read_share(connection, collection_id)
+    if found is not None:
+        return _share_json(collection_id, *found), False
+    token, now = secrets.token_urlsafe(32), datetime.now(UTC)
+    await repository.insert_share(connection, collection_id, token, now)
+    return _share_json(collection_id, token, now), True
+
+
+async def read_share(database: Database, owner_id: uuid.UUID, collection_id: uuid.UUID) -> bytes:
+    async with database.transaction() as connection:
+        if await repository.read_version(connection, owner_id, collection_id) is None:
+            raise await _not_found(connection, owner_id)
+        found = await repository.read_share(connection, collection_id)
+    if found is None:
+        raise NotFound("This collection is not shared.")
+    return _share_json(collection_id, *found)
+
+
+async def unshare(connection: Connection, owner_id: uuid.UUID, collection_id: uuid.UUID) -> None:
+    await lock(connection, owner_id, collection_id, None)
+    await repository.delete_share(connection, collection_id)
+
+
+async def _shared(
+    connection: Connection, token: str
+) -> tuple[repository.Shared, repository.Detail]:
+    """What a share link shows, or 404. The token was found through the database's index;
+    it is compared again in constant time."""
+    if not _TOKEN_SHAPE.fullmatch(token):  # never a query for what no token looks like
+        raise NotFound(SHARE_NOT_FOUND)
+    found = await repository.find_shared(connection, token)
+    if found is None or not hmac.compare_digest(found.token.encode(), token.encode()):
+        raise NotFound(SHARE_NOT_FOUND)
+    detail = await repository.read_detail(connection, found.owner_id, found.collection_id)
+    if detail is None:
+        raise NotFound(SHARE_NOT_FOUND)
+    return found, detail
+
+
+async def read_shared(database: Database, token: str) -> bytes:
+    """GET /shared/<token>/: the collection read-only, with its owner's username."""
+    async with database.transaction() as connection:
+        found, detail = await _shared(connection, token)
+    answer = {**detail.fields, "owner": found.owner_username, "movies": detail.movies}
+    return answer_json(SharedCollection.model_validate(answer))
+
+
+async def copy_shared(
+    connection: Connection, owner_id: uuid.UUID, token: str, collection_budget: int
+) -> uuid.UUID:
+    """POST /shared/<token>/copy/: a new collection of the caller's, like the shared one."""
+    _found, detail = await _shared(connection, token)
+    await check_collection_budget(connection, owner_id, 1, collection_budget)
+    payload = CollectionCreate.model_validate({**detail.fields, "movies": detail.movies})
+    return await create(connection, owner_id, payload)

@@ -212,6 +212,12 @@ class Settings(BaseSettings):
         description="Movies per collection, at most 1000 (the schema's maximum); checked on "
         "create, `PUT` and append (422).",
     )
+    max_collections_per_user: int = Field(
+        1000,
+        ge=1,
+        description="Collections a user may have; an import or a copy of a shared collection "
+        "past it is 422.",
+    )
     list_answers_bytes: int = Field(
         32 * 1024 * 1024,
         ge=0,

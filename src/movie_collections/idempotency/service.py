@@ -65,9 +65,13 @@ def validate_key(key: str) -> str:
 
 
 def request_hash(payload: BaseModel) -> str:
-    """Hash of the parsed body, so spacing and key order do not make two requests differ."""
+    """Hash of the parsed body, so spacing and key order do not make two requests differ.
+    Unset optional fields (a movie's note) are left out: older bodies hash as they did."""
     canonical = json.dumps(
-        payload.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        payload.model_dump(mode="json", exclude_none=True),
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -110,7 +110,8 @@ export function createApi({ onUnauthorized, onBusyChange, onRenewed }) {
     }
   }
 
-  async function request(method, path, body, { auth = true } = {}) {
+  /** `download`: answer the body as a file ({ blob, filename }) instead of parsed JSON. */
+  async function request(method, path, body, { auth = true, download = false } = {}) {
     busy(+1);
     try {
       let current = auth ? session.read() : null;
@@ -127,6 +128,7 @@ export function createApi({ onUnauthorized, onBusyChange, onRenewed }) {
       } catch {
         throw new ApiError(0, "The service cannot be reached. Check your connection and try again.");
       }
+      if (response.ok && download) return { blob: await response.blob(), filename: filenameOf(response) };
       const data = await parseBody(response);
       if (response.ok) return data;
       const error = new ApiError(response.status, describeProblem(response.status, data), data);
@@ -152,11 +154,24 @@ export function createApi({ onUnauthorized, onBusyChange, onRenewed }) {
       request("POST", "/register/", { username, password }, { auth: false }),
     login: (username, password) => request("POST", "/login/", { username, password }, { auth: false }),
     movies: (page) => request("GET", `/movies/?page=${encodeURIComponent(page)}`),
-    collections: () => request("GET", "/collection/"),
+    /** One page of my collections: `query` has limit, and maybe cursor, sort and q. */
+    collections: (query) => request("GET", `/collection/?${new URLSearchParams(query)}`),
     collection: (id) => request("GET", `/collection/${encodeURIComponent(id)}/`),
     createCollection: (payload) => request("POST", "/collection/", payload),
     updateCollection: (id, changes) => request("PUT", `/collection/${encodeURIComponent(id)}/`, changes),
     deleteCollection: (id) => request("DELETE", `/collection/${encodeURIComponent(id)}/`),
+    addMovies: (id, movies) => request("POST", `/collection/${encodeURIComponent(id)}/movies/`, { movies }),
+    /** Set a movie's note (null removes it) and/or its 0-based position. */
+    changeMovie: (id, movieId, changes) =>
+      request("PATCH", `/collection/${encodeURIComponent(id)}/movies/${encodeURIComponent(movieId)}/`, changes),
+    shareLink: (id) => request("GET", `/collection/${encodeURIComponent(id)}/share/`),
+    share: (id) => request("POST", `/collection/${encodeURIComponent(id)}/share/`),
+    unshare: (id) => request("DELETE", `/collection/${encodeURIComponent(id)}/share/`),
+    shared: (token) => request("GET", `/shared/${encodeURIComponent(token)}/`),
+    copyShared: (token) => request("POST", `/shared/${encodeURIComponent(token)}/copy/`),
+    exportCollections: (format) =>
+      request("GET", `/collection/export/?format=${encodeURIComponent(format)}`, undefined, { download: true }),
+    importCollections: (document) => request("POST", "/collection/import/", document),
     requestCount: () => request("GET", "/request-count/"),
     resetRequestCount: () => request("POST", "/request-count/reset/"),
   };
@@ -171,6 +186,13 @@ async function parseBody(response) {
   } catch {
     return null;
   }
+}
+
+/** The file name of a Content-Disposition: attachment answer. */
+function filenameOf(response) {
+  const disposition = response.headers.get("Content-Disposition") || "";
+  const match = disposition.match(/filename="?([^";]+)"?/);
+  return match ? match[1] : "download";
 }
 
 function describeProblem(status, problem) {

@@ -1,8 +1,13 @@
 // The single-page client: hash routes, one view at a time, every call through the public API.
 import { ApiError, createApi, session } from "./api.js";
-import { clear, field, fill, genreChips, genreList, h } from "./dom.js";
+import { clear, field, fill, genreChips, genreList, h, uniqueId } from "./dom.js";
+import { shareCard, sharedView } from "./sharing.js";
+import { transferCard } from "./transfer.js";
 
 const PICKED_KEY = "movie-collections.picked";
+const TARGET_KEY = "movie-collections.pick-target";
+// A share link opened before logging in: where to go once logged in.
+const RETURN_KEY = "movie-collections.return-to";
 const LONG_DESCRIPTION = 240;
 
 const main = document.getElementById("main");
@@ -17,6 +22,9 @@ let toastTimer = null;
 // Each navigation bumps this; a view whose request finishes after the user moved on is dropped.
 let renderGeneration = 0;
 let pendingNotice = null;
+let nextToast = null;
+// A selector for what gets keyboard focus once the next view has loaded (else its heading).
+let focusAfterRender = null;
 
 const api = createApi({
   onUnauthorized: () => endSession("Your session has expired. Please log in again."),
@@ -31,13 +39,22 @@ const api = createApi({
 
 const picked = {
   movies: new Map(),
+  // The collection being picked for ({uuid, title}), or null: picking for a new one.
+  target: null,
   load() {
     try {
       const stored = JSON.parse(sessionStorage.getItem(PICKED_KEY) || "[]");
       this.movies = new Map(stored.map((movie) => [movie.uuid, movie]));
+      this.target = JSON.parse(sessionStorage.getItem(TARGET_KEY) || "null");
     } catch {
       this.movies = new Map();
+      this.target = null;
     }
+  },
+  pickFor(target) {
+    this.target = target ? { uuid: target.uuid, title: target.title || "Untitled" } : null;
+    if (this.target) sessionStorage.setItem(TARGET_KEY, JSON.stringify(this.target));
+    else sessionStorage.removeItem(TARGET_KEY);
   },
   save() {
     sessionStorage.setItem(PICKED_KEY, JSON.stringify([...this.movies.values()]));
@@ -56,6 +73,11 @@ const picked = {
   clear() {
     this.movies.clear();
     this.save();
+  },
+  /** The picks went somewhere (or the session ended): start afresh, for a new collection. */
+  reset() {
+    this.clear();
+    this.pickFor(null);
   },
 };
 
@@ -94,7 +116,7 @@ async function onAccessTokenExpired() {
 function endSession(notice) {
   clearTimeout(expiryTimer);
   session.clear();
-  picked.clear();
+  picked.reset();
   showChrome(null);
   pendingNotice = notice;
   if (location.hash === "#/login") render();
@@ -114,11 +136,27 @@ document.getElementById("logout").addEventListener("click", async () => {
 
 /* ---------- small shared pieces ---------- */
 
-function showToast(message) {
+/**
+ * A toast belongs to the view that raised it: `generation` is that view's (a request that
+ * finishes after the user moved on says nothing), and navigating away hides it.
+ */
+function showToast(message, generation = renderGeneration) {
+  if (generation !== renderGeneration) return;
   clearTimeout(toastTimer);
   toast.textContent = message;
   toast.classList.add("visible");
-  toastTimer = setTimeout(() => toast.classList.remove("visible"), 4000);
+  toastTimer = setTimeout(hideToast, 4000);
+}
+
+function hideToast() {
+  clearTimeout(toastTimer);
+  toast.classList.remove("visible");
+  toast.textContent = "";
+}
+
+/** A toast for the view the action leads to (shown once that view is drawn). */
+function toastOnNextView(message) {
+  nextToast = message;
 }
 
 function heading(text, level = "h1") {
@@ -157,7 +195,8 @@ async function withButton(button, area, action, busyLabel) {
   } catch (error) {
     if (!error.sessionEnded) {
       if (area) showError(area, error);
-      else showToast(error.message);
+      // A button no longer in the page belongs to a view the user has left.
+      else if (button.isConnected) showToast(error.message);
     }
     return undefined;
   } finally {
@@ -165,6 +204,36 @@ async function withButton(button, area, action, busyLabel) {
     button.removeAttribute("aria-busy");
     button.textContent = label;
   }
+}
+
+/**
+ * A danger button that asks first: `question`, then `confirmLabel` runs `action` (errors
+ * shown under it) and Cancel goes back, focus following. Returns the zone to place.
+ */
+function confirmedAction({ label, question, confirmLabel, action }) {
+  const area = messageArea();
+  const zone = h("div", { className: "danger-zone" });
+  function draw(confirming) {
+    if (!confirming) {
+      const start = h("button", { type: "button", className: "button button-danger", on: { click: () => draw(true) } }, label);
+      fill(zone, start, area);
+      return start;
+    }
+    const confirmButton = h("button", { type: "button", className: "button button-danger" }, confirmLabel);
+    confirmButton.addEventListener("click", async () => {
+      const done = await withButton(confirmButton, area, async () => {
+        await action();
+        return true;
+      });
+      if (done && confirmButton.isConnected) draw(false).focus();
+    });
+    const cancel = h("button", { type: "button", className: "button", on: { click: () => draw(false).focus() } }, "Cancel");
+    fill(zone, h("p", { className: "danger-text" }, question), h("div", { className: "row" }, confirmButton, cancel), area);
+    confirmButton.focus();
+    return confirmButton;
+  }
+  draw(false);
+  return zone;
 }
 
 function loadingBlock(text) {
@@ -180,6 +249,21 @@ function pageFromLink(link) {
     return null;
   }
 }
+
+// What the views in other modules (sharing.js, transfer.js) use of this one.
+const ui = {
+  api,
+  countOf,
+  errorBox,
+  heading,
+  isCurrent: (generation) => generation === renderGeneration,
+  loadingBlock,
+  messageArea,
+  showError,
+  showToast,
+  toastOnNextView,
+  withButton,
+};
 
 /* ---------- views ---------- */
 
@@ -224,8 +308,10 @@ function authView(mode) {
             async () => {
               const answer = registering ? await api.register(name, secret) : await api.login(name, secret);
               startSession(name, answer);
-              showToast(registering ? `Welcome, ${name}!` : `Logged in as ${name}.`);
-              location.hash = "#/catalogue";
+              toastOnNextView(registering ? `Welcome, ${name}!` : `Logged in as ${name}.`);
+              const returnTo = sessionStorage.getItem(RETURN_KEY);
+              sessionStorage.removeItem(RETURN_KEY);
+              location.hash = returnTo || "#/catalogue";
             },
             registering ? "Creating account…" : "Logging in…",
           );
@@ -259,61 +345,157 @@ function authView(mode) {
   );
 }
 
+/** "1 movie", "3 movies". */
+function countOf(count, noun) {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
+}
+
+/**
+ * The picks, and what to do with them: create a collection, or add them to the one being
+ * picked for. On phones it folds into a bar fixed to the bottom of the screen with the
+ * running count (which opens the list and the form) and the action.
+ */
 function pickedPanel(onChange) {
-  const panel = h("aside", { className: "card picked", attrs: { "aria-labelledby": "picked-title" } });
-  function draw() {
+  const bodyId = uniqueId("picked-body");
+  const panelTitle = h("h2", { id: "picked-title", className: "panel-title" });
+  const toggle = h("button", {
+    type: "button",
+    className: "button picked-toggle phone-only",
+    attrs: { "aria-expanded": "false", "aria-controls": bodyId },
+  });
+  const barAction = h("button", { type: "button", className: "button button-primary picked-bar-action phone-only" });
+  const addButton = h("button", { type: "button", className: "button button-primary picked-add" });
+  const area = messageArea();
+  const body = h("div", { className: "picked-body", id: bodyId });
+  const create = createCollectionForm({ compact: true });
+  const panel = h(
+    "aside",
+    { className: "card picked", attrs: { "aria-labelledby": "picked-title" } },
+    h("div", { className: "picked-bar" }, panelTitle, toggle, barAction),
+    area,
+    body,
+  );
+  let open = false;
+
+  function setOpen(value) {
+    open = value;
+    panel.classList.toggle("open", open);
+    toggle.setAttribute("aria-expanded", String(open));
+  }
+
+  async function addToTarget(button) {
+    const target = picked.target;
     const movies = picked.list();
-    fill(panel, 
-      h("h2", { id: "picked-title", className: "panel-title" }, `Picked movies (${movies.length})`),
-      movies.length === 0
-        ? h("p", { className: "muted small" }, "Pick movies while browsing, then make a collection of them.")
-        : h(
-            "ul",
-            { className: "picked-list" },
-            movies.map((movie) =>
-              h(
-                "li",
-                {},
-                h("span", { className: "picked-title" }, movie.title || "Untitled"),
-                h(
-                  "button",
-                  {
-                    type: "button",
-                    className: "icon-button",
-                    attrs: { "aria-label": `Remove ${movie.title || "untitled movie"} from the picks` },
-                    on: {
-                      click: () => {
-                        picked.toggle(movie);
-                        draw();
-                        onChange();
-                      },
-                    },
-                  },
-                  "×",
-                ),
-              ),
-            ),
-          ),
-      createCollectionForm({ compact: true }),
-      movies.length
-        ? h(
+    await withButton(
+      button,
+      area,
+      async () => {
+        const answer = await api.addMovies(target.uuid, movies);
+        const added = movies.length - (answer?.already_present?.length ?? 0);
+        picked.reset();
+        toastOnNextView(`${countOf(added, "movie")} added to ${target.title}.`);
+        location.hash = `#/collections/${encodeURIComponent(target.uuid)}`;
+      },
+      "Adding…",
+    );
+  }
+
+  function changed() {
+    draw();
+    onChange();
+  }
+
+  function quietButton(label, change) {
+    const click = () => {
+      change();
+      changed();
+    };
+    return h("button", { type: "button", className: "button button-quiet", on: { click } }, label);
+  }
+
+  function pickList(movies) {
+    return h(
+      "ul",
+      { className: "picked-list" },
+      movies.map((movie) =>
+        h(
+          "li",
+          {},
+          h("span", { className: "picked-title" }, movie.title || "Untitled"),
+          h(
             "button",
             {
               type: "button",
-              className: "button button-quiet",
+              className: "icon-button",
+              attrs: { "aria-label": `Remove ${movie.title || "untitled movie"} from the picks` },
               on: {
                 click: () => {
-                  picked.clear();
-                  draw();
-                  onChange();
+                  picked.toggle(movie);
+                  changed();
                 },
               },
             },
-            "Clear picks",
-          )
-        : null,
+            "×",
+          ),
+        ),
+      ),
     );
   }
+
+  function draw() {
+    const movies = picked.list();
+    const target = picked.target;
+    if (movies.length === 0 && !target) setOpen(false);
+    panelTitle.textContent = `Picked movies (${movies.length})`;
+    fill(toggle, `${movies.length} picked `, h("span", { attrs: { "aria-hidden": "true" } }, open ? "▾" : "▴"));
+    const action = target ? `Add to ${target.title}` : "Create collection";
+    barAction.textContent = action;
+    // Open for a new collection, the form below is the action.
+    barAction.hidden = open && !target;
+    addButton.textContent = action;
+    addButton.disabled = barAction.disabled = Boolean(target) && movies.length === 0;
+    panel.classList.toggle("empty", movies.length === 0 && !target);
+    create.update();
+    fill(
+      body,
+      target ? h("p", { className: "notice" }, `Picking movies for ${target.title}.`) : null,
+      movies.length === 0
+        ? h(
+            "p",
+            { className: "muted small" },
+            target ? "Pick movies while browsing, then add them." : "Pick movies while browsing, then make a collection of them.",
+          )
+        : pickList(movies),
+      target ? addButton : create.form,
+      h(
+        "div",
+        { className: "row" },
+        target ? quietButton("Make a new collection instead", () => picked.pickFor(null)) : null,
+        movies.length ? quietButton("Clear picks", () => picked.clear()) : null,
+      ),
+    );
+  }
+
+  toggle.addEventListener("click", () => {
+    setOpen(!open);
+    draw();
+  });
+  barAction.addEventListener("click", () => {
+    if (picked.target) {
+      addToTarget(barAction);
+      return;
+    }
+    setOpen(true);
+    draw();
+    create.title.focus();
+  });
+  addButton.addEventListener("click", () => addToTarget(addButton));
+  panel.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape" || !open) return;
+    setOpen(false);
+    draw();
+    toggle.focus();
+  });
   draw();
   return { panel, draw };
 }
@@ -327,13 +509,13 @@ function createCollectionForm({ compact = false } = {}) {
     maxlength: 5000,
   });
   const area = messageArea();
-  const count = picked.list().length;
-  const submit = h(
-    "button",
-    { type: "submit", className: "button button-primary" },
-    count ? `Create collection with ${count} movie${count === 1 ? "" : "s"}` : "Create empty collection",
-  );
-  return h(
+  const submit = h("button", { type: "submit", className: "button button-primary" });
+  function update() {
+    const count = picked.list().length;
+    submit.textContent = count ? `Create collection with ${countOf(count, "movie")}` : "Create empty collection";
+  }
+  update();
+  const form = h(
     "form",
     {
       className: compact ? "stack create-form compact" : "stack create-form",
@@ -356,8 +538,8 @@ function createCollectionForm({ compact = false } = {}) {
                 description: description.input.value,
                 movies: picked.list(),
               });
-              picked.clear();
-              showToast("Collection created.");
+              picked.reset();
+              toastOnNextView("Collection created.");
               location.hash = `#/collections/${answer.collection_uuid}`;
             },
             "Creating…",
@@ -370,6 +552,7 @@ function createCollectionForm({ compact = false } = {}) {
     area,
     submit,
   );
+  return { form, title: title.input, update };
 }
 
 function movieCard(movie, onPickChange) {
@@ -522,21 +705,119 @@ function jumpToPage(page, pages) {
   );
 }
 
-async function collectionsView(generation) {
+const COLLECTIONS_PER_PAGE = 10;
+const SORTS = [
+  ["-created", "Newest first"],
+  ["created", "Oldest first"],
+  ["title", "Title, A to Z"],
+  ["-updated", "Recently changed"],
+];
+const DEFAULT_SORT = SORTS[0][0];
+// Keyset cursors only lead forward: the cursor of each page seen, per sort and search, is
+// kept so that Previous can go back.
+const pageCursors = new Map();
+
+function collectionsLink({ q = "", sort = DEFAULT_SORT, page = 1, cursor = null }) {
+  const params = new URLSearchParams();
+  if (q) params.set("q", q);
+  if (sort !== DEFAULT_SORT) params.set("sort", sort);
+  if (page > 1 && cursor) {
+    params.set("page", String(page));
+    params.set("cursor", cursor);
+  }
+  const query = params.toString();
+  return `#/collections${query ? `?${query}` : ""}`;
+}
+
+/** Search by title and the sort order; either change starts again at the first page. */
+function collectionsToolbar(q, sort) {
+  const search = field({ label: "Search titles", name: "q", type: "search", value: q, maxlength: 200 });
+  const sortId = uniqueId("sort");
+  const order = h(
+    "select",
+    { id: sortId, name: "sort" },
+    SORTS.map(([value, label]) => h("option", { value, selected: value === sort }, label)),
+  );
+  const go = (focus) => {
+    focusAfterRender = focus;
+    location.hash = collectionsLink({ q: search.input.value.trim(), sort: order.value });
+  };
+  order.addEventListener("change", () => go(".toolbar select"));
+  return h(
+    "form",
+    {
+      className: "card toolbar",
+      noValidate: true,
+      attrs: { role: "search", "aria-label": "My collections" },
+      on: {
+        submit: (event) => {
+          event.preventDefault();
+          go(".collections-summary");
+        },
+      },
+    },
+    search.field,
+    h("div", { className: "field" }, h("label", { htmlFor: sortId }, "Sort by"), order),
+    h("button", { type: "submit", className: "button" }, "Search"),
+  );
+}
+
+function collectionsSummary({ shown, count, first, q }) {
+  const matching = q ? ` matching “${q}”` : "";
+  if (shown === 0 && count > 0) return "No more collections on this page.";
+  if (shown === 0) return q ? `No collections match “${q}”.` : "You have no collections yet.";
+  if (shown === count) return `${countOf(count, "collection")}${matching}.`;
+  return `Showing ${first}–${first + shown - 1} of ${countOf(count, "collection")}${matching}.`;
+}
+
+function collectionsPager({ q, sort, page, trail, nextCursor }) {
+  const link = (target, label, rel) =>
+    target ? h("a", { className: "button", href: target, attrs: { rel } }, label) : null;
+  let previous = null;
+  if (page === 2) previous = link(collectionsLink({ q, sort }), "← Previous", "prev");
+  else if (page > 2 && trail[page - 2]) {
+    previous = link(collectionsLink({ q, sort, page: page - 1, cursor: trail[page - 2] }), "← Previous", "prev");
+  } else if (page > 2) previous = link(collectionsLink({ q, sort }), "← First page", "first");
+  const next = nextCursor ? link(collectionsLink({ q, sort, page: page + 1, cursor: nextCursor }), "Next →", "next") : null;
+  if (!previous && !next) return null;
+  return h("nav", { className: "pagination", attrs: { "aria-label": "Collection pages" } }, previous ?? h("span"), next);
+}
+
+async function collectionsView(params, generation) {
+  const q = (params.get("q") || "").trim();
+  const sort = SORTS.some(([value]) => value === params.get("sort")) ? params.get("sort") : DEFAULT_SORT;
+  const cursor = params.get("cursor");
+  const page = cursor ? Math.max(2, Number.parseInt(params.get("page") || "2", 10) || 2) : 1;
+  const focusTarget = focusAfterRender;
+  focusAfterRender = null;
+  const trailKey = JSON.stringify([sort, q]);
+  const trail = pageCursors.get(trailKey) ?? [null];
+  trail[page - 1] = cursor;
+  pageCursors.set(trailKey, trail);
+
+  const favouritesSlot = h("div");
   const body = h("div", {}, loadingBlock("Loading your collections…"));
   const view = h(
     "section",
     {},
     h("div", { className: "view-head" }, heading("My collections")),
+    favouritesSlot,
+    collectionsToolbar(q, sort),
     body,
   );
   async function load() {
     try {
-      const answer = await api.collections();
+      const query = { limit: COLLECTIONS_PER_PAGE, sort };
+      if (q) query.q = q;
+      if (cursor) query.cursor = cursor;
+      const answer = await api.collections(query);
       if (generation !== renderGeneration) return;
-      const { collections = [], favourite_genres: favourites = "" } = answer.data || {};
+      const { collections = [], favourite_genres: favourites = "", count = 0, next = null } = answer.data || {};
+      const nextCursor = next ? new URL(next, location.origin).searchParams.get("cursor") : null;
+      const first = (page - 1) * COLLECTIONS_PER_PAGE + 1;
       const genres = genreList(favourites);
-      fill(body, 
+      fill(
+        favouritesSlot,
         h(
           "section",
           { className: "card favourites", attrs: { "aria-labelledby": "favourites-title" } },
@@ -548,6 +829,14 @@ async function collectionsView(generation) {
                 genres.map((genre) => h("li", { className: "chip chip-strong" }, genre)),
               )
             : h("p", { className: "muted" }, "Add movies to your collections to see your favourite genres."),
+        ),
+      );
+      fill(
+        body,
+        h(
+          "p",
+          { className: "collections-summary muted", tabIndex: -1, attrs: { role: "status" } },
+          collectionsSummary({ shown: collections.length, count, first, q }),
         ),
         collections.length
           ? h(
@@ -566,7 +855,8 @@ async function collectionsView(generation) {
                 ),
               ),
             )
-          : h("p", { className: "empty muted" }, "You have no collections yet."),
+          : null,
+        collectionsPager({ q, sort, page, trail, nextCursor }),
         h(
           "section",
           { className: "card", attrs: { "aria-labelledby": "new-title" } },
@@ -574,12 +864,20 @@ async function collectionsView(generation) {
           picked.list().length
             ? h("p", { className: "muted small" }, `It will hold the ${picked.list().length} movies you picked.`)
             : h("p", { className: "muted small" }, h("a", { href: "#/catalogue" }, "Browse the catalogue"), " to pick movies for it, or add them later."),
-          createCollectionForm(),
+          createCollectionForm().form,
         ),
+        transferCard(ui, () => {
+          if (location.hash === "#/collections") render();
+          else location.hash = "#/collections";
+        }),
       );
+      if (focusTarget) main.querySelector(focusTarget)?.focus();
     } catch (error) {
       if (generation !== renderGeneration || error.sessionEnded) return;
-      fill(body, errorBox(error, { retry: () => load() }));
+      const box = errorBox(error, { retry: () => load() });
+      // A cursor the service refuses (an edited address) leads nowhere: offer page one.
+      if (error.status === 400 && cursor) box.append(h("a", { href: collectionsLink({ q, sort }) }, "Go to the first page"));
+      fill(body, box);
     }
   }
   load();
@@ -591,19 +889,159 @@ async function collectionView(id, generation) {
   let collection;
 
   // Saving redraws the view; `focusAfter` names what keyboard focus returns to afterwards.
-  async function save(changes, button, area, message, focusAfter) {
+  function save(changes, button, area, message, focusAfter) {
+    return apply(() => api.updateCollection(id, changes), button, area, message, focusAfter);
+  }
+
+  /** `send` makes the change and answers the collection as it is now. */
+  async function apply(send, button, area, message, focusAfter) {
     return withButton(
       button,
       area,
       async () => {
-        collection = await api.updateCollection(id, changes);
-        showToast(message);
+        collection = await send();
+        showToast(message, generation);
         draw();
         view.querySelector(focusAfter)?.focus();
         return collection;
       },
       "Saving…",
     );
+  }
+
+  function inRow(movie, selector) {
+    return `li[data-uuid="${CSS.escape(movie.uuid)}"] ${selector}`;
+  }
+
+  /** A movie of the list: its note, moving it up or down (focus follows it), removing it. */
+  function movieRow(movie, index, area) {
+    const name = movie.title || "untitled movie";
+    const last = collection.movies.length - 1;
+    const move = (to, className, direction, symbol) =>
+      h(
+        "button",
+        {
+          type: "button",
+          className: `button button-small ${className}`,
+          attrs: { "aria-label": `Move ${name} ${direction}`, "aria-disabled": to < 0 || to > last ? "true" : null },
+          on: {
+            click: (event) => {
+              if (to < 0 || to > last) return;
+              apply(
+                () => api.changeMovie(id, movie.uuid, { position: to }),
+                event.currentTarget,
+                area,
+                `${movie.title || "Untitled"} moved to position ${to + 1} of ${last + 1}.`,
+                inRow(movie, `.${className}`),
+              );
+            },
+          },
+        },
+        symbol,
+      );
+    const noteButton = h(
+      "button",
+      { type: "button", className: "button button-small note-button", attrs: { "aria-expanded": "false" } },
+      movie.note ? "Edit note" : "Add note",
+    );
+    noteButton.setAttribute("aria-label", `${movie.note ? "Edit the note on" : "Add a note to"} ${name}`);
+    const row = h(
+      "li",
+      { attrs: { "data-uuid": movie.uuid } },
+      h(
+        "div",
+        { className: "collection-movie-text" },
+        h("span", { className: "movie-title" }, movie.title || "Untitled"),
+        genreList(movie.genres).length ? h("span", { className: "muted small" }, genreList(movie.genres).join(", ")) : null,
+        movie.note ? h("p", { className: "movie-note" }, movie.note) : null,
+      ),
+      h(
+        "div",
+        { className: "movie-actions" },
+        move(index - 1, "move-up", "up", "↑"),
+        move(index + 1, "move-down", "down", "↓"),
+        noteButton,
+        h(
+          "button",
+          {
+            type: "button",
+            className: "button button-quiet button-small",
+            attrs: { "aria-label": `Remove ${name}` },
+            on: {
+              click: (event) =>
+                save(
+                  { movies: collection.movies.filter((other) => other.uuid !== movie.uuid) },
+                  event.currentTarget,
+                  area,
+                  "Movie removed.",
+                  "#movies-title",
+                ),
+            },
+          },
+          "Remove",
+        ),
+      ),
+    );
+    noteButton.addEventListener("click", () => {
+      const editor = row.querySelector(".note-editor");
+      if (editor) {
+        editor.remove();
+        noteButton.setAttribute("aria-expanded", "false");
+        return;
+      }
+      row.append(noteEditor(movie, noteButton, area));
+      noteButton.setAttribute("aria-expanded", "true");
+      row.querySelector("textarea").focus();
+    });
+    return row;
+  }
+
+  function noteEditor(movie, noteButton, area) {
+    const note = field({
+      label: `Note on ${movie.title || "this movie"}`,
+      name: "note",
+      value: movie.note ?? "",
+      multiline: true,
+      maxlength: 1000,
+      hint: "Up to 1,000 characters, only for this collection. Empty removes the note.",
+    });
+    const saveNote = h("button", { type: "submit", className: "button button-primary" }, "Save note");
+    const close = () => {
+      form.remove();
+      noteButton.setAttribute("aria-expanded", "false");
+      noteButton.focus();
+    };
+    const form = h(
+      "form",
+      {
+        className: "stack note-editor",
+        noValidate: true,
+        on: {
+          submit: (event) => {
+            event.preventDefault();
+            const text = note.input.value.trim();
+            apply(
+              () => api.changeMovie(id, movie.uuid, { note: text || null }),
+              saveNote,
+              area,
+              text ? "Note saved." : "Note removed.",
+              inRow(movie, ".note-button"),
+            );
+          },
+          keydown: (event) => {
+            if (event.key === "Escape") close();
+          },
+        },
+      },
+      note.field,
+      h(
+        "div",
+        { className: "row" },
+        saveNote,
+        h("button", { type: "button", className: "button", on: { click: close } }, "Cancel"),
+      ),
+    );
+    return form;
   }
 
   function draw() {
@@ -623,52 +1061,29 @@ async function collectionView(id, generation) {
     const addButton = h(
       "button",
       { type: "button", className: "button", disabled: toAdd.length === 0 },
-      toAdd.length ? `Add ${toAdd.length} picked movie${toAdd.length === 1 ? "" : "s"}` : "Add picked movies",
+      toAdd.length ? `Add ${countOf(toAdd.length, "picked movie")}` : "Add picked movies",
     );
     addButton.addEventListener("click", async () => {
       const updated = await save(
         { movies: [...collection.movies, ...toAdd] },
         addButton,
         moviesArea,
-        `${toAdd.length} movie${toAdd.length === 1 ? "" : "s"} added.`,
+        `${countOf(toAdd.length, "movie")} added.`,
         "#movies-title",
       );
-      if (updated) picked.clear();
+      if (updated) picked.reset();
     });
-    const deleteArea = messageArea();
-    const deleteZone = h("div", { className: "danger-zone" });
-    function drawDelete(confirming) {
-      if (!confirming) {
-        const start = h(
-          "button",
-          { type: "button", className: "button button-danger", on: { click: () => drawDelete(true) } },
-          "Delete collection",
-        );
-        fill(deleteZone, start, deleteArea);
-        return start;
-      }
-      const confirmButton = h("button", { type: "button", className: "button button-danger" }, "Yes, delete it");
-      confirmButton.addEventListener("click", () =>
-        withButton(confirmButton, deleteArea, async () => {
-          await api.deleteCollection(id);
-          showToast("Collection deleted.");
-          location.hash = "#/collections";
-        }),
-      );
-      const cancel = h(
-        "button",
-        { type: "button", className: "button", on: { click: () => drawDelete(false).focus() } },
-        "Cancel",
-      );
-      fill(deleteZone, 
-        h("p", { className: "danger-text" }, "Delete this collection and its movie list? This cannot be undone."),
-        h("div", { className: "row" }, confirmButton, cancel),
-        deleteArea,
-      );
-      confirmButton.focus();
-      return confirmButton;
-    }
-    drawDelete(false);
+    if (picked.target?.uuid === collection.uuid) picked.pickFor(collection);
+    const deleteZone = confirmedAction({
+      label: "Delete collection",
+      question: "Delete this collection and its movie list? This cannot be undone.",
+      confirmLabel: "Yes, delete it",
+      action: async () => {
+        await api.deleteCollection(id);
+        toastOnNextView("Collection deleted.");
+        location.hash = "#/collections";
+      },
+    });
 
     fill(view, 
       h("p", { className: "crumbs" }, h("a", { href: "#/collections" }, "← My collections")),
@@ -709,41 +1124,9 @@ async function collectionView(id, generation) {
         h("h2", { id: "movies-title", className: "panel-title", tabIndex: -1 }, `Movies (${collection.movies.length})`),
         collection.movies.length
           ? h(
-              "ul",
+              "ol",
               { className: "collection-movies" },
-              collection.movies.map((movie) =>
-                h(
-                  "li",
-                  { attrs: { "data-uuid": movie.uuid } },
-                  h(
-                    "div",
-                    { className: "collection-movie-text" },
-                    h("span", { className: "movie-title" }, movie.title || "Untitled"),
-                    genreList(movie.genres).length
-                      ? h("span", { className: "muted small" }, genreList(movie.genres).join(", "))
-                      : null,
-                  ),
-                  h(
-                    "button",
-                    {
-                      type: "button",
-                      className: "button button-quiet",
-                      attrs: { "aria-label": `Remove ${movie.title || "untitled movie"}` },
-                      on: {
-                        click: (event) =>
-                          save(
-                            { movies: collection.movies.filter((other) => other.uuid !== movie.uuid) },
-                            event.currentTarget,
-                            moviesArea,
-                            "Movie removed.",
-                            "#movies-title",
-                          ),
-                      },
-                    },
-                    "Remove",
-                  ),
-                ),
-              ),
+              collection.movies.map((movie, index) => movieRow(movie, index, moviesArea)),
             )
           : h("p", { className: "muted" }, "No movies in this collection yet."),
         moviesArea,
@@ -751,9 +1134,14 @@ async function collectionView(id, generation) {
           "div",
           { className: "row" },
           addButton,
-          h("a", { className: "button button-quiet", href: "#/catalogue" }, "Pick movies in the catalogue"),
+          h(
+            "a",
+            { className: "button button-quiet", href: "#/catalogue", on: { click: () => picked.pickFor(collection) } },
+            "Pick movies for this collection",
+          ),
         ),
       ),
+      share,
       h(
         "section",
         { className: "card", attrs: { "aria-labelledby": "danger-title" } },
@@ -763,9 +1151,12 @@ async function collectionView(id, generation) {
     );
   }
 
+  let share;
+
   try {
     collection = await api.collection(id);
     if (generation !== renderGeneration) return view;
+    share = shareCard(ui, id, generation);
     draw();
   } catch (error) {
     if (generation === renderGeneration && !error.sessionEnded) {
@@ -783,7 +1174,6 @@ async function counterView(generation) {
   const value = h("output", { className: "count", attrs: { "aria-live": "polite", "aria-label": "Requests served" } }, "…");
   const area = messageArea();
   const refreshButton = h("button", { type: "button", className: "button" }, "Refresh");
-  const resetButton = h("button", { type: "button", className: "button button-danger" }, "Reset count");
   async function load(button) {
     const action = async () => {
       const answer = await api.requestCount();
@@ -796,12 +1186,15 @@ async function counterView(generation) {
       });
   }
   refreshButton.addEventListener("click", () => load(refreshButton));
-  resetButton.addEventListener("click", async () => {
-    await withButton(resetButton, area, async () => {
+  const reset = confirmedAction({
+    label: "Reset count",
+    question: "Reset the request count to zero for everyone? This cannot be undone.",
+    confirmLabel: "Yes, reset it",
+    action: async () => {
       const answer = await api.resetRequestCount();
-      showToast(answer?.message ? capitalise(answer.message) : "Request count reset.");
-    });
-    await load();
+      showToast(answer?.message ? capitalise(answer.message) : "Request count reset.", generation);
+      await load();
+    },
   });
   load();
   return h(
@@ -814,7 +1207,8 @@ async function counterView(generation) {
       h("p", { className: "muted" }, "Requests the service has served since the last reset, this one included."),
       value,
       area,
-      h("div", { className: "row" }, refreshButton, resetButton),
+      h("div", { className: "row" }, refreshButton),
+      reset,
     ),
   );
 }
@@ -841,6 +1235,7 @@ async function render() {
   const publicRoutes = new Set(["login", "register"]);
 
   if (!current && !publicRoutes.has(route.name)) {
+    if (route.name === "shared") sessionStorage.setItem(RETURN_KEY, location.hash);
     location.replace("#/login");
     return;
   }
@@ -849,6 +1244,7 @@ async function render() {
     return;
   }
   showChrome(current);
+  hideToast();
   for (const link of nav.querySelectorAll("a")) {
     const active = link.dataset.route === route.name;
     if (active) link.setAttribute("aria-current", "page");
@@ -868,8 +1264,12 @@ async function render() {
       document.title = `Catalogue, page ${page} · Movie collections`;
       break;
     case "collections":
-      view = route.id ? await collectionView(route.id, generation) : await collectionsView(generation);
+      view = route.id ? await collectionView(route.id, generation) : await collectionsView(route.params, generation);
       document.title = "My collections · Movie collections";
+      break;
+    case "shared":
+      view = await sharedView(ui, route.id, generation);
+      document.title = "Shared collection · Movie collections";
       break;
     case "counter":
       view = await counterView(generation);
@@ -880,6 +1280,8 @@ async function render() {
   }
   if (generation !== renderGeneration) return;
   fill(main, view);
+  if (nextToast) showToast(nextToast);
+  nextToast = null;
   // Move focus to the new view's heading so keyboard and screen-reader users start there.
   const title = main.querySelector(".view-title");
   (title || main).focus({ preventScroll: false });

@@ -1,0 +1,174 @@
+"""Export (JSON document, CSV) and import of all my collections (issue 21, point 4): the round
+trip is byte-identical apart from ids and times; a bad document changes nothing."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from tests.conftest import movie, register
+from tests.test_collections import create
+
+_COLLECTION_ID = re.compile(rb'"uuid":"[0-9a-f-]{36}","title"')
+_TIME = re.compile(rb'"(exported_at|created_at|updated_at)":"[^"]+"')
+
+
+def _without_ids_and_times(document: bytes) -> bytes:
+    return _TIME.sub(rb'"\1":"T"', _COLLECTION_ID.sub(b'"uuid":"ID","title"', document))
+
+
+async def _fill(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
+    await create(
+        client,
+        auth,
+        title="First",
+        description='Quotes " and \\ and ünïcode',
+        movies=[{**movie(1, "Drama,Comedy"), "note": "line one\nline two"}, movie(2, "")],
+    )
+    await create(client, auth, title="Empty", description="")
+    await create(client, auth, title="=SUM(A1)", movies=[movie(3, "-Horror"), movie(1)])
+
+
+async def _export(client: httpx.AsyncClient, auth: dict[str, str], kind: str) -> httpx.Response:
+    response = await client.get(f"/collection/export/?format={kind}", headers=auth)
+    assert response.status_code == 200, response.text
+    return response
+
+
+async def test_round_trip_is_byte_identical_apart_from_ids_and_times(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    await _fill(client, auth)
+    exported = await _export(client, auth, "json")
+    assert exported.headers["content-type"] == "application/json"
+    assert exported.headers["content-disposition"] == (
+        'attachment; filename="movie-collections.json"'
+    )
+    document = exported.json()
+    assert document["format"] == "movie-collections/v1"
+    assert [c["title"] for c in document["collections"]] == ["First", "Empty", "=SUM(A1)"]
+    first = document["collections"][0]
+    assert first["movies"] == [
+        {**movie(1, "Drama,Comedy"), "note": "line one\nline two"},
+        {**movie(2, ""), "note": None},
+    ]
+
+    fresh = await register(client)
+    imported = await client.post("/collection/import/", content=exported.content, headers=fresh)
+    assert imported.status_code == 201, imported.text
+    new_ids = imported.json()["collection_uuids"]
+    assert len(new_ids) == 3
+    assert not set(new_ids) & {c["uuid"] for c in document["collections"]}
+
+    again = await _export(client, fresh, "json")
+    assert _without_ids_and_times(again.content) == _without_ids_and_times(exported.content)
+    assert again.content != exported.content  # only the ids and times differ
+    # The imported collections are the new account's, with their genres counted.
+    listed = (await client.get("/collection/", headers=fresh)).json()["data"]
+    assert [c["uuid"] for c in listed["collections"]] == new_ids[::-1]
+    assert (
+        listed["favourite_genres"]
+        == (await client.get("/collection/", headers=auth)).json()["data"]["favourite_genres"]
+    )
+
+
+async def test_csv_has_one_row_per_movie(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
+    await _fill(client, auth)
+    exported = await _export(client, auth, "csv")
+    assert exported.headers["content-type"] == "text/csv; charset=utf-8"
+    assert exported.headers["content-disposition"] == (
+        'attachment; filename="movie-collections.csv"'
+    )
+    rows = list(csv.reader(io.StringIO(exported.text)))
+    assert rows == [
+        ["collection_title", "position", "movie_uuid", "title", "genres", "note"],
+        ["First", "0", movie(1)["uuid"], "Movie 1", "Drama,Comedy", "line one\nline two"],
+        ["First", "1", movie(2)["uuid"], "Movie 2", "", ""],
+        # Cells a spreadsheet would run as formulas are quoted with a leading apostrophe.
+        ["'=SUM(A1)", "0", movie(3)["uuid"], "Movie 3", "'-Horror", ""],
+        ["'=SUM(A1)", "1", movie(1)["uuid"], "Movie 1", "Drama", ""],
+    ]
+
+
+async def test_an_empty_account_exports_an_empty_document(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    document = (await _export(client, auth, "json")).json()
+    assert document["collections"] == []
+    assert (await _export(client, auth, "csv")).text.splitlines() == [
+        "collection_title,position,movie_uuid,title,genres,note"
+    ]
+    assert (await client.get("/collection/export/?format=xml", headers=auth)).status_code == 422
+    assert (await client.get("/collection/export/")).status_code == 401
+
+
+def _document(*collections: dict[str, Any]) -> dict[str, Any]:
+    return {"format": "movie-collections/v1", "collections": list(collections)}
+
+
+async def test_a_bad_document_is_422_naming_its_first_bad_entry_and_changes_nothing(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    good = {"title": "Good", "description": "", "movies": [movie(1)]}
+    bad_movie = {"title": "Bad", "movies": [movie(2), {**movie(3), "uuid": "not-a-uuid"}]}
+    cases = [
+        (_document(good, bad_movie), "collections[1].movies[1].uuid"),
+        (_document(good, {"title": ""}), "collections[1].title"),
+        (_document(good, {"title": "x", "movies": [movie(1), movie(1)]}), "collections[1].movies"),
+        (
+            _document(good, {"title": "x", "movies": [{**movie(1), "note": "n" * 1001}]}),
+            "collections[1].movies[0].note",
+        ),
+        ({"format": "movie-collections/v2", "collections": [good]}, "format"),
+        ({"collections": [good]}, "format"),
+        (_document(good) | {"collections": "many"}, "collections"),
+        ([], "document"),
+    ]
+    for document, named in cases:
+        response = await client.post("/collection/import/", json=document, headers=auth)
+        assert response.status_code == 422, (named, response.text)
+        assert response.json()["detail"].startswith(f"{named}: "), response.json()["detail"]
+    not_json = await client.post("/collection/import/", content=b"{", headers=auth)
+    assert not_json.status_code == 400
+    listed = (await client.get("/collection/", headers=auth)).json()["data"]
+    assert listed == {"collections": [], "favourite_genres": ""}
+
+
+async def test_an_import_past_the_budgets_creates_nothing(
+    client: httpx.AsyncClient, auth: dict[str, str], app: FastAPI
+) -> None:
+    settings = app.state.container.settings
+    settings.max_collections_per_user = 3
+    settings.max_movies_per_collection = 2
+    await create(client, auth, title="Existing")
+    two = _document({"title": "a"}, {"title": "b"})
+    three = _document({"title": "a"}, {"title": "b"}, {"title": "c"})
+    refused = await client.post("/collection/import/", json=three, headers=auth)
+    assert refused.status_code == 422
+    assert "at most 3 collections" in refused.json()["detail"]
+    crowded = _document({"title": "a", "movies": [movie(1), movie(2), movie(3)]})
+    refused = await client.post("/collection/import/", json=crowded, headers=auth)
+    assert refused.status_code == 422
+    assert refused.json()["detail"].startswith("collections[0].movies: ")
+    assert len((await client.get("/collection/", headers=auth)).json()["data"]["collections"]) == 1
+    assert (await client.post("/collection/import/", json=two, headers=auth)).status_code == 201
+    titles = [
+        c["title"]
+        for c in (await client.get("/collection/", headers=auth)).json()["data"]["collections"]
+    ]
+    assert titles == ["b", "a", "Existing"]
+
+
+async def test_the_export_document_is_documented_and_versioned(client: httpx.AsyncClient) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    export = schema["components"]["schemas"]["CollectionsExport"]
+    assert export["properties"]["format"]["const"] == "movie-collections/v1"
+    body = schema["paths"]["/collection/import/"]["post"]["requestBody"]
+    assert body["content"]["application/json"]["schema"]["$ref"].endswith("/CollectionsExport")
+    assert json.dumps(schema["paths"]["/collection/export/"]["get"]).count("text/csv") == 1
