@@ -77,7 +77,7 @@ $(RUNTIME_STAMP): $(BIN)/python pyproject.toml constraints.txt
 	touch $@
 
 $(DEV_STAMP): $(RUNTIME_STAMP)
-	$(PIP) install --quiet -c constraints.txt -e '.[dev]'
+	$(PIP) install --quiet -c constraints.txt -e '.[dev,otel]'
 	touch $@
 
 $(BENCH_STAMP): $(DEV_STAMP)
