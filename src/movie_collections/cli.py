@@ -130,8 +130,16 @@ def _run_granian(app: str, *, factory: bool, arguments: argparse.Namespace, log_
         interface=Interfaces.ASGI,
         workers=arguments.workers,
         factory=True,
-        log_level=LogLevels(log_level.lower()),
+        log_level=LogLevels(max(log_level, "INFO", key=logging.getLevelName).lower()),
         log_access=False,  # the app writes the access log (ACCESS_LOG)
+        # Granian's own lines through the root logger too, in LOG_FORMAT.
+        log_dictconfig={
+            "version": 1,
+            "disable_existing_loggers": False,
+            "formatters": {},
+            "handlers": {},
+            "loggers": {"_granian": {"propagate": True}},
+        },
         workers_kill_timeout=arguments.graceful_timeout,
         respawn_failed_workers=True,
     ).serve()
