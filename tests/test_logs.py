@@ -14,7 +14,6 @@ from asgi_lifespan import LifespanManager
 from movie_collections.app import create_app
 from movie_collections.core.logs import configure_logging
 from tests.conftest import make_settings, register
-from tests.processes import ServerProcess
 
 
 @pytest.fixture(autouse=True)
@@ -116,24 +115,3 @@ def test_driver_loggers_stay_quiet_at_debug(capsys: pytest.CaptureFixture[str]) 
         "ours at debug",
         "a driver warning",
     ]
-
-
-@pytest.mark.slow
-def test_granian_server_writes_only_json_lines_and_one_access_line_per_request(
-    tmp_path: Path,
-) -> None:
-    environment = {
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}",
-        "SECRET_KEY": "logs-secret-0123456789abcdef0123456789abcdef",
-        "LOG_LEVEL": "INFO",
-        "LOG_FORMAT": "json",
-    }
-    arguments = ("--server", "granian", "--access-log")
-    with ServerProcess(environment, workers=2, extra_arguments=arguments) as server:
-        for _ in range(5):
-            assert httpx.get(f"{server.url}/health/live").status_code == 200
-        output = server.output()
-    lines = [json.loads(line) for line in output.splitlines() if line.strip()]
-    access = [line for line in lines if line["logger"] == "movie_collections.access"]
-    assert [line["path"] for line in access].count("/health/live") == 5
-    assert any(line["logger"] == "_granian" for line in lines)  # the server's own, as JSON

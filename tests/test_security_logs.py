@@ -104,13 +104,17 @@ async def test_no_credentials_or_stored_data_in_captured_logs(
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("log_format", "database"),
-    [("text", "sqlite"), pytest.param("json", "postgres", marks=pytest.mark.postgres)],
+    ("log_format", "database", "server_kind"),
+    [
+        ("text", "sqlite", "uvicorn"),
+        pytest.param("json", "postgres", "granian", marks=pytest.mark.postgres),
+    ],
 )
 def test_no_credentials_or_stored_data_in_server_output_at_debug(
-    tmp_path: Path, log_format: str, database: str
+    tmp_path: Path, log_format: str, database: str, server_kind: str
 ) -> None:
-    """A real server at LOG_LEVEL=DEBUG with the access log, its drivers' loggers included."""
+    """A real server at LOG_LEVEL=DEBUG with the access log, its drivers' loggers included;
+    each format on one database and one HTTP server."""
     with server_database(database, tmp_path) as database_url:
         environment = {
             "DATABASE_URL": database_url,
@@ -119,7 +123,8 @@ def test_no_credentials_or_stored_data_in_server_output_at_debug(
             "LOG_LEVEL": "DEBUG",
             "LOG_FORMAT": log_format,
         }
-        with ServerProcess(environment, extra_arguments=("--access-log", "--migrate")) as server:
+        arguments = ("--access-log", "--migrate", "--server", server_kind)
+        with ServerProcess(environment, workers=2, extra_arguments=arguments) as server:
 
             async def run() -> list[str]:
                 async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
@@ -129,12 +134,13 @@ def test_no_credentials_or_stored_data_in_server_output_at_debug(
             secrets_seen = asyncio.run(run())
             output = server.output()
     assert " DEBUG " in output or '"level": "DEBUG"' in output, "nothing at DEBUG: proves nothing"
-    # The app's access log, once per request; never uvicorn's as well.
+    # The app's access log, once per request; never the server's as well.
     assert output.count("POST /login/ 401") == 2
     assert "HTTP/1.1" not in output
-    if log_format == "json":
+    if log_format == "json":  # nothing but JSON lines, the server's own included
         lines = [json.loads(line) for line in output.splitlines() if line.strip()]
         loggers = {line["logger"] for line in lines}
+        assert "_granian" in loggers
     else:
         loggers = {line.split(" ")[3] for line in output.splitlines() if line[:2] == "20"}
     assert "movie_collections.access" in loggers

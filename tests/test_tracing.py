@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from movie_collections.core.tracing import tracing_requested
 from tests.movies.upstream import UPSTREAM_PASSWORD, UPSTREAM_USERNAME, MockUpstreamProcess
 from tests.processes import ServerProcess
 from tests.services import server_database
@@ -45,18 +46,30 @@ print(sorted(name for name in sys.modules if name.startswith(("opentelemetry.ins
 
 
 @pytest.mark.parametrize(
-    "otel",
-    [{}, {"OTEL_TRACES_EXPORTER": "console", "OTEL_SDK_DISABLED": "true"}],
-    ids=["no-exporter", "sdk-disabled"],
+    ("environment", "requested"),
+    [
+        ({}, False),
+        ({"OTEL_SERVICE_NAME": "x", "OTEL_TRACES_SAMPLER": "always_on"}, False),
+        ({"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"}, False),
+        ({"OTEL_TRACES_EXPORTER": "console", "OTEL_SDK_DISABLED": "true"}, False),
+        ({"OTEL_TRACES_EXPORTER": "console"}, True),
+        ({"OTEL_TRACES_EXPORTER": "otlp,console"}, True),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}, True),
+        ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:4318/v1/traces"}, True),
+    ],
 )
-def test_off_nothing_of_tracing_is_loaded_or_set_up(
-    tmp_path: Path, sqlite_template: Path, otel: dict[str, str]
+def test_tracing_is_on_only_when_an_exporter_is_named(
+    environment: dict[str, str], requested: bool
 ) -> None:
+    assert tracing_requested(environment) is requested
+
+
+def test_off_nothing_of_tracing_is_loaded_or_set_up(tmp_path: Path, sqlite_template: Path) -> None:
     (tmp_path / "db.sqlite").write_bytes(sqlite_template.read_bytes())
     environment = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     result = subprocess.run(
         [sys.executable, "-c", LOADED_MODULES, f"sqlite:///{tmp_path / 'db.sqlite'}"],
-        env={**environment, **otel},
+        env=environment,
         capture_output=True,
         text=True,
         timeout=60,
