@@ -31,6 +31,8 @@ def test_access_token_ttl_accepts_seconds_and_iso_8601(
         ("REDIS_URL", "http://localhost"),
         ("SECRET_KEY", "too-short"),
         ("LOG_LEVEL", "LOUD"),
+        ("LOG_FORMAT", "xml"),
+        ("METRICS_TOKEN", "guessable"),
     ],
 )
 def test_bad_values_are_rejected(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:

@@ -85,7 +85,7 @@ class Unprocessable(AppError):
 
 
 class TooManyRequests(AppError):
-    """A rate limit or budget refused the request; `limit` names it (metrics, logs)."""
+    """A rate limit or budget refused the request; `limit` names it in the refusals metric."""
 
     status_code = HTTPStatus.TOO_MANY_REQUESTS
 
