@@ -42,13 +42,14 @@ def requests_to(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], r
 
 async def hit(url: str, path: str, times: int) -> None:
     """`times` requests, each on a new connection, 20 at a time: the kernel spreads them."""
+    limits = httpx.Limits(max_keepalive_connections=0)  # no reuse: a connection per request
+    async with httpx.AsyncClient(timeout=30, limits=limits) as http:
 
-    async def one() -> None:
-        async with httpx.AsyncClient(timeout=30) as http:
+        async def one() -> None:
             assert (await http.get(url + path)).status_code == 200
 
-    for start in range(0, times, 20):
-        await asyncio.gather(*(one() for _ in range(min(20, times - start))))
+        for start in range(0, times, 20):
+            await asyncio.gather(*(one() for _ in range(min(20, times - start))))
 
 
 def counting_workers(counter_dir: Path) -> int:
