@@ -66,7 +66,7 @@ lock: ## re-pin constraints.txt after changing pyproject.toml
 	rm -rf $(LOCK_VENV)
 	$(PYTHON) -m venv $(LOCK_VENV)
 	$(LOCK_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(LOCK_VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
+	$(LOCK_VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[dev,bench,otel]'
 	( head -n 2 constraints.txt; $(LOCK_VENV)/bin/python -m pip freeze --exclude-editable | grep -iv '^movie-collections' ) > constraints.txt.new
 	mv constraints.txt.new constraints.txt
 	rm -rf $(LOCK_VENV)
@@ -104,9 +104,9 @@ $(RUNTIME_STAMP): $(BIN)/python pyproject.toml constraints.txt
 	touch $@
 
 $(DEV_STAMP): $(RUNTIME_STAMP)
-	$(PIP) install --quiet -c constraints.txt -e '.[dev]'
+	$(PIP) install --quiet -c constraints.txt -e '.[dev,otel]'
 	touch $@
 
 $(BENCH_STAMP): $(DEV_STAMP)
-	$(PIP) install --quiet -c constraints.txt -e '.[dev,bench]'
+	$(PIP) install --quiet -c constraints.txt -e '.[dev,bench,otel]'
 	touch $@

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import socket
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -77,3 +80,19 @@ def drop_postgres_database(url: str) -> None:
             await connection.close()
 
     asyncio.run(drop())
+
+
+@contextlib.contextmanager
+def server_database(kind: str, directory: Path) -> Iterator[str]:
+    """An empty database for a server process: a SQLite file in `directory`, or a PostgreSQL
+    database of its own (dropped afterwards); the server migrates it."""
+    if kind == "sqlite":
+        yield f"sqlite:///{directory / 'server.db'}"
+        return
+    if not postgres_reachable():
+        skip_or_fail("PostgreSQL is not reachable on 127.0.0.1:5432")
+    url = create_postgres_database()
+    try:
+        yield url
+    finally:
+        drop_postgres_database(url)

@@ -42,6 +42,8 @@ def test_every_duration_accepts_seconds_from_the_environment(
         ("REDIS_URL", "http://localhost"),
         ("SECRET_KEY", "too-short"),
         ("LOG_LEVEL", "LOUD"),
+        ("LOG_FORMAT", "xml"),
+        ("METRICS_TOKEN", "guessable"),
     ],
 )
 def test_bad_values_are_rejected(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:

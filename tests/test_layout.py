@@ -16,6 +16,7 @@ FEATURES = {
     "health",
     "idempotency",
     "limits",
+    "metrics",
     "mock_upstream",
     "movies",
     "ratelimit",

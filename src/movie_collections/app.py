@@ -27,6 +27,11 @@ from movie_collections.container import Container
 from movie_collections.core.database import Database
 from movie_collections.core.errors import install_error_handlers
 from movie_collections.core.logs import configure_logging
+from movie_collections.core.metrics import (
+    forget_dead_processes,
+    forget_this_process,
+    multiprocess_directory,
+)
 from movie_collections.core.middleware import (
     BodySizeLimitMiddleware,
     RequestIdMiddleware,
@@ -35,6 +40,8 @@ from movie_collections.core.middleware import (
 from movie_collections.core.openapi import install_problem_schema, operation_id
 from movie_collections.core.redis import create_redis
 from movie_collections.core.settings import Settings
+from movie_collections.core.telemetry import RequestTelemetryMiddleware
+from movie_collections.core.tracing import start_tracing, tracing_requested
 from movie_collections.core.versioned_cache import VersionedCache
 from movie_collections.counter.factory import build_counter
 from movie_collections.counter.middleware import RequestCounterMiddleware
@@ -44,6 +51,7 @@ from movie_collections.health.router import router as health_router
 from movie_collections.idempotency.service import IdempotencyKeys
 from movie_collections.limits.router import router as limits_router
 from movie_collections.limits.service import describe_limits
+from movie_collections.metrics.router import router as metrics_router
 from movie_collections.movies.answers import PageBodies
 from movie_collections.movies.client import MoviesClient
 from movie_collections.movies.router import router as movies_router
@@ -77,15 +85,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     container = build_container(settings)
 
+    metrics = settings.metrics_token is not None
+    tracing = tracing_requested() and start_tracing()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.container = container
+        directory = multiprocess_directory()
+        if metrics and directory is not None:
+            forget_dead_processes(directory)  # the live gauges of workers this one replaces
         await container.start()
         _freeze_startup_objects()
         try:
             yield
         finally:
             await container.close()
+            if metrics:
+                forget_this_process()
             gc.unfreeze()  # what this app made at startup may be collected again
 
     app = FastAPI(
@@ -98,7 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # every request, for nothing when no SDK is configured.
         telemetry=None
         if settings.fastapi_telemetry
-        else {"tracing": False, "metrics": False, "logs": False},
+        else {"tracing": tracing, "metrics": False, "logs": False},
     )
     install_error_handlers(app)
     install_problem_schema(app)
@@ -111,9 +127,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(web_router)
     app.include_router(shared_router)
+    if metrics:
+        app.include_router(metrics_router)
     app.mount(STATIC_PATH, client_files(), name="static")
-    # Added innermost first: the counter sees every request first, then ids, the size limit,
-    # and the catch-all for errors nobody handled closest to the app.
+    # Added innermost first: telemetry sees every request first (when on), then the counter,
+    # ids, the size limit, and the catch-all for errors nobody handled closest to the app.
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     if settings.cors_origin_list:
@@ -129,6 +147,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             RequestCounterMiddleware,
             counter=container.counter,
             excluded_paths=uncounted,
+        )
+    if metrics or settings.access_log:  # outermost: its duration is the whole answer's
+        app.add_middleware(
+            RequestTelemetryMiddleware, metrics=metrics, access_log=settings.access_log
         )
     return app
 
@@ -179,5 +201,5 @@ def build_container(settings: Settings) -> Container:
 def create_app_from_environment() -> FastAPI:
     """Factory for `uvicorn --factory` in each worker process: settings from the environment."""
     settings = Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format, settings.access_log)
     return create_app(settings)

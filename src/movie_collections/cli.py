@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -37,9 +38,13 @@ def _migrate(settings: Settings) -> None:
     logger.info("database schema is up to date")
 
 
+def _configure_logging(settings: Settings) -> None:
+    configure_logging(settings.log_level, settings.log_format, settings.access_log)
+
+
 def command_migrate(_arguments: argparse.Namespace) -> None:
     settings = _load_settings()
-    configure_logging(settings.log_level)
+    _configure_logging(settings)
     _migrate(settings)
 
 
@@ -52,8 +57,13 @@ GRANIAN_MISSING = (
 def command_serve(arguments: argparse.Namespace) -> None:
     if arguments.server == "granian":
         _require_granian()
+    if arguments.access_log:
+        os.environ["ACCESS_LOG"] = "true"  # the workers read their settings from it
     settings = _load_settings()
-    configure_logging(settings.log_level)
+    _configure_logging(settings)
+    if settings.metrics_token is not None:
+        # Before anything imports prometheus_client, which picks its mode once, at import.
+        _prepare_metrics_directory(settings)
     if settings.is_sqlite or arguments.migrate:
         _migrate(settings)
     # Resolve (and if needed create) the signing key once, before workers start.
@@ -64,6 +74,22 @@ def command_serve(arguments: argparse.Namespace) -> None:
         arguments=arguments,
         log_level=settings.log_level,
     )
+
+
+MULTIPROCESS_DIRECTORY_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def _prepare_metrics_directory(settings: Settings) -> None:
+    """Where the workers write their metrics (prometheus_client's multiprocess mode), emptied
+    of an earlier run's files: PROMETHEUS_MULTIPROC_DIR, or DATA_DIR/metrics (mode 0700)."""
+    given = os.environ.get(MULTIPROCESS_DIRECTORY_VARIABLE)
+    directory = Path(given) if given else settings.resolved_data_dir / "metrics"
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not given:
+        directory.chmod(0o700)  # ours: private even if an older version made it otherwise
+    for stale in directory.glob("*.db"):
+        stale.unlink(missing_ok=True)
+    os.environ[MULTIPROCESS_DIRECTORY_VARIABLE] = str(directory)
 
 
 def run_server(app: str, *, factory: bool, arguments: argparse.Namespace, log_level: str) -> None:
@@ -83,8 +109,11 @@ def run_server(app: str, *, factory: bool, arguments: argparse.Namespace, log_le
         host=arguments.host,
         port=arguments.port,
         workers=arguments.workers,
-        log_level=log_level.lower(),
-        access_log=arguments.access_log,
+        # The app configures logging (LOG_FORMAT) and writes the access log (ACCESS_LOG):
+        # uvicorn's records go through the root logger, and it writes no access log itself.
+        log_config=None,
+        log_level=max(log_level, "INFO", key=logging.getLevelName).lower(),
+        access_log=False,
         proxy_headers=True,
         forwarded_allow_ips=arguments.forwarded_allow_ips,
         timeout_graceful_shutdown=arguments.graceful_timeout,
@@ -111,8 +140,16 @@ def _run_granian(app: str, *, factory: bool, arguments: argparse.Namespace, log_
         interface=Interfaces.ASGI,
         workers=arguments.workers,
         factory=True,
-        log_level=LogLevels(log_level.lower()),
-        log_access=arguments.access_log,
+        log_level=LogLevels(max(log_level, "INFO", key=logging.getLevelName).lower()),
+        log_access=False,  # the app writes the access log (ACCESS_LOG)
+        # Granian's own lines through the root logger too, in LOG_FORMAT.
+        log_dictconfig={
+            "version": 1,
+            "disable_existing_loggers": False,
+            "formatters": {},
+            "handlers": {},
+            "loggers": {"_granian": {"propagate": True}},
+        },
         workers_kill_timeout=arguments.graceful_timeout,
         respawn_failed_workers=True,
     ).serve()
@@ -241,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--access-log",
         action=argparse.BooleanOptionalAction,
         default=False,
-        help="log every request (default off)",
+        help="log every request, as ACCESS_LOG=true does (default off)",
     )
     serve.add_argument(
         "--forwarded-allow-ips",

@@ -29,6 +29,7 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import NullType
 
+from movie_collections.core.metrics import DATABASE_CONNECTIONS_IN_USE
 from movie_collections.core.settings import Settings
 from movie_collections.core.sqlite_write_lock import SqliteWriteLock
 
@@ -232,7 +233,8 @@ class _SqliteConnection(Connection):
     ) -> list[Row]:
         compiled = self._compile(statement)
         try:
-            rows = self.raw.execute(compiled.sql, compiled.values(parameters)).fetchall()
+            # Through a cursor: OpenTelemetry's sqlite3 instrumentation traces only cursors.
+            rows = self.raw.cursor().execute(compiled.sql, compiled.values(parameters)).fetchall()
         except sqlite3.Error as error:
             raise classify(error) from error
         readers = compiled.readers
@@ -246,14 +248,14 @@ class _SqliteConnection(Connection):
     async def execute(self, statement: ClauseElement, parameters: Parameters | None = None) -> int:
         compiled = self._compile(statement)
         try:
-            return self.raw.execute(compiled.sql, compiled.values(parameters)).rowcount
+            return self.raw.cursor().execute(compiled.sql, compiled.values(parameters)).rowcount
         except sqlite3.Error as error:
             raise classify(error) from error
 
     async def execute_many(self, statement: ClauseElement, rows: Sequence[Parameters]) -> None:
         compiled = self._compile(statement)
         try:
-            self.raw.executemany(compiled.sql, [compiled.values(row) for row in rows])
+            self.raw.cursor().executemany(compiled.sql, [compiled.values(row) for row in rows])
         except sqlite3.Error as error:
             raise classify(error) from error
 
@@ -360,9 +362,11 @@ class Database:
                 acquired = await pool.acquire()
         except Exception as error:
             raise classify(error) from error
+        DATABASE_CONNECTIONS_IN_USE.inc()
         try:
             yield _PostgresConnection(acquired, self.compile)
         finally:
+            DATABASE_CONNECTIONS_IN_USE.dec()
             await pool.release(acquired)
 
     @asynccontextmanager
@@ -521,17 +525,21 @@ class Database:
         else:
             await self._sqlite_slots.acquire()
         if self._idle:
-            return self._idle.pop()
-        try:
-            return self._open_sqlite()
-        except BaseException as error:
-            self._sqlite_slots.release()
-            raise classify(error) from error
+            raw = self._idle.pop()
+        else:
+            try:
+                raw = self._open_sqlite()
+            except BaseException as error:
+                self._sqlite_slots.release()
+                raise classify(error) from error
+        DATABASE_CONNECTIONS_IN_USE.inc()
+        return raw
 
     def _give_back_sqlite(self, raw: sqlite3.Connection) -> None:
         if raw.in_transaction:  # a failure left it half-way: start clean next time
             raw.rollback()
         self._idle.append(raw)
+        DATABASE_CONNECTIONS_IN_USE.dec()
         assert self._sqlite_slots is not None
         self._sqlite_slots.release()
 

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from movie_collections.core.database import DatabaseUnavailable
+from movie_collections.core.metrics import REFUSALS
 from movie_collections.core.request_id import current_request_id
 
 logger = logging.getLogger(__name__)
@@ -92,7 +93,15 @@ class Unprocessable(AppError):
 
 
 class TooManyRequests(AppError):
+    """A rate limit or budget refused the request; `limit` names it in the refusals metric."""
+
     status_code = HTTPStatus.TOO_MANY_REQUESTS
+
+    def __init__(
+        self, detail: str, *, headers: Mapping[str, str] | None = None, limit: str | None = None
+    ) -> None:
+        super().__init__(detail, headers=headers)
+        self.limit = limit
 
 
 class ServiceUnavailable(AppError):
@@ -138,7 +147,11 @@ def problem_response(
     title: str | None = None,
     headers: Mapping[str, str] | None = None,
     errors: Sequence[dict[str, Any]] | None = None,
+    limit: str | None = None,
 ) -> JSONResponse:
+    if status == HTTPStatus.TOO_MANY_REQUESTS:
+        # Every 429 is made here, so every rate limit and budget is counted, by its name.
+        REFUSALS.labels(limit or "unnamed").inc()
     body: dict[str, Any] = {
         "type": "about:blank",
         "title": title or HTTPStatus(status).phrase,
@@ -211,7 +224,11 @@ def _problem_response(description: str, headers: dict[str, Any] | None) -> dict[
 
 def app_error_response(error: AppError) -> JSONResponse:
     return problem_response(
-        error.status_code, error.detail, title=error.title, headers=error.headers
+        error.status_code,
+        error.detail,
+        title=error.title,
+        headers=error.headers,
+        limit=getattr(error, "limit", None),
     )
 
 

@@ -261,6 +261,23 @@ class Settings(BaseSettings):
         "the API from a browser (CORS, bearer tokens, no cookies); empty: none, and no CORS "
         "middleware is installed.",
     )
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="text: one readable line per record; json: one JSON object per line (time, "
+        "level, logger, message, request_id, and route, status, duration_ms on access lines).",
+    )
+    access_log: bool = Field(
+        False,
+        description="One line per request (method, path without the query, route, status, "
+        "duration, client address) on the `movie_collections.access` logger, at INFO whatever "
+        "LOG_LEVEL says. `serve --access-log` turns it on too.",
+    )
+    metrics_token: SecretStr | None = Field(
+        None,
+        min_length=16,
+        description="Bearer token that GET /metrics (Prometheus) requires. Unset: no metrics "
+        "are collected and /metrics answers 404.",
+    )
 
     @field_validator("database_url")
     @classmethod

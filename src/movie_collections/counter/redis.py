@@ -23,6 +23,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from movie_collections.core.metrics import COUNTER_BATCH_DURATION, COUNTER_BATCHES, COUNTER_UNSENT
 from movie_collections.core.redis import RedisClient
 from movie_collections.core.single_flight import FreshSingleFlight
 from movie_collections.counter.backend import CounterUnavailable
@@ -55,6 +56,7 @@ class _Batch:
     waiters: list[asyncio.Future[None]] = field(default_factory=list)
     timer: asyncio.TimerHandle | None = None
     confirmed: asyncio.Future[None] | None = None
+    formed_at: float = 0.0  # loop time when it was handed to the sender (metrics)
 
     def release(self) -> None:
         """Let its requests answer (confirmed, or waited long enough)."""
@@ -288,7 +290,9 @@ class RedisCounter:
         batch.sequence = self._sequence
         batch.shard = next(self._next_shard)
         batch.amount = self._pending
-        batch.confirmed = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        batch.confirmed = loop.create_future()
+        batch.formed_at = loop.time()
         self._pending = 0
         self._unconfirmed[batch.sequence] = batch
         self._outbox.append(batch)
@@ -357,6 +361,8 @@ class RedisCounter:
     def _confirm(self, batch: _Batch) -> None:
         if self._unconfirmed.pop(batch.sequence, None) is None:
             return  # already confirmed by a re-send
+        COUNTER_BATCHES.inc()
+        COUNTER_BATCH_DURATION.observe(asyncio.get_running_loop().time() - batch.formed_at)
         batch.release()
         if batch.confirmed is not None and not batch.confirmed.done():
             batch.confirmed.set_result(None)
@@ -380,6 +386,7 @@ class RedisCounter:
     async def _maintain(self) -> None:
         delay = 0.0
         while not self._stopping:
+            COUNTER_UNSENT.set(self.unsent)  # each turn: every probe, or retry while down
             if not self._up:
                 if delay:
                     await asyncio.sleep(delay)

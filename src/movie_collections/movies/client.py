@@ -24,6 +24,7 @@ from movie_collections.core.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from movie_collections.core.metrics import UPSTREAM_ATTEMPT_DURATION, UPSTREAM_ATTEMPTS
 from movie_collections.core.settings import Settings
 from movie_collections.core.single_flight import SingleFlight
 from movie_collections.movies.schemas import UpstreamPage
@@ -172,30 +173,33 @@ class MoviesClient:
         )
         started = time.perf_counter()
 
-        def log(outcome: str, level: int = logging.WARNING) -> None:
+        def log(outcome: str, detail: str | None = None, level: int = logging.WARNING) -> None:
             # Never the URL (it may carry credentials) nor any header: page, outcome, latency.
+            seconds = time.perf_counter() - started
+            UPSTREAM_ATTEMPTS.labels(outcome).inc()  # `outcome`: one of a few fixed words
+            UPSTREAM_ATTEMPT_DURATION.observe(seconds)
             logger.log(
                 level,
                 "upstream page=%d attempt=%d/%d outcome=%s latency_ms=%.1f",
                 page,
                 attempt,
                 settings.movies_api_attempts,
-                outcome,
-                (time.perf_counter() - started) * 1000,
+                detail or outcome,
+                seconds * 1000,
             )
 
         try:
             response = await self._http.get(self._url, params={"page": page}, timeout=timeout)
         except httpx.TimeoutException as error:
-            log(f"timeout ({type(error).__name__})")
+            log("timeout", f"timeout ({type(error).__name__})")
             return _RetryableFailure(UpstreamTimeout("The movie catalogue did not answer in time."))
         except httpx.RequestError as error:
-            log(f"connection error ({type(error).__name__})")
+            log("connection_error", f"connection error ({type(error).__name__})")
             return _RetryableFailure(
                 UpstreamUnavailable("The movie catalogue could not be reached.")
             )
         except asyncio.CancelledError:
-            log("cancelled (deadline or shutdown)")
+            log("cancelled", "cancelled (deadline or shutdown)")
             raise
 
         status = response.status_code
@@ -203,30 +207,30 @@ class MoviesClient:
             try:
                 result = UpstreamPage.model_validate_json(response.content)
             except ValidationError:
-                log("bad body (HTTP 200 without the expected JSON)")
+                log("bad_body", "bad body (HTTP 200 without the expected JSON)")
                 return _RetryableFailure(
                     UpstreamBadAnswer("The movie catalogue answered with an unexpected body.")
                 )
-            log("ok", logging.INFO)
+            log("ok", level=logging.INFO)
             return result
         if status in (401, 403):
-            log(f"credentials refused (HTTP {status})", logging.ERROR)
+            log("credentials_refused", f"credentials refused (HTTP {status})", logging.ERROR)
             raise UpstreamCredentialsRefused(
                 f"The movie catalogue refused our credentials (HTTP {status}); "
                 "check MOVIES_API_USERNAME and MOVIES_API_PASSWORD."
             )
         if status == 404:
-            log("no such page (HTTP 404)", logging.INFO)
+            log("not_found", "no such page (HTTP 404)", logging.INFO)
             raise NotFound(f"Page {page} does not exist in the movie catalogue.")
         if status == 429 or status >= 500:
-            log(f"HTTP {status}")
+            log("throttled" if status == 429 else "server_error", f"HTTP {status}")
             return _RetryableFailure(
                 UpstreamUnavailable(
                     f"The movie catalogue kept failing (last answer: HTTP {status})."
                 ),
                 retry_after=_retry_after_seconds(response) if status in (429, 503) else None,
             )
-        log(f"refused (HTTP {status})", logging.ERROR)
+        log("refused", f"refused (HTTP {status})", logging.ERROR)
         raise UpstreamBadAnswer(f"The movie catalogue refused the request (HTTP {status}).")
 
 

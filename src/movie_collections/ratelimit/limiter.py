@@ -46,6 +46,7 @@ class AuthRateLimiter:
             raise TooManyRequests(
                 f"Too many {action} attempts; try again in {seconds} seconds.",
                 headers={"Retry-After": str(seconds)},
+                limit=f"auth_{action}",
             )
 
     def close(self) -> None:

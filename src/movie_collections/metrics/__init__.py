@@ -1,0 +1,1 @@
+"""GET /metrics: Prometheus metrics for a scraper holding METRICS_TOKEN."""
