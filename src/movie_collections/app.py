@@ -15,6 +15,7 @@ from movie_collections.auth.router import router as auth_router
 from movie_collections.auth.tokens import TokenService
 from movie_collections.collection.router import router as collection_router
 from movie_collections.container import Container
+from movie_collections.core.admission import AllowedHostsMiddleware, ConcurrencyLimitMiddleware
 from movie_collections.core.database import Database
 from movie_collections.core.errors import install_error_handlers
 from movie_collections.core.logs import configure_logging
@@ -99,16 +100,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(web_router)
     app.mount(STATIC_PATH, client_files(), name="static")
-    # Added innermost first: the counter sees every request first, then ids, the size limit,
-    # and the catch-all for errors nobody handled closest to the app.
+    # Added innermost first: the counter sees every request first, then ids, the concurrency
+    # cap, the Host check, the size limit, and the catch-all for errors nobody handled
+    # closest to the app.
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestIdMiddleware)
-    uncounted = (
-        frozenset()
-        if settings.health_counts_in_request_count
-        else frozenset({LIVE_PATH, READY_PATH})
+    health_paths = frozenset({LIVE_PATH, READY_PATH})
+    if settings.allowed_host_names is not None:
+        app.add_middleware(
+            AllowedHostsMiddleware,
+            allowed=settings.allowed_host_names,
+            exempt_paths=health_paths,
+        )
+    app.add_middleware(
+        ConcurrencyLimitMiddleware, max_requests=settings.http_max_concurrent_requests
     )
+    app.add_middleware(RequestIdMiddleware)
+    uncounted = frozenset() if settings.health_counts_in_request_count else health_paths
     if settings.resolved_counter_backend != "off":
         app.add_middleware(
             RequestCounterMiddleware,

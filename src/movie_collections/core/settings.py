@@ -169,6 +169,34 @@ class Settings(BaseSettings):
         "keeps none.",
     )
 
+    http_max_header_bytes: int = Field(
+        32 * 1024,
+        ge=8 * 1024,
+        le=1024 * 1024,
+        description="Bytes of one request's line and headers; more: 431 and the connection "
+        "is closed before the rest is read.",
+    )
+    http_header_read_timeout: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="Seconds a client has to send a request's line and headers, counted from "
+        "its connection or its request's first byte; then the connection is closed.",
+    )
+    http_keep_alive_timeout: int = Field(
+        5, ge=1, le=300, description="Seconds an idle keep-alive connection is kept open."
+    )
+    http_max_concurrent_requests: int = Field(
+        1024,
+        ge=1,
+        description="Requests one worker process serves at once; more get 503 with Retry-After.",
+    )
+    allowed_hosts: str = Field(
+        "localhost,127.0.0.1,::1",
+        description="Comma-separated host names (Host header, port ignored) the service "
+        "answers for, `*.example.com` for subdomains; others get 400. `*`: any host.",
+    )
+
     idempotency_key_ttl: timedelta = Field(
         timedelta(hours=24),
         description="How long an Idempotency-Key of POST /collection/ is remembered.",
@@ -256,6 +284,13 @@ class Settings(BaseSettings):
         """Keys of earlier rotations: tokens signed with them still verify until they expire."""
         raw = self.previous_secret_keys.get_secret_value()
         return [key.strip() for key in raw.split(",") if key.strip()]
+
+    @property
+    def allowed_host_names(self) -> frozenset[str] | None:
+        """Lower-case host names without brackets, or None when any host is allowed (`*`)."""
+        names = {name.strip().lower().strip("[]") for name in self.allowed_hosts.split(",")}
+        names.discard("")
+        return None if "*" in names else frozenset(names)
 
     @property
     def is_sqlite(self) -> bool:
