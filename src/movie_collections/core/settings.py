@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from movie_collections.core.private_paths import open_private_file
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_DATABASE_URL = "sqlite:///./data/movie_collections.db"
@@ -336,9 +338,8 @@ def load_or_create_secret_key(path: Path) -> str:
         return _read_key(path)
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    descriptor = open_private_file(temporary, os.O_WRONLY | os.O_EXCL)
     with os.fdopen(descriptor, "w") as handle:
         handle.write(secrets.token_urlsafe(64))
     try:
