@@ -193,6 +193,11 @@ class Settings(BaseSettings):
         ge=1,
         description="Requests one worker process serves at once; more get 503 with Retry-After.",
     )
+    operator_usernames: str = Field(
+        "",
+        description="Comma-separated usernames (any case) allowed to reset the request "
+        "counter; others get 403. Empty: any signed-in user may, as the spec asks.",
+    )
     allowed_hosts: str = Field(
         "localhost,127.0.0.1,::1",
         description="Comma-separated host names (Host header, port ignored) the service "
@@ -286,6 +291,13 @@ class Settings(BaseSettings):
         """Keys of earlier rotations: tokens signed with them still verify until they expire."""
         raw = self.previous_secret_keys.get_secret_value()
         return [key.strip() for key in raw.split(",") if key.strip()]
+
+    @property
+    def operator_username_keys(self) -> frozenset[str] | None:
+        """Lower-cased operator usernames, or None when every signed-in user is one."""
+        names = {name.strip().lower() for name in self.operator_usernames.split(",")}
+        names.discard("")
+        return frozenset(names) or None
 
     @property
     def allowed_host_names(self) -> frozenset[str] | None:
