@@ -39,6 +39,8 @@ from movie_collections.movies.answers import PageBodies
 from movie_collections.movies.client import MoviesClient
 from movie_collections.movies.router import router as movies_router
 from movie_collections.ratelimit.limiter import build_auth_rate_limiter
+from movie_collections.web.docs import DOCS_ASSETS_PATH, docs_assets
+from movie_collections.web.docs import router as docs_router
 from movie_collections.web.router import STATIC_PATH, client_files
 from movie_collections.web.router import router as web_router
 
@@ -84,6 +86,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION + describe_limits(settings),
         lifespan=lifespan,
+        # Served by web/docs.py, with their assets from this service.
+        docs_url=None,
+        redoc_url=None,
         # Off unless asked for: otherwise FastAPI looks up the OpenTelemetry providers on
         # every request, for nothing when no SDK is configured.
         telemetry=None
@@ -99,7 +104,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(limits_router)
     app.include_router(health_router)
     app.include_router(web_router)
+    app.include_router(docs_router)
     app.mount(STATIC_PATH, client_files(), name="static")
+    app.mount(DOCS_ASSETS_PATH, docs_assets(), name="docs-assets")
     # Added innermost first: the counter sees every request first, then ids, the concurrency
     # cap, the Host check, the size limit, and the catch-all for errors nobody handled
     # closest to the app.
