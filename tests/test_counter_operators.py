@@ -2,33 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
-import httpx
-from asgi_lifespan import LifespanManager
-
-from movie_collections.app import create_app
 from tests.conftest import make_settings, register
+from tests.security_helpers import client_for
 
 RESET = "/request-count/reset/"
 
 
-@asynccontextmanager
-async def serving(
-    database_url: str, data_dir: Path, **overrides: Any
-) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(make_settings(database_url, data_dir, **overrides))
-    async with LifespanManager(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield client
-
-
 async def test_only_named_operators_may_reset(database_url: str, tmp_path: Path) -> None:
-    async with serving(database_url, tmp_path, operator_usernames=" Root , ops") as client:
+    async with client_for(
+        make_settings(database_url, tmp_path, operator_usernames=" Root , ops")
+    ) as client:
         alice = await register(client, "alice")
         root = await register(client, "ROOT")
         ops = await register(client, "ops")
@@ -47,7 +32,7 @@ async def test_only_named_operators_may_reset(database_url: str, tmp_path: Path)
 
 
 async def test_unset_any_signed_in_user_may_reset(database_url: str, tmp_path: Path) -> None:
-    async with serving(database_url, tmp_path) as client:
+    async with client_for(make_settings(database_url, tmp_path)) as client:
         alice = await register(client, "alice")
         assert (await client.post(RESET, headers=alice)).status_code == 200
 
@@ -55,7 +40,7 @@ async def test_unset_any_signed_in_user_may_reset(database_url: str, tmp_path: P
 async def test_the_restriction_is_documented_in_the_schema(
     database_url: str, tmp_path: Path
 ) -> None:
-    async with serving(database_url, tmp_path) as client:
+    async with client_for(make_settings(database_url, tmp_path)) as client:
         schema = (await client.get("/openapi.json")).json()
     reset = schema["paths"][RESET]["post"]
     assert "403" in reset["responses"]
