@@ -68,7 +68,8 @@ class AllowedHostsMiddleware:
             return
         # The refused name is not echoed: the answer must not reflect the Host either.
         response = problem_response(
-            HTTPStatus.BAD_REQUEST, "The Host header names no host this service answers for."
+            HTTPStatus.BAD_REQUEST,
+            "The Host header names no host this service answers for (ALLOWED_HOSTS).",
         )
         await response(scope, receive, send)
 
