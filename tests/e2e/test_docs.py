@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 from playwright.sync_api import Locator, Page, Request, expect
@@ -11,7 +13,6 @@ from tests.processes import ServerProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
-RESET_SUMMARY = "Start counting again from zero"
 # ReDoc's bundle always adds the Redocly logo from its CDN; the page's policy blocks it (the
 # image then hides itself), so it is never fetched.
 REDOCLY_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
@@ -31,9 +32,17 @@ def record_requests(page: Page) -> tuple[list[str], set[str]]:
     return urls, blocked
 
 
+def schema(server: ServerProcess) -> dict[str, Any]:
+    answer: dict[str, Any] = httpx.get(f"{server.url}/openapi.json", timeout=10).json()
+    return answer
+
+
 def operation_count(server: ServerProcess) -> int:
-    schema = httpx.get(f"{server.url}/openapi.json", timeout=10).json()
-    return sum(len(methods) for methods in schema["paths"].values())
+    return sum(len(methods) for methods in schema(server)["paths"].values())
+
+
+def reset_summary(server: ServerProcess) -> str:
+    return str(schema(server)["paths"]["/request-count/reset/"]["post"]["summary"])
 
 
 def open_docs(
@@ -58,7 +67,7 @@ def open_docs(
 def test_swagger_ui_renders_the_operations_with_no_outside_request(
     page: Page, server: ServerProcess
 ) -> None:
-    reset = page.locator(".opblock-summary-description", has_text=RESET_SUMMARY)
+    reset = page.locator(".opblock-summary-description", has_text=reset_summary(server))
     outside, _blocked = open_docs(page, server, "/docs", reset)
     assert outside == []
     expect(page.locator(".opblock")).to_have_count(operation_count(server))
@@ -70,7 +79,7 @@ def test_swagger_ui_renders_the_operations_with_no_outside_request(
 def test_redoc_renders_the_operations_with_no_outside_request(
     page: Page, server: ServerProcess, problems: BrowserProblems
 ) -> None:
-    reset = page.get_by_role("heading", name=RESET_SUMMARY)
+    reset = page.get_by_role("heading", name=reset_summary(server))
     outside, blocked = open_docs(page, server, "/redoc", reset)
     expect(page.locator("div[id^='operation/']")).to_have_count(operation_count(server))
     assert set(outside) <= {REDOCLY_LOGO}
