@@ -46,7 +46,7 @@ async def call(
         "raw_path": path.encode(),
         "query_string": b"",
         "root_path": "",
-        "headers": [(b"host", b"bench"), *raw_headers],
+        "headers": [(b"host", b"localhost"), *raw_headers],
         "client": ("127.0.0.1", 1234),
         "server": ("127.0.0.1", 80),
         "state": {},

@@ -13,7 +13,9 @@ BIN=${BIN:-.venv/bin}
 PYTHON=$BIN/python
 . scripts/processes.sh
 MAX_EXAMPLES=${FUZZ_MAX_EXAMPLES:-100}
-CHECKS=${FUZZ_CHECKS:-not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance}
+CHECKS=${FUZZ_CHECKS:-not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance,malformed_precondition_never_matches}
+# If-Match / If-None-Match become malformed tags of the path's collection, checked never to match.
+export SCHEMATHESIS_HOOKS=scripts/schemathesis_hooks.py
 
 workdir=$(mktemp -d)
 port=$(free_port)

@@ -93,6 +93,10 @@ def sqlite_copy(template: Path, directory: Path) -> str:
     return f"sqlite:///{path}"
 
 
+# The host names of the in-process clients' base URLs.
+TEST_HOSTS = "testserver,test,t"
+
+
 def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "database_url": database_url,
@@ -100,6 +104,7 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         "secret_key": TEST_SECRET,
         **FAST_HASHING,
         **GENEROUS_RATE_LIMITS,
+        "allowed_hosts": TEST_HOSTS,
         **overrides,
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -25,7 +25,7 @@ def test_in_flight_request_completes_after_sigterm(tmp_path: Path, http_server: 
         body = b'{"username": "graceful", "password": "' + PASSWORD.encode() + b'"}'
         connection = socket.create_connection(("127.0.0.1", server.port))
         connection.sendall(
-            b"POST /register/ HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+            b"POST /register/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body[:10]
         )
         time.sleep(0.5)  # the request is now in flight: headers read, body pending

@@ -20,10 +20,11 @@ from movie_collections.collection.router import (
     IF_MATCH,
     IF_NONE_MATCH,
     REPLAYED_HEADER,
+    shared_router,
 )
 from movie_collections.collection.router import router as collection_router
-from movie_collections.collection.router import shared_router
 from movie_collections.container import Container
+from movie_collections.core.admission import AllowedHostsMiddleware, ConcurrencyLimitMiddleware
 from movie_collections.core.database import Database
 from movie_collections.core.errors import install_error_handlers
 from movie_collections.core.logs import configure_logging
@@ -51,11 +52,14 @@ from movie_collections.health.router import router as health_router
 from movie_collections.idempotency.service import IdempotencyKeys
 from movie_collections.limits.router import router as limits_router
 from movie_collections.limits.service import describe_limits
+from movie_collections.metrics.router import METRICS_PATH
 from movie_collections.metrics.router import router as metrics_router
 from movie_collections.movies.answers import PageBodies
 from movie_collections.movies.client import MoviesClient
 from movie_collections.movies.router import router as movies_router
 from movie_collections.ratelimit.limiter import build_auth_rate_limiter
+from movie_collections.web.docs import DOCS_ASSETS_PATH, docs_assets
+from movie_collections.web.docs import router as docs_router
 from movie_collections.web.router import STATIC_PATH, client_files
 from movie_collections.web.router import router as web_router
 
@@ -110,6 +114,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION + describe_limits(settings),
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
+        # Served by web/docs.py, with their assets from this service.
+        docs_url=None,
+        redoc_url=None,
         # Off unless asked for: otherwise FastAPI looks up the OpenTelemetry providers on
         # every request, for nothing when no SDK is configured.
         telemetry=None
@@ -127,21 +134,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(web_router)
     app.include_router(shared_router)
+    app.include_router(docs_router)
     if metrics:
         app.include_router(metrics_router)
     app.mount(STATIC_PATH, client_files(), name="static")
+    app.mount(DOCS_ASSETS_PATH, docs_assets(), name="docs-assets")
     # Added innermost first: telemetry sees every request first (when on), then the counter,
-    # ids, the size limit, and the catch-all for errors nobody handled closest to the app.
+    # ids, the concurrency cap, the Host check, CORS, the size limit, and the catch-all for
+    # errors nobody handled closest to the app.
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     if settings.cors_origin_list:
         app.add_middleware(CORSMiddleware, **cors_options(settings.cors_origin_list))
-    app.add_middleware(RequestIdMiddleware)
-    uncounted = (
-        frozenset()
-        if settings.health_counts_in_request_count
-        else frozenset({LIVE_PATH, READY_PATH})
+    health_paths = frozenset({LIVE_PATH, READY_PATH})
+    if settings.allowed_host_names is not None:
+        # Probes and scrapes come by address (orchestrators, Prometheus), not by name.
+        app.add_middleware(
+            AllowedHostsMiddleware,
+            allowed=settings.allowed_host_names,
+            exempt_paths=health_paths | {METRICS_PATH},
+        )
+    app.add_middleware(
+        ConcurrencyLimitMiddleware, max_requests=settings.http_max_concurrent_requests
     )
+    app.add_middleware(RequestIdMiddleware)
+    uncounted = frozenset() if settings.health_counts_in_request_count else health_paths
     if settings.resolved_counter_backend != "off":
         app.add_middleware(
             RequestCounterMiddleware,
@@ -160,7 +177,7 @@ def cors_options(origins: list[str]) -> dict[str, Any]:
     credentials mode) and read the headers a client needs."""
     return {
         "allow_origins": origins,
-        "allow_methods": ["GET", "POST", "PUT", "DELETE"],
+        "allow_methods": ["GET", "POST", "PUT", "PATCH", "DELETE"],
         "allow_headers": [
             "Authorization",
             "Content-Type",

@@ -73,6 +73,7 @@ def command_serve(arguments: argparse.Namespace) -> None:
         factory=True,
         arguments=arguments,
         log_level=settings.log_level,
+        settings=settings,
     )
 
 
@@ -92,20 +93,34 @@ def _prepare_metrics_directory(settings: Settings) -> None:
     os.environ[MULTIPROCESS_DIRECTORY_VARIABLE] = str(directory)
 
 
-def run_server(app: str, *, factory: bool, arguments: argparse.Namespace, log_level: str) -> None:
-    """Serve `app` with the server settings of `serve`.
+def run_server(
+    app: str,
+    *,
+    factory: bool,
+    arguments: argparse.Namespace,
+    log_level: str,
+    settings: Settings | None = None,
+) -> None:
+    """Serve `app` with the server settings of `serve`, the HTTP edge bounded by `settings`.
 
     The benchmark's ceiling app is served through this same function, so it is measured under
     exactly the server, loop, HTTP parser and logging settings of the service.
     """
+    settings = settings or _load_settings()
     if arguments.server == "granian":
-        _run_granian(app, factory=factory, arguments=arguments, log_level=log_level)
+        _run_granian(
+            app, factory=factory, arguments=arguments, log_level=log_level, settings=settings
+        )
         return
     import uvicorn
+
+    from movie_collections.core.http_edge import PROTOCOL_PATH
 
     uvicorn.run(
         app,
         factory=factory,
+        http=PROTOCOL_PATH,
+        timeout_keep_alive=settings.http_keep_alive_timeout,
         host=arguments.host,
         port=arguments.port,
         workers=arguments.workers,
@@ -120,13 +135,18 @@ def run_server(app: str, *, factory: bool, arguments: argparse.Namespace, log_le
     )
 
 
-def _run_granian(app: str, *, factory: bool, arguments: argparse.Namespace, log_level: str) -> None:
+def _run_granian(
+    app: str, *, factory: bool, arguments: argparse.Namespace, log_level: str, settings: Settings
+) -> None:
     """Granian (a Rust HTTP server) with the same options; X-Forwarded-* handled as uvicorn does.
 
     Granian does not read X-Forwarded-* itself, so each worker wraps the app in uvicorn's own
-    ProxyHeadersMiddleware (movie_collections.granian_app), trusting the same proxies.
+    ProxyHeadersMiddleware (movie_collections.granian_app), trusting the same proxies. Its
+    header-read timeout also closes idle keep-alive connections; a head larger than its read
+    buffer is answered 431.
     """
     from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
     from granian.log import LogLevels
     from granian.server import Server
 
@@ -152,6 +172,10 @@ def _run_granian(app: str, *, factory: bool, arguments: argparse.Namespace, log_
         },
         workers_kill_timeout=arguments.graceful_timeout,
         respawn_failed_workers=True,
+        http1_settings=HTTP1Settings(
+            header_read_timeout=int(settings.http_header_read_timeout * 1000),
+            max_buffer_size=settings.http_max_header_bytes,
+        ),
     ).serve()
 
 

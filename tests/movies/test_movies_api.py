@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import TEST_HOSTS, register
 from tests.movies.conftest import MakeClient
 from tests.movies.upstream import UPSTREAM_PASSWORD, UPSTREAM_USERNAME, MockUpstreamProcess
 from tests.processes import free_port
@@ -74,11 +75,13 @@ async def test_last_page_has_no_next(
 
 
 async def test_links_follow_the_host_the_client_used(
-    client: httpx.AsyncClient, auth: dict[str, str], upstream: MockUpstreamProcess
+    make_client: MakeClient, upstream: MockUpstreamProcess
 ) -> None:
-    response = await client.get(
-        "https://api.example.org/movies/?page=3", headers={**auth, "host": "api.example.org"}
-    )
+    async with make_client(allowed_hosts=f"{TEST_HOSTS},api.example.org") as client:
+        auth = await register(client)
+        response = await client.get(
+            "https://api.example.org/movies/?page=3", headers={**auth, "host": "api.example.org"}
+        )
     body = response.json()
     assert body["next"] == "https://api.example.org/movies/?page=4"
     assert body["previous"] == "https://api.example.org/movies/?page=2"

@@ -8,8 +8,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPBearer
 
+from movie_collections.auth.repository import find_username_key
 from movie_collections.container import get_container
-from movie_collections.core.errors import Unauthorized
+from movie_collections.core.errors import Forbidden, Unauthorized
 
 AUTHENTICATION_REQUIRED = "Authentication required: send `Authorization: Bearer <token>`."
 
@@ -30,3 +31,21 @@ bearer_user = BearerUser(
     description="The access token from `POST /register/` or `POST /login/`.",
 )
 CurrentUserId = Annotated[uuid.UUID, Depends(bearer_user)]
+
+
+async def operator_user(request: Request, user_id: CurrentUserId) -> uuid.UUID:
+    """The caller, if OPERATOR_USERNAMES names them (or is empty: every user is then one)."""
+    container = get_container(request)
+    operators = container.settings.operator_username_keys
+    if operators is None:
+        return user_id
+    async with container.database.connection() as connection:
+        name_key = await find_username_key(connection, user_id)
+    if name_key is None:
+        raise Unauthorized()  # the token outlived its user (DELETE /me/)
+    if name_key not in operators:
+        raise Forbidden("Only operators (OPERATOR_USERNAMES) may do this.")
+    return user_id
+
+
+CurrentOperatorId = Annotated[uuid.UUID, Depends(operator_user)]

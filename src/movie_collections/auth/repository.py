@@ -22,6 +22,7 @@ _FIND_LOGIN = select(users.c.id, users.c.password_hash).where(
 _SET_PASSWORD_HASH = (
     update(users).where(users.c.id == bindparam("user_id")).values(password_hash=bindparam("hash"))
 )
+_USERNAME_KEY = select(users.c.username_key).where(users.c.id == bindparam("user_id"))
 _DELETE_USER = delete(users).where(users.c.id == bindparam("user_id"))
 _INSERT_REFRESH_TOKEN = insert(refresh_tokens)
 _THIS_TOKEN = refresh_tokens.c.token_hash == bindparam("hash")
@@ -75,6 +76,12 @@ async def find_login(connection: Connection, username: str) -> tuple[uuid.UUID, 
     """The id and password hash of the user with this name (any case), if there is one."""
     row = await connection.fetch_one(_FIND_LOGIN, {"name_key": username.lower()})
     return (row[0], row[1]) if row is not None else None
+
+
+async def find_username_key(connection: Connection, user_id: uuid.UUID) -> str | None:
+    """The lower-cased name of the user with this id, if the user still exists."""
+    row = await connection.fetch_one(_USERNAME_KEY, {"user_id": user_id})
+    return str(row[0]) if row is not None else None
 
 
 async def update_password_hash(

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 _ENTITY_TAG = re.compile(r'\s*(W/)?"([^"]*)"\s*(?:,|$)')
 
 
-_MOST_VERSION_DIGITS = 19
+_MOST_VERSION = 2**63 - 1  # a BIGINT
 
 
 def etag_for(collection_id: uuid.UUID, version: int) -> str:
@@ -24,8 +24,13 @@ def _version_in(opaque: str, collection_id: uuid.UUID) -> int | None:
     if not opaque.startswith(prefix):
         return None
     digits = opaque[len(prefix) :]
-    # A version is a BIGINT: a longer number names no version (and is never parsed whole).
-    return int(digits) if digits.isdigit() and len(digits) <= _MOST_VERSION_DIGITS else None
+    # Only the form etag_for writes: ASCII digits without sign, space or leading zero, at
+    # most a BIGINT (str.isdigit alone takes `²` and `٣`). Nothing else names a version.
+    canonical = digits.isascii() and digits.isdigit() and (digits == "0" or digits[0] != "0")
+    if not canonical or len(digits) > len(str(_MOST_VERSION)):
+        return None
+    version = int(digits)
+    return version if version <= _MOST_VERSION else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import NullType
 
 from movie_collections.core.metrics import DATABASE_CONNECTIONS_IN_USE
+from movie_collections.core.private_paths import open_private_file
 from movie_collections.core.settings import Settings
 from movie_collections.core.sqlite_write_lock import SqliteWriteLock
 
@@ -55,8 +56,7 @@ WAL_AUTOCHECKPOINT_PAGES = 4000
 def create_private_file(path: Path) -> None:
     """Create a SQLite file (and its folder) readable by its owner only, if it is missing:
     SQLite gives its -wal and -shm files the same mode."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o600))
+    os.close(open_private_file(path, os.O_WRONLY))
 
 
 class Base(DeclarativeBase):

@@ -72,6 +72,10 @@ class InvalidCredentials(Unauthorized):
         super().__init__("Invalid username or password.")
 
 
+class Forbidden(AppError):
+    status_code = HTTPStatus.FORBIDDEN
+
+
 class NotFound(AppError):
     status_code = HTTPStatus.NOT_FOUND
 

@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from movie_collections.core.private_paths import open_private_file
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_DATABASE_URL = "sqlite:///./data/movie_collections.db"
@@ -232,6 +234,39 @@ class Settings(BaseSettings):
         "(ETag) of one collection; `0` keeps none.",
     )
 
+    http_max_header_bytes: int = Field(
+        32 * 1024,
+        ge=8 * 1024,
+        le=1024 * 1024,
+        description="Bytes of one request's line and headers; more: 431 and the connection "
+        "is closed before the rest is read.",
+    )
+    http_header_read_timeout: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="Seconds a client has to send a request's line and headers, counted from "
+        "its connection or its request's first byte; then the connection is closed.",
+    )
+    http_keep_alive_timeout: int = Field(
+        5, ge=1, le=300, description="Seconds an idle keep-alive connection is kept open."
+    )
+    http_max_concurrent_requests: int = Field(
+        1024,
+        ge=1,
+        description="Requests one worker process serves at once; more get 503 with Retry-After.",
+    )
+    operator_usernames: str = Field(
+        "",
+        description="Comma-separated usernames (any case) allowed to reset the request "
+        "counter; others get 403. Empty: any signed-in user may, as the spec asks.",
+    )
+    allowed_hosts: str = Field(
+        "localhost,127.0.0.1,::1",
+        description="Comma-separated host names (Host header, port ignored) the service "
+        "answers for, `*.example.com` for subdomains; others get 400. `*`: any host.",
+    )
+
     idempotency_key_ttl: timedelta = Field(
         timedelta(hours=24),
         description="How long an `Idempotency-Key` of `POST /collection/` is remembered "
@@ -356,6 +391,20 @@ class Settings(BaseSettings):
         return [key.strip() for key in raw.split(",") if key.strip()]
 
     @property
+    def operator_username_keys(self) -> frozenset[str] | None:
+        """Lower-cased operator usernames, or None when every signed-in user is one."""
+        names = {name.strip().lower() for name in self.operator_usernames.split(",")}
+        names.discard("")
+        return frozenset(names) or None
+
+    @property
+    def allowed_host_names(self) -> frozenset[str] | None:
+        """Lower-case host names without brackets, or None when any host is allowed (`*`)."""
+        names = {name.strip().lower().strip("[]") for name in self.allowed_hosts.split(",")}
+        names.discard("")
+        return None if "*" in names else frozenset(names)
+
+    @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
@@ -399,9 +448,8 @@ def load_or_create_secret_key(path: Path) -> str:
         return _read_key(path)
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    descriptor = open_private_file(temporary, os.O_WRONLY | os.O_EXCL)
     with os.fdopen(descriptor, "w") as handle:
         handle.write(secrets.token_urlsafe(64))
     try:

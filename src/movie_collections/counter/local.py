@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from movie_collections.core.private_paths import make_private_directory, open_private_file
+
 logger = logging.getLogger(__name__)
 
 VALUE_BYTES = 8
@@ -98,12 +100,12 @@ class LocalFileCounter:
     # --- blocking parts, run in a thread -------------------------------------------------
 
     def _start(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        make_private_directory(self.directory)
         name = f"{COUNT_PREFIX}{os.getpid()}-{secrets.token_hex(6)}"
         # Created and locked under a name readers ignore, then renamed: compaction can never
         # mistake a file that is being born for a dead worker's.
         temporary = self.directory / f".{name}.new"
-        descriptor = os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        descriptor = open_private_file(temporary, os.O_RDWR | os.O_EXCL)
         try:
             os.ftruncate(descriptor, VALUE_BYTES)
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -246,7 +248,7 @@ class LocalFileCounter:
 
     def _write_state(self, state: dict[str, Any]) -> None:
         temporary = self.directory / f".{STATE_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
-        with open(temporary, "w") as handle:
+        with os.fdopen(open_private_file(temporary, os.O_WRONLY | os.O_EXCL), "w") as handle:
             json.dump(state, handle)
             handle.flush()
             os.fsync(handle.fileno())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from movie_collections.auth.dependencies import CurrentUserId
+from movie_collections.auth.dependencies import CurrentOperatorId, CurrentUserId
 from movie_collections.container import get_container
 from movie_collections.core.errors import ServiceUnavailable, problem_responses
 from movie_collections.core.responses import json_response
@@ -37,10 +37,12 @@ async def request_count(_user: CurrentUserId, request: Request) -> Response:
 @router.post(
     "/reset/",
     response_model=ResetDone,
-    responses=problem_responses(401, 503),
+    responses=problem_responses(401, 403, 503),
     summary="Start counting again from zero",
+    description="Any signed-in user may reset the count, unless OPERATOR_USERNAMES names the "
+    "users who may (403 for the others).",
 )
-async def reset_request_count(_user: CurrentUserId, request: Request) -> ResetDone:
+async def reset_request_count(_user: CurrentOperatorId, request: Request) -> ResetDone:
     """The next `GET /request-count/` answers 1 (itself). 503 while the store is unreachable."""
     container = get_container(request)
     try:

@@ -30,12 +30,18 @@ CONTENT_SECURITY_POLICY = "; ".join(
     ]
 )
 
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-}
+
+def page_headers(content_security_policy: str) -> dict[str, str]:
+    """What every HTML answer carries: its policy, no framing, no sniffing, no referrer."""
+    return {
+        "Content-Security-Policy": content_security_policy,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "X-Frame-Options": "DENY",
+    }
+
+
+SECURITY_HEADERS = page_headers(CONTENT_SECURITY_POLICY)
 
 # Revalidate every time (cheap: ETag/Last-Modified answer 304), so a deploy is seen at once
 # and the page never runs an old app.js against a new API.
@@ -54,12 +60,13 @@ async def index() -> Response:
 
 
 class ClientFiles(StaticFiles):
-    """StaticFiles with the client's cache and security headers on every answer."""
+    """StaticFiles with the client's cache and security headers on every answer (an HTML
+    file served from here runs the client under the same policy as `/`)."""
 
     async def get_response(self, path: str, scope: Scope) -> Response:
         response = await super().get_response(path, scope)
         response.headers["Cache-Control"] = REVALIDATE
-        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers.update(SECURITY_HEADERS)
         return response
 
 
