@@ -146,11 +146,7 @@ async def list_collections(user_id: CurrentUserId, request: Request) -> Response
     if query is not None:
         cursors = cursors_for(container.settings.signing_key)
         body = await service.list_page(
-            container.database,
-            cursors,
-            user_id,
-            query,
-            lambda cursor: str(request.url.include_query_params(cursor=cursor)),
+            container.database, container.list_answers, cursors, user_id, query, str(request.url)
         )
         return json_response(body)
     return json_response(
