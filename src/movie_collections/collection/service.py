@@ -292,18 +292,20 @@ async def list_page(
     cache: VersionedCache[ListKey] | None,
     cursors: Cursors,
     owner_id: uuid.UUID,
-    query: ListQuery,
+    parse_query: Callable[[], ListQuery],
     url: str,
 ) -> bytes:
-    """GET /collection/ with paging (`url` is the request's): one page in `query.sort` order
+    """GET /collection/ with paging (`url` is the request's): one page in the query's sort order
     after the cursor's row, how many match, the favourite genres of all the collections, and
-    the link to the next page, cached by URL like the whole list."""
-    after = None
-    if query.cursor is not None:
-        position = cursors.decode(query.cursor, owner_id, query.sort, query.q)
-        after = (position.key, position.collection_id)
+    the link to the next page, kept by URL like the whole list. The query and its cursor are
+    read only to build the page: an answer kept for this URL was built from them already."""
 
     async def build(connection: Connection) -> tuple[bytes, int | None]:
+        query = parse_query()
+        after = None
+        if query.cursor is not None:
+            position = cursors.decode(query.cursor, owner_id, query.sort, query.q)
+            after = (position.key, position.collection_id)
         version = await repository.list_version(connection, owner_id)
         page = await repository.read_page(
             connection, owner_id, query.sort, query.limit, after, query.q
