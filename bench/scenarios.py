@@ -152,7 +152,7 @@ SCENARIOS: list[Scenario] = [
     ),
     Scenario(
         "list_pages",
-        "GET /collection/?limit=20&cursor=… (1,000 x 20, every page of each sort)",
+        "GET /collection/ pages (1,000 x 20)",
         _list_pages,
         200,
         "p50 ≤ 30 ms, 0 errors",

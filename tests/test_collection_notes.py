@@ -3,6 +3,7 @@ create, PUT and append, and PATCH of one movie's note and/or position with If-Ma
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -156,3 +157,22 @@ async def test_patch_errors(client: httpx.AsyncClient, auth: dict[str, str]) -> 
         await client.patch(f"/collection/{cid}/movies/{movie(1)['uuid']}/", json={"note": "x"})
     ).status_code == 401
     assert (await _detail(client, auth, cid)).json()["movies"] == [movie(1), movie(2)]
+
+
+async def test_concurrent_moves_keep_every_movie_once(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    """Each move locks the collection: positions stay 0..n-1 with every movie once."""
+    movies = [movie(i) for i in range(6)]
+    cid = await create(client, auth, movies=movies)
+    moves = [(i % 6, (5 * i + 3) % 6) for i in range(12)]
+    answers = await asyncio.gather(
+        *(
+            _patch(client, auth, cid, index, {"position": p, "note": f"n{index}"})
+            for index, p in moves
+        )
+    )
+    assert [a.status_code for a in answers] == [200] * len(moves)
+    final = (await _detail(client, auth, cid)).json()["movies"]
+    assert sorted(m["uuid"] for m in final) == sorted(m["uuid"] for m in movies)
+    assert len({a.headers["ETag"] for a in answers}) == len(moves)  # one version each

@@ -166,3 +166,25 @@ async def test_a_deleted_users_token_gets_401_on_a_page(
 ) -> None:
     assert (await client.delete("/me/", headers=auth)).status_code == 204
     assert (await client.get("/collection/?limit=5", headers=auth)).status_code == 401
+
+
+async def test_a_page_is_never_stale(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
+    """Pages are kept per URL for one version of the list, like the list itself."""
+    cid = await create(client, auth, title="b", movies=[movie(1, "Drama")])
+    url = "/collection/?limit=1&sort=title"
+
+    async def page() -> dict[str, Any]:
+        return dict((await client.get(url, headers=auth)).json()["data"])
+
+    first = await page()
+    assert first == await page()
+    await create(client, auth, title="a", movies=[movie(2, "Western"), movie(3, "Western")])
+    second = await page()
+    assert [c["title"] for c in second["collections"]] == ["a"]
+    assert (second["count"], second["favourite_genres"]) == (2, "Western,Drama")
+    assert second["next"] is not None
+    await client.put(f"/collection/{cid}/", json={"title": "0"}, headers=auth)
+    assert [c["title"] for c in (await page())["collections"]] == ["0"]
+    # The link follows the host the request came to.
+    other_host = await client.get(url, headers={**auth, "Host": "example.org"})
+    assert other_host.json()["data"]["next"].startswith("http://example.org/collection/?")

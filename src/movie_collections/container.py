@@ -32,7 +32,8 @@ class Container:
     redis: RedisClient | None
     auth_rate_limiter: AuthRateLimiter
     idempotency: IdempotencyKeys
-    list_answers: VersionedCache[uuid.UUID] | None  # None: LIST_ANSWERS_BYTES=0
+    # The list per owner, its pages per (owner, URL): None with LIST_ANSWERS_BYTES=0
+    list_answers: VersionedCache[uuid.UUID | tuple[uuid.UUID, str]] | None
     # (owner, collection): None with DETAIL_ANSWERS_BYTES=0
     detail_answers: VersionedCache[tuple[uuid.UUID, uuid.UUID]] | None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -143,12 +144,15 @@ def _query_parameters(model: type[BaseModel]) -> dict[str, Any]:
 _LIST_PARAMETERS = frozenset(ListQuery.model_fields)
 
 
-def _list_query(request: Request) -> ListQuery | None:
-    """The paging query, or None when none of its parameters is given (the spec's answer).
-    Read only then, so that the plain list pays nothing for it."""
+def _paged(request: Request) -> bool:
+    """Whether any paging parameter is given (otherwise the spec's answer)."""
     given = request.query_params
-    if not given or _LIST_PARAMETERS.isdisjoint(given):
-        return None
+    return bool(given) and not _LIST_PARAMETERS.isdisjoint(given)
+
+
+def _list_query(request: Request) -> ListQuery:
+    """The paging query, validated: 422 like any other query parameter."""
+    given = request.query_params
     try:
         return ListQuery.model_validate(
             {name: given[name] for name in _LIST_PARAMETERS & set(given)}
@@ -175,15 +179,15 @@ async def list_collections(user_id: CurrentUserId, request: Request) -> Response
     """My collections, newest first, without their movies, and `favourite_genres`: the three
     genres that occur most often across the movies of all my collections (ties by name)."""
     container = get_container(request)
-    query = _list_query(request)
-    if query is not None:
-        cursors = cursors_for(container.settings.signing_key)
+    if _paged(request):
+        # Parsed only when the page is not kept already (an answer is kept per URL).
         body = await service.list_page(
             container.database,
-            cursors,
+            container.list_answers,
+            cursors_for(container.settings.signing_key),
             user_id,
-            query,
-            lambda cursor: str(request.url.include_query_params(cursor=cursor)),
+            functools.partial(_list_query, request),
+            str(request.url),
         )
         return json_response(body)
     return json_response(

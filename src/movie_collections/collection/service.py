@@ -6,7 +6,7 @@ import hmac
 import re
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -99,33 +99,52 @@ def _detail_json(collection_id: uuid.UUID, detail: repository.Detail) -> bytes:
     return answer_json(CollectionDetail.model_validate(answer))
 
 
-async def list_collections(
-    database: Database, cache: VersionedCache[uuid.UUID] | None, owner_id: uuid.UUID
+ListKey = uuid.UUID | tuple[uuid.UUID, str]
+
+
+async def _list_answer(
+    database: Database,
+    cache: VersionedCache[ListKey] | None,
+    key: ListKey,
+    owner_id: uuid.UUID,
+    build: Callable[[Connection], Awaitable[tuple[bytes, int | None]]],
 ) -> bytes:
-    """GET /collection/: the list's version is read first, and the answer built for that
-    very version is sent again if this process has it."""
+    """An answer about the owner's list (the list, or a page of it): the list's version is read
+    first, and the answer built for that very version is sent again if this process has it.
+    Otherwise `build` reads the data and the version in one snapshot and answers."""
     if cache is not None:
         async with database.connection() as connection:
             version = await repository.list_version(connection, owner_id)
-        kept = cache.get(owner_id, version) if version is not None else None
+        kept = cache.get(key, version) if version is not None else None
         if kept is not None:
             return kept
     async with database.transaction() as connection:
-        overview = await repository.read_overview(connection, owner_id)
-    if not overview.user_exists:
-        raise Unauthorized(USER_GONE)
-    answer = CollectionList.model_validate(
-        {
-            "data": {
-                "collections": overview.summaries,
-                "favourite_genres": overview.favourite_genres,
-            }
-        }
-    )
-    body = answer.model_dump_json().encode()
-    if cache is not None and overview.version is not None:
-        cache.put(owner_id, overview.version, body)
+        body, version = await build(connection)
+    if cache is not None and version is not None:
+        cache.put(key, version, body)
     return body
+
+
+async def list_collections(
+    database: Database, cache: VersionedCache[ListKey] | None, owner_id: uuid.UUID
+) -> bytes:
+    """GET /collection/: all the owner's collections, newest first, and the top genres."""
+
+    async def build(connection: Connection) -> tuple[bytes, int | None]:
+        overview = await repository.read_overview(connection, owner_id)
+        if not overview.user_exists:
+            raise Unauthorized(USER_GONE)
+        answer = CollectionList.model_validate(
+            {
+                "data": {
+                    "collections": overview.summaries,
+                    "favourite_genres": overview.favourite_genres,
+                }
+            }
+        )
+        return answer.model_dump_json().encode(), overview.version
+
+    return await _list_answer(database, cache, owner_id, owner_id, build)
 
 
 async def get_collection(
@@ -270,40 +289,55 @@ async def remove_movie(
 
 async def list_page(
     database: Database,
+    cache: VersionedCache[ListKey] | None,
     cursors: Cursors,
     owner_id: uuid.UUID,
-    query: ListQuery,
-    next_url: Any,
+    parse_query: Callable[[], ListQuery],
+    url: str,
 ) -> bytes:
-    """GET /collection/ with paging: one page in `query.sort` order after the cursor's row,
-    how many match, and the favourite genres of all the collections, in one snapshot.
-    `next_url(cursor)` is the link of the page after this one."""
-    after = None
-    if query.cursor is not None:
-        position = cursors.decode(query.cursor, owner_id, query.sort, query.q)
-        after = (position.key, position.collection_id)
-    async with database.transaction() as connection:
+    """GET /collection/ with paging (`url` is the request's): one page in the query's sort order
+    after the cursor's row, how many match, the favourite genres of all the collections, and
+    the link to the next page, kept by URL like the whole list. The query and its cursor are
+    read only to build the page: an answer kept for this URL was built from them already."""
+
+    async def build(connection: Connection) -> tuple[bytes, int | None]:
+        query = parse_query()
+        after = None
+        if query.cursor is not None:
+            position = cursors.decode(query.cursor, owner_id, query.sort, query.q)
+            after = (position.key, position.collection_id)
+        version = await repository.list_version(connection, owner_id)
         page = await repository.read_page(
             connection, owner_id, query.sort, query.limit, after, query.q
         )
         genres = await repository.top_genres(connection, owner_id)
         if not page.count and not await repository.user_exists(connection, owner_id):
             raise Unauthorized(USER_GONE)
-    next_link = None
-    if page.last_key is not None:
-        key, last_id = page.last_key
-        next_link = next_url(cursors.encode(Position(owner_id, query.sort, query.q, key, last_id)))
-    answer = CollectionPage.model_validate(
-        {
-            "data": {
-                "collections": page.summaries,
-                "favourite_genres": genres,
-                "next": next_link,
-                "count": page.count,
+        next_link = None
+        if page.last_key is not None:
+            key, last_id = page.last_key
+            cursor = cursors.encode(Position(owner_id, query.sort, query.q, key, last_id))
+            next_link = _with_cursor(url, cursor)
+        answer = CollectionPage.model_validate(
+            {
+                "data": {
+                    "collections": page.summaries,
+                    "favourite_genres": genres,
+                    "next": next_link,
+                    "count": page.count,
+                }
             }
-        }
-    )
-    return answer.model_dump_json().encode()
+        )
+        return answer.model_dump_json().encode(), version
+
+    return await _list_answer(database, cache, (owner_id, url), owner_id, build)
+
+
+def _with_cursor(url: str, cursor: str) -> str:
+    """`url` with its `cursor` parameter set to `cursor`, the others kept as they were."""
+    base, _, query = url.partition("?")
+    kept = [part for part in query.split("&") if part and not part.startswith("cursor=")]
+    return f"{base}?{'&'.join([*kept, f'cursor={cursor}'])}"
 
 
 async def change_movie(
