@@ -266,7 +266,7 @@ _EXPORT_MEDIA = {"json": "application/json", "csv": "text/csv; charset=utf-8"}
     "collections oldest first, that `POST /collection/import/` takes back. `format=csv`: "
     "a header row, then one row per movie: " + ", ".join(transfer.CSV_COLUMNS) + ". "
     "Sent as an attachment, streamed.",
-    operation_id="export_collections",
+    operation_id="exportCollections",
 )
 async def export_collections(
     user_id: CurrentUserId,
@@ -293,7 +293,7 @@ async def export_collections(
     "creates its collections, in order, in one transaction (their `uuid` and times are "
     "new). A document that is invalid, or would pass MAX_COLLECTIONS_PER_USER or "
     "MAX_MOVIES_PER_COLLECTION, is 422 naming its first bad entry, and nothing is created.",
-    operation_id="import_collections",
+    operation_id="importCollections",
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -457,7 +457,7 @@ async def remove_movie(
     summary="Set a movie's note and/or move it within the collection",
     description="`note` (null removes it) and/or `position` (0-based; the movies in between "
     "shift by one); a field left out stays as it is. Answers the collection and its new ETag.",
-    operation_id="change_collection_movie",
+    operation_id="updateMovie",
     openapi_extra=_reads_header(IF_MATCH),
 )
 async def change_movie(
@@ -485,7 +485,7 @@ async def change_movie(
     description="Makes the collection's link (201), or answers the one it has (200). Any "
     "signed-in user with the token may read the collection at `GET /shared/<token>/` and "
     "copy it with `POST /shared/<token>/copy/`; nothing else.",
-    operation_id="share_collection",
+    operation_id="shareCollection",
 )
 async def share_collection(
     collection_uuid: str, user_id: CurrentUserId, request: Request
@@ -504,7 +504,7 @@ async def share_collection(
     summary="The share link of one of my collections (404 if it has none)",
     description="The link made by `POST /collection/<uuid>/share/`; 404 when the collection "
     "is not shared.",
-    operation_id="read_collection_share",
+    operation_id="getCollectionShare",
 )
 async def read_share(collection_uuid: str, user_id: CurrentUserId, request: Request) -> Response:
     database = get_container(request).database
@@ -520,7 +520,7 @@ async def read_share(collection_uuid: str, user_id: CurrentUserId, request: Requ
     summary="Revoke a collection's share link",
     description="The link answers 404 from now on (204 also when the collection was not "
     "shared); sharing again makes a new token.",
-    operation_id="unshare_collection",
+    operation_id="unshareCollection",
 )
 async def unshare_collection(
     collection_uuid: str, user_id: CurrentUserId, request: Request
@@ -539,7 +539,7 @@ async def unshare_collection(
     summary="A collection shared with me by link (read-only)",
     description="Title, description, movies with their notes, and the owner's username. "
     "404 for a token that is unknown or revoked.",
-    operation_id="read_shared_collection",
+    operation_id="getSharedCollection",
 )
 async def read_shared(token: str, user_id: CurrentUserId, request: Request) -> Response:
     database = get_container(request).database
@@ -555,7 +555,7 @@ async def read_shared(token: str, user_id: CurrentUserId, request: Request) -> R
     description="A new collection of mine with the shared one's title, description, movies "
     "and notes; later changes to either do not reach the other. 422 past "
     "MAX_COLLECTIONS_PER_USER.",
-    operation_id="copy_shared_collection",
+    operation_id="copySharedCollection",
 )
 async def copy_shared(token: str, user_id: CurrentUserId, request: Request) -> Response:
     container = get_container(request)
