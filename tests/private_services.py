@@ -90,18 +90,19 @@ class PrivatePostgres:
             time.sleep(0.1)
         raise RuntimeError("private PostgreSQL did not start")
 
-    def stop(self, fast: bool = True) -> None:
-        """Stop the server (immediate shutdown: connections are cut, like a crash)."""
+    def stop(self, mode: str = "immediate") -> None:
+        """Stop the server with `pg_ctl -m <mode>`: immediate cuts connections like a crash,
+        fast ends sessions cleanly, smart waits until the clients let go of theirs."""
         if self.process is None:
             return
         subprocess.run(
             _as_postgres_user(
-                [_postgres_bin("pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"]
+                [_postgres_bin("pg_ctl"), "-D", str(self.data), "-m", mode, "-W", "stop"]
             ),
             check=False,
             capture_output=True,
         )
-        self.process.wait(30)
+        self.process.wait(60)
         self.process = None
 
     def __enter__(self) -> PrivatePostgres:

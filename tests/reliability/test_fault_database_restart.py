@@ -47,12 +47,17 @@ async def no_partial_collections(url: str) -> list[str]:
     ]
 
 
+@pytest.mark.parametrize("mode", ["immediate", "fast", "smart"])
 async def test_database_stopped_and_restarted_mid_traffic(
-    private_postgres: PrivatePostgres, tmp_path: Path
+    private_postgres: PrivatePostgres, tmp_path: Path, mode: str
 ) -> None:
+    """`pg_ctl stop -m <mode>`: immediate cuts the connections, fast ends them between
+    operations (asyncpg: InternalClientError, InterfaceError, AdminShutdown), smart refuses new
+    ones and waits until the clients let go of theirs (the pool does, on the first refusal)."""
     environment = {
         "DATABASE_URL": private_postgres.url,
         "DATABASE_POOL_TIMEOUT": "2",
+        "DATABASE_POOL_RECYCLE": "1",  # smart: connections turn over, one meets the refusal
         "DATA_DIR": str(tmp_path / "data"),
         "SECRET_KEY": "fault-secret-0123456789abcdef0123456789abcdef",
         # A create cut off by the outage leaves its key claimed; retries may take it over after
@@ -62,8 +67,8 @@ async def test_database_stopped_and_restarted_mid_traffic(
     with ServerProcess(environment, workers=2) as server:
         traffic = Traffic(server.url, clients=4, idempotent_creates=True)
         running = asyncio.create_task(traffic.run())
-        await asyncio.sleep(2.0)
-        await asyncio.to_thread(private_postgres.stop)
+        await asyncio.sleep(1.5)
+        await asyncio.to_thread(private_postgres.stop, mode)
         stopped_at = time.monotonic()
         # While the database is down: fast 503s, and what needs no database still answers.
         async with httpx.AsyncClient(base_url=server.url, timeout=5) as http:
@@ -71,21 +76,23 @@ async def test_database_stopped_and_restarted_mid_traffic(
             live = await http.get("/health/live")
             assert live.status_code == 200
             assert time.monotonic() - started < 1.0
-        await asyncio.sleep(2.5)
+        await asyncio.sleep(2.0)
         down = traffic.statuses_between(stopped_at + 0.5, time.monotonic())
         await asyncio.to_thread(private_postgres.start)
         restarted_at = time.monotonic()
-        await asyncio.sleep(4.0)
+        await asyncio.sleep(3.5)
         traffic.stop.set()
         await running
         after = traffic.statuses_between(restarted_at + 2.0, time.monotonic())
         print(  # reported in docs/reliability.md (pytest -s shows it)
-            f"database restart: {dict(traffic.statuses)} in total; while down {dict(down)}; "
+            f"database restart ({mode}): {dict(traffic.statuses)} in total; "
+            f"while down {dict(down)}; "
             f"from 2 s after the restart {dict(after)}; "
             f"{traffic.transport_errors} transport errors; {traffic.replays} creates replayed"
         )
         assert set(down) == {503}, down
         assert down[503] > 10
+        assert all(retry == "1" for retry in traffic.retry_after_of_503), traffic.retry_after_of_503
         # Full recovery: everything succeeds again shortly after the restart.
         assert set(after) <= {200, 201}, after
         assert after[200] + after[201] > 10, after
