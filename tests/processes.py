@@ -144,6 +144,22 @@ class ServerProcess:
         self.stop()
 
 
+def worker_pids(server: ServerProcess) -> list[int]:
+    """The worker processes of a multi-worker `serve`."""
+    assert server.process is not None
+    pid = server.process.pid
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    # uvicorn's supervisor also starts a resource tracker; workers are the ones serving.
+    return [int(c) for c in children if "resource_tracker" not in _cmdline(int(c))]
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except FileNotFoundError:
+        return ""
+
+
 class PrivateRedis:
     """A redis-server of our own on a free port, for tests that kill it (never the shared one).
 

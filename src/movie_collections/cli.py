@@ -67,18 +67,28 @@ def run_server(app: str, *, factory: bool, arguments: argparse.Namespace, log_le
         return
     import uvicorn
 
-    uvicorn.run(
-        app,
-        factory=factory,
-        host=arguments.host,
-        port=arguments.port,
-        workers=arguments.workers,
-        log_level=log_level.lower(),
-        access_log=arguments.access_log,
-        proxy_headers=True,
-        forwarded_allow_ips=arguments.forwarded_allow_ips,
-        timeout_graceful_shutdown=arguments.graceful_timeout,
-    )
+    options: dict[str, Any] = {
+        "factory": factory,
+        "host": arguments.host,
+        "port": arguments.port,
+        "workers": arguments.workers,
+        "log_level": log_level.lower(),
+        "access_log": arguments.access_log,
+        "proxy_headers": True,
+        "forwarded_allow_ips": arguments.forwarded_allow_ips,
+        "timeout_graceful_shutdown": arguments.graceful_timeout,
+    }
+    if arguments.workers <= 1:
+        uvicorn.run(app, **options)  # one process: a failed start exits non-zero already
+        return
+    from movie_collections.supervisor import WorkerSupervisor
+
+    # uvicorn.run's multi-worker path, with a supervisor that exits non-zero when it gives up.
+    config = uvicorn.Config(app, **options)
+    supervisor = WorkerSupervisor(config, sockets=[config.bind_socket()])
+    supervisor.run()
+    if supervisor.failure is not None:
+        sys.exit(f"movie-collections serve: {supervisor.failure}")
 
 
 def _run_granian(app: str, *, factory: bool, arguments: argparse.Namespace, log_level: str) -> None:

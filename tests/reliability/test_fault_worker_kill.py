@@ -10,18 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import ServerProcess
+from tests.processes import ServerProcess, worker_pids
 from tests.reliability.traffic import Traffic
 
 pytestmark = pytest.mark.slow
-
-
-def worker_pids(server: ServerProcess) -> list[int]:
-    assert server.process is not None
-    pid = server.process.pid
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    # uvicorn's supervisor also starts a resource tracker; workers are the ones serving.
-    return [int(c) for c in children if "resource_tracker" not in _cmdline(int(c))]
 
 
 async def replacement_of(server: ServerProcess, dead: int, limit_s: float = 60) -> list[int]:
@@ -36,13 +28,6 @@ async def replacement_of(server: ServerProcess, dead: int, limit_s: float = 60) 
         if (dead not in workers and len(workers) == 2) or time.monotonic() > deadline:
             return workers
         await asyncio.sleep(0.2)
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except FileNotFoundError:
-        return ""
 
 
 async def test_sigkill_of_a_worker_and_then_of_the_server_loses_no_acknowledged_write(
