@@ -26,7 +26,7 @@ async def request_count(_user: CurrentUserId, request: Request) -> Response:
         return json_response(RequestCount(requests=await container.counter.total()))
     except CounterUnavailable as error:
         raise ServiceUnavailable(
-            "The request counter's store is unreachable; the count cannot be told exactly.",
+            "The request counter's store is unreachable or full; the count cannot be told exactly.",
             headers={"Retry-After": "1"},
         ) from error
 
@@ -43,7 +43,7 @@ async def reset_request_count(_user: CurrentUserId, request: Request) -> ResetDo
         await container.counter.reset()
     except CounterUnavailable as error:
         raise ServiceUnavailable(
-            "The request counter's store is unreachable; try the reset again.",
+            "The request counter's store is unreachable or full; try the reset again.",
             headers={"Retry-After": "1"},
         ) from error
     return ResetDone()
