@@ -10,7 +10,7 @@ BENCH_ARGS ?=
 PYTEST_ARGS ?=
 SOAK_ARGS ?=
 
-.PHONY: run demo test lint fuzz format migrate lock clean bench bench-counter screenshots soak soak-ci
+.PHONY: run demo test lint fuzz format migrate lock clean bench bench-counter screenshots soak soak-ci soak-faults
 
 run: $(RUNTIME_STAMP) ## serve the API on http://127.0.0.1:8000 (embedded SQLite)
 	$(BIN)/movie-collections serve
@@ -61,6 +61,9 @@ soak: $(DEV_STAMP) ## soak test: 5 minutes of mixed load, then every write check
 
 soak-ci: $(DEV_STAMP) ## the soak test at CI length (60 s)
 	$(BIN)/python -m bench.soak --duration 60 $(SOAK_ARGS)
+
+soak-faults: $(DEV_STAMP) ## the soak with faults (90 s: PostgreSQL stopped, Redis killed, a worker killed, disk full; root)
+	$(BIN)/python -m bench.soak --faults --duration 90 $(SOAK_ARGS)
 
 bench-counter: $(DEV_STAMP) ## throughput of GET /me/ with the request counter off, local, redis
 	$(BIN)/python bench/counter_overhead.py $(BENCH_ARGS)

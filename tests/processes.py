@@ -145,10 +145,13 @@ class ServerProcess:
         self.stop()
 
 
-def worker_pids(server: ServerProcess) -> list[int]:
-    """The worker processes of a multi-worker `serve`."""
-    assert server.process is not None
-    pid = server.process.pid
+def worker_pids(server: ServerProcess | int) -> list[int]:
+    """The worker processes of a multi-worker `serve` (or of the process with this pid)."""
+    if isinstance(server, ServerProcess):
+        assert server.process is not None
+        pid = server.process.pid
+    else:
+        pid = server
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     # uvicorn's supervisor also starts a resource tracker; workers are the ones serving.
     return [int(c) for c in children if "resource_tracker" not in _cmdline(int(c))]
