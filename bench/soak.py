@@ -9,7 +9,7 @@ number of requests sent since its reset, and the server's memory (RSS) stays fla
 
     python -m bench.soak --duration 300          # make soak
     python -m bench.soak --duration 60           # make soak-ci
-    python -m bench.soak --faults --duration 90  # make soak-faults (root: private servers, tmpfs)
+    python -m bench.soak --faults --duration 60  # make soak-faults (root: private servers, tmpfs)
 
 With --faults the run has two legs of half the duration each, with faults injected under load:
 PostgreSQL + Redis (private servers: a worker SIGKILLed, PostgreSQL stopped with `-m fast` and

@@ -29,9 +29,14 @@ def _load_settings() -> Settings:
 
 
 def _migrate(settings: Settings) -> None:
+    from sqlalchemy.exc import DBAPIError
+
     from movie_collections.core.migrate import upgrade_to_head
 
-    upgrade_to_head(settings.database_url)
+    try:
+        upgrade_to_head(settings.database_url)
+    except DBAPIError as error:  # unreachable, or (SQLite) a full disk: say so, exit 1
+        sys.exit(f"movie-collections: cannot bring the database schema up to date: {error.orig}")
     logger.info("database schema is up to date")
 
 

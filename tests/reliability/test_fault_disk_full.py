@@ -116,3 +116,14 @@ async def test_a_full_disk_is_a_state_and_space_coming_back_ends_it(tmpfs: Small
     output = server.output()
     assert output.count("starting a replacement") == 1, output  # only the worker we killed
     assert "Traceback" not in output, output
+
+    # The whole server restarted on the full disk: SQLite cannot open its WAL index without
+    # space, so `serve` exits 1 at once, saying why (a process manager tries again later).
+    tmpfs.fill()
+    restarted = ServerProcess(environment, workers=2)
+    with pytest.raises(RuntimeError, match="exited early"):
+        restarted.start()
+    assert restarted.process is not None
+    assert restarted.process.wait(30) == 1
+    assert "cannot bring the database schema up to date: disk I/O error" in restarted.output()
+    assert "Traceback" not in restarted.output()
