@@ -140,11 +140,14 @@ def test_what_a_stopping_server_raises_is_unavailable(error: Exception) -> None:
     assert isinstance(classify(error), DatabaseUnavailable)
 
 
-async def test_a_connection_broken_mid_transaction_is_not_reused(
-    private_postgres: PrivatePostgres, tmp_path: Path
+@pytest.mark.parametrize("how", ["terminated", "raised"])
+async def test_a_connection_that_failed_as_unavailable_is_not_reused(
+    private_postgres: PrivatePostgres, tmp_path: Path, how: str
 ) -> None:
-    """A backend terminated under a transaction (as a fast shutdown does): that request gets
-    DatabaseUnavailable, and the pool never hands the dead connection out again."""
+    """A backend terminated under a transaction (as a fast shutdown does), or one whose
+    statement failed with a "shutting down" error while the connection itself looks open (as
+    asyncpg's state errors do): that request gets DatabaseUnavailable, and the pool never hands
+    the connection out again."""
     settings = make_settings(private_postgres.url, tmp_path / "data", database_pool_size=1)
     database = Database(settings)
     await database.start()
@@ -152,24 +155,29 @@ async def test_a_connection_broken_mid_transaction_is_not_reused(
     try:
         pids: list[int] = []
         with pytest.raises(DatabaseUnavailable):
-            await _terminated_mid_transaction(database, admin, pids)
-        pid = pids[0]
+            await _fails_mid_transaction(database, admin, pids, how)
         # The one pooled connection is a new one, and it works.
         for _ in range(3):
             async with database.transaction(write=True) as connection:
-                assert await connection.fetch_value(_BACKEND_PID) != pid
+                assert await connection.fetch_value(_BACKEND_PID) != pids[0]
     finally:
         await admin.close()
         await database.close()
 
 
 _BACKEND_PID = text("SELECT pg_backend_pid()")
+_RAISE_ADMIN_SHUTDOWN = text(
+    "DO $$ BEGIN RAISE EXCEPTION 'shutting down' USING ERRCODE = '57P01'; END $$"
+)
 
 
-async def _terminated_mid_transaction(
-    database: Database, admin: asyncpg.Connection, pids: list[int]
+async def _fails_mid_transaction(
+    database: Database, admin: asyncpg.Connection, pids: list[int], how: str
 ) -> None:
     async with database.transaction(write=True) as connection:
         pids.append(await connection.fetch_value(_BACKEND_PID))
-        await admin.execute("SELECT pg_terminate_backend($1)", pids[0])
-        await connection.fetch_value(_BACKEND_PID)
+        if how == "terminated":
+            await admin.execute("SELECT pg_terminate_backend($1)", pids[0])
+            await connection.fetch_value(_BACKEND_PID)
+        else:
+            await connection.execute(_RAISE_ADMIN_SHUTDOWN)
