@@ -376,9 +376,10 @@ class Database:
                 acquired = await pool.acquire()
         except Exception as error:
             classified = classify(error)
-            if isinstance(classified, DatabaseUnavailable):
-                # The server is going away (or was): let go of every pooled connection, so a
-                # smart shutdown, which waits for them, can finish; new ones are made on demand.
+            if isinstance(classified, DatabaseUnavailable) and not isinstance(error, TimeoutError):
+                # The server refused or dropped a new connection (not: the pool was busy): it
+                # is going away, or was. Let go of every pooled connection, so a smart
+                # shutdown, which waits for them, can finish; new ones are made on demand.
                 await pool.expire_connections()
             raise classified from error
         opened_at: float = acquired.opened_at
