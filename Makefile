@@ -12,7 +12,7 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 SOAK_ARGS ?=
 
-.PHONY: run demo test lint fuzz format migrate lock docs client-journey wheel-check clean bench bench-pages bench-counter screenshots soak soak-ci container-check
+.PHONY: run demo test lint fuzz format migrate lock docs client-journey wheel-check clean bench bench-pages bench-counter screenshots soak soak-ci container-check soak-faults
 
 run: $(RUNTIME_STAMP) ## serve the API on http://$(HOST):$(PORT) (embedded SQLite; make run PORT=9000)
 	$(BIN)/movie-collections serve --host $(HOST) --port $(PORT)
@@ -85,6 +85,9 @@ soak: $(DEV_STAMP) ## soak test: 5 minutes of mixed load, then every write check
 
 soak-ci: $(DEV_STAMP) ## the soak test at CI length (60 s)
 	$(BIN)/python -m bench.soak --duration 60 $(SOAK_ARGS)
+
+soak-faults: $(DEV_STAMP) ## the soak with faults at CI length (60 s; `make soak SOAK_ARGS=--faults`: 300 s); root
+	$(BIN)/python -m bench.soak --faults --duration 60 $(SOAK_ARGS)
 
 bench-counter: $(DEV_STAMP) ## throughput of GET /me/ with the request counter off, local, redis
 	$(BIN)/python bench/counter_overhead.py $(BENCH_ARGS)

@@ -9,6 +9,15 @@ number of requests sent since its reset, and the server's memory (RSS) stays fla
 
     python -m bench.soak --duration 300          # make soak
     python -m bench.soak --duration 60           # make soak-ci
+    python -m bench.soak --faults --duration 60  # make soak-faults (root: private servers, tmpfs)
+
+With --faults the run has two legs of half the duration each, with faults injected under load:
+PostgreSQL + Redis (private servers: a worker SIGKILLed, PostgreSQL stopped with `-m fast` and
+restarted, Redis SIGKILLed and restarted), then SQLite and the local counter on a tmpfs (the
+disk filled, a worker SIGKILLed while it is full, the disk freed). A 503 problem+json with
+Retry-After and a cut connection are then allowed answers (the write is left out of the
+checks as uncertain); the count must lie between the requests sent minus the cut ones and
+the requests sent.
 
 Exit status 0 when there were no anomalies, 1 otherwise. The summary is printed as JSON (and
 written to --report when given).
@@ -23,18 +32,21 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+from tests.private_services import PrivatePostgres, SmallTmpfs, postgres_server_available
+from tests.processes import PrivateRedis, worker_pids
 
 from bench.procstats import tree
 from bench.servers import Server, free_port
@@ -145,6 +157,8 @@ class User:
 
 @dataclass
 class Results:
+    faults: bool = False  # 503 with Retry-After and cut connections are allowed
+    refused: int = 0
     sent: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
     operations: Counter[str] = field(default_factory=Counter)
@@ -160,6 +174,10 @@ class Results:
 
 class Unexpected(Exception):
     """A response the checker did not allow."""
+
+
+class Refused(Unexpected):
+    """With --faults: a 503 problem+json with Retry-After, or a cut connection."""
 
 
 # --------------------------------------------------------------------------- the scenario
@@ -188,9 +206,16 @@ class SoakClient:
             response = await self.http.request(method, path, **kwargs)
         except httpx.TransportError as error:
             self.results.statuses["transport error"] += 1
-            raise Unexpected(f"{method} {path}: {type(error).__name__}") from error
+            kind = Refused if self.results.faults else Unexpected
+            raise kind(f"{method} {path}: {type(error).__name__}") from error
         self.results.latencies.append(time.perf_counter() - started)
         self.results.statuses[str(response.status_code)] += 1
+        if self.results.faults and response.status_code == 503:
+            if response.headers.get(
+                "content-type"
+            ) != "application/problem+json" or not response.headers.get("Retry-After"):
+                raise Unexpected(f"{method} {path}: 503 without problem+json and Retry-After")
+            raise Refused(f"{method} {path}: 503")
         return response
 
     def expect(self, response: httpx.Response, *statuses: int) -> None:
@@ -208,6 +233,8 @@ class SoakClient:
             self.results.operations[operation] += 1
             try:
                 await getattr(self, operation)(user)
+            except Refused:
+                self.results.refused += 1
             except Unexpected as error:
                 self.results.anomaly(str(error))
             if self.think_time:
@@ -595,10 +622,18 @@ def services(arguments: argparse.Namespace, directory: Path) -> Iterator[tuple[S
             upstream.stop()
 
 
+# Injects faults into a running leg: (server, start of load, leg length, event log).
+Faults = Callable[[Server, float, float, list[dict[str, Any]]], Awaitable[None]]
+
+
 async def soak(
-    arguments: argparse.Namespace, server: Server, movies_enabled: bool
+    arguments: argparse.Namespace,
+    server: Server,
+    movies_enabled: bool,
+    faults: Faults | None = None,
 ) -> dict[str, Any]:
-    results = Results()
+    results = Results(faults=faults is not None)
+    events: list[dict[str, Any]] = []
     base_url = server.url
     limits = httpx.Limits(
         max_connections=arguments.clients, max_keepalive_connections=arguments.clients
@@ -634,6 +669,8 @@ async def soak(
         # RSS is measured from the end of warm-up: pools, caches and arenas fill up first.
         warm_until = started + min(30.0, arguments.duration / 5)
         tasks = [asyncio.create_task(client.run(deadline)) for client in clients]
+        if faults is not None:
+            tasks.append(asyncio.create_task(faults(server, started, arguments.duration, events)))
         await asyncio.sleep(max(0.0, warm_until - time.monotonic()))
         rss_start = server_rss(server)
         rss_samples = [sum(rss_start.values())]
@@ -653,22 +690,33 @@ async def soak(
         for client in clients:
             checks += await client.final_check()
         # The counter must have seen every request sent since the reset, plus this one.
-        count = await http.get("/request-count/", headers=operator)
-        results.sent += 1
+        for _ in range(150 if faults else 1):  # after faults: until the count is back
+            count = await http.get("/request-count/", headers=operator)
+            results.sent += 1
+            if count.status_code == 200:
+                break
+            await asyncio.sleep(0.2)
         counted = count.json().get("requests") if count.status_code == 200 else None
-        if counted != results.sent:
-            results.anomaly(f"request count {counted}, requests sent {results.sent}")
+        # With faults, a request whose connection was cut may or may not have reached the
+        # server; without, the count must be exact.
+        cut = results.statuses["transport error"] if faults else 0
+        if counted is None or not results.sent - cut <= counted <= results.sent:
+            results.anomaly(
+                f"request count {counted}, requests sent {results.sent} ({cut} of them cut)"
+            )
 
     latencies = sorted(results.latencies)
+    allowed = UPSTREAM_STATUSES | ({503} if faults else set())  # 503s checked as they came
     server_errors = {
         status: n
         for status, n in results.statuses.items()
-        if status.isdigit() and int(status) >= 500 and int(status) not in UPSTREAM_STATUSES
+        if status.isdigit() and int(status) >= 500 and int(status) not in allowed
     }
     if server_errors:
         results.anomaly(f"5xx answers: {server_errors}")
     growth = (sum(rss_end.values()) - sum(rss_start.values())) / max(1, sum(rss_start.values()))
-    if growth > arguments.max_rss_growth:
+    # With faults a worker is replaced: its successor's memory is no growth.
+    if faults is None and growth > arguments.max_rss_growth:
         results.anomaly(
             f"server RSS grew {growth:.0%} (over {arguments.max_rss_growth:.0%}) during the soak"
         )
@@ -706,6 +754,8 @@ async def soak(
             for pid in sorted(set(rss_start) | set(rss_end))
         },
         "server_processes": len(rss_end),
+        "faults": events,
+        "refused_during_faults": results.refused,
         "anomalies": results.anomalies,
     }
 
@@ -741,6 +791,14 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         default=0.25,
         help="RSS growth from the end of warm-up to the end that counts as a leak (default 0.25)",
     )
+    parser.add_argument(
+        "--faults",
+        action="store_true",
+        help="two legs with faults injected (private PostgreSQL and Redis, a tmpfs; root)",
+    )
+    parser.add_argument(
+        "--tmpfs-size", default="128m", help="size of the faults leg's tmpfs (default 128m)"
+    )
     parser.add_argument("--seed", type=int, default=7, help="scenario seed (default 7)")
     parser.add_argument("--report", type=Path, default=None, help="also write the JSON here")
     return parser.parse_args(argv)
@@ -767,15 +825,107 @@ def fresh_postgres_database() -> Iterator[str]:
         asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+# --------------------------------------------------------------------------- faults
+
+
+def _at(started: float, duration: float, fraction: float) -> Awaitable[None]:
+    return asyncio.sleep(max(0.0, started + fraction * duration - time.monotonic()))
+
+
+def _noter(started: float, events: list[dict[str, Any]]) -> Callable[[str], None]:
+    def note(what: str) -> None:
+        events.append({"at_s": round(time.monotonic() - started, 1), "fault": what})
+
+    return note
+
+
+def _kill_a_worker(server: Server) -> str:
+    victim = worker_pids(server.pid)[0]
+    os.kill(victim, signal.SIGKILL)
+    return f"worker {victim} SIGKILLed"
+
+
+def postgres_and_redis_faults(postgres: PrivatePostgres, redis_server: PrivateRedis) -> Faults:
+    async def inject(
+        server: Server, started: float, duration: float, events: list[dict[str, Any]]
+    ) -> None:
+        note = _noter(started, events)
+        await _at(started, duration, 0.2)
+        note(_kill_a_worker(server))
+        await _at(started, duration, 0.35)
+        await asyncio.to_thread(postgres.stop, "fast")
+        note("PostgreSQL stopped (pg_ctl stop -m fast)")
+        await asyncio.sleep(3)
+        await asyncio.to_thread(postgres.start)
+        note("PostgreSQL started")
+        await _at(started, duration, 0.6)
+        redis_server.kill()
+        note("Redis SIGKILLed")
+        await asyncio.sleep(3)
+        await asyncio.to_thread(redis_server.start)
+        note("Redis started (same append-only file)")
+
+    return inject
+
+
+def disk_faults(tmpfs: SmallTmpfs) -> Faults:
+    async def inject(
+        server: Server, started: float, duration: float, events: list[dict[str, Any]]
+    ) -> None:
+        note = _noter(started, events)
+        await _at(started, duration, 0.25)
+        written = await asyncio.to_thread(tmpfs.fill)
+        note(f"disk filled ({written / 2**20:.1f} MiB written)")
+        await _at(started, duration, 0.35)
+        note(_kill_a_worker(server) + " (its replacement starts on the full disk)")
+        await _at(started, duration, 0.55)
+        tmpfs.free()
+        note("disk freed")
+
+    return inject
+
+
+def run_with_faults(arguments: argparse.Namespace, directory: Path) -> dict[str, Any]:
+    """The two legs of --faults; one summary holding both."""
+    if not (
+        postgres_server_available() and shutil.which("redis-server") and SmallTmpfs.available()
+    ):
+        raise SystemExit("--faults needs root, PostgreSQL's server binaries and redis-server")
+    legs: list[dict[str, Any]] = []
+    leg = argparse.Namespace(**{**vars(arguments), "duration": arguments.duration / 2})
+    with PrivatePostgres() as postgres:
+        redis_server = PrivateRedis(directory / "redis").start()
+        try:
+            leg.database_url, leg.redis_url = postgres.url, redis_server.url
+            with services(leg, directory / "postgres-redis") as (server, movies_enabled):
+                faults = postgres_and_redis_faults(postgres, redis_server)
+                legs.append(asyncio.run(soak(leg, server, movies_enabled, faults)))
+        finally:
+            redis_server.kill()
+    with SmallTmpfs(arguments.tmpfs_size) as tmpfs:
+        leg.database_url, leg.redis_url = None, None
+        with services(leg, tmpfs.path) as (server, movies_enabled):
+            legs.append(asyncio.run(soak(leg, server, movies_enabled, disk_faults(tmpfs))))
+    legs[0]["leg"] = "PostgreSQL + Redis (private servers)"
+    legs[1]["leg"] = f"SQLite + local counter on a {arguments.tmpfs_size} tmpfs"
+    return {
+        "legs": legs,
+        "anomalies": [f"{leg['leg']}: {anomaly}" for leg in legs for anomaly in leg["anomalies"]],
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     arguments = parse_arguments(argv)
     directory = Path(tempfile.mkdtemp(prefix="mc-soak-"))
     try:
-        with contextlib.ExitStack() as stack:
-            if arguments.postgres:
-                arguments.database_url = stack.enter_context(fresh_postgres_database())
-            server, movies_enabled = stack.enter_context(services(arguments, directory))
-            summary = asyncio.run(soak(arguments, server, movies_enabled))
+        if arguments.faults:
+            summary = run_with_faults(arguments, directory)
+        else:
+            with contextlib.ExitStack() as stack:
+                if arguments.postgres:
+                    arguments.database_url = stack.enter_context(fresh_postgres_database())
+                server, movies_enabled = stack.enter_context(services(arguments, directory))
+                summary = asyncio.run(soak(arguments, server, movies_enabled))
     finally:
         shutil.rmtree(directory, ignore_errors=True)
     text = json.dumps(summary, indent=2)

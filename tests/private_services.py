@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
 import shutil
@@ -90,18 +91,19 @@ class PrivatePostgres:
             time.sleep(0.1)
         raise RuntimeError("private PostgreSQL did not start")
 
-    def stop(self, fast: bool = True) -> None:
-        """Stop the server (immediate shutdown: connections are cut, like a crash)."""
+    def stop(self, mode: str = "immediate") -> None:
+        """Stop the server with `pg_ctl -m <mode>`: immediate cuts connections like a crash,
+        fast ends sessions cleanly, smart waits until the clients let go of theirs."""
         if self.process is None:
             return
         subprocess.run(
             _as_postgres_user(
-                [_postgres_bin("pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"]
+                [_postgres_bin("pg_ctl"), "-D", str(self.data), "-m", mode, "-W", "stop"]
             ),
             check=False,
             capture_output=True,
         )
-        self.process.wait(30)
+        self.process.wait(60)
         self.process = None
 
     def __enter__(self) -> PrivatePostgres:
@@ -116,3 +118,49 @@ class PrivatePostgres:
     ) -> None:
         self.stop()
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+class SmallTmpfs:
+    """A tmpfs of `size` mounted on a fresh folder (root only), to fill up and free again."""
+
+    def __init__(self, size: str = "3m") -> None:
+        self.path = Path(tempfile.mkdtemp(prefix="mc-tmpfs-"))
+        self.size = size
+        self.filler = self.path / "filler"
+
+    @staticmethod
+    def available() -> bool:
+        return os.geteuid() == 0 and shutil.which("mount") is not None
+
+    def __enter__(self) -> SmallTmpfs:
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={self.size},mode=0700", "tmpfs", str(self.path)],
+            check=True,
+            capture_output=True,
+        )
+        return self
+
+    def fill(self) -> int:
+        """Write a file until the disk is full; the bytes written."""
+        written = 0
+        with open(self.filler, "ab", buffering=0) as handle:
+            for chunk in (65536, 4096, 512, 1):
+                try:
+                    while True:
+                        written += handle.write(b"\0" * chunk)
+                except OSError as error:
+                    if error.errno != errno.ENOSPC:
+                        raise
+        return written
+
+    def free(self) -> None:
+        self.filler.unlink(missing_ok=True)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        subprocess.run(["umount", "-l", str(self.path)], check=False, capture_output=True)
+        shutil.rmtree(self.path, ignore_errors=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -142,6 +143,39 @@ class ServerProcess:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def worker_pids(server: ServerProcess | int) -> list[int]:
+    """The worker processes of a multi-worker `serve` (or of the process with this pid)."""
+    if isinstance(server, ServerProcess):
+        assert server.process is not None
+        pid = server.process.pid
+    else:
+        pid = server
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    # uvicorn's supervisor also starts a resource tracker; workers are the ones serving.
+    return [int(c) for c in children if "resource_tracker" not in _cmdline(int(c))]
+
+
+async def replacement_of(server: ServerProcess, dead: int, limit_s: float = 60) -> list[int]:
+    """The workers once the supervisor has reaped `dead` and started another in its place.
+
+    uvicorn's supervisor looks at its workers twice a second and then starts a new one, which
+    imports the app before it is listed: about a second here, but many on a slowed machine
+    (seen: over 3 s while the host ran ~7x slower), so this waits for it, within a limit."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        workers = worker_pids(server)
+        if (dead not in workers and len(workers) == server.workers) or time.monotonic() > deadline:
+            return workers
+        await asyncio.sleep(0.2)
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except FileNotFoundError:
+        return ""
 
 
 class PrivateRedis:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import json
 import os
@@ -12,7 +13,12 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
+from movie_collections.counter.backend import CounterUnavailable
 from movie_collections.counter.local import LocalFileCounter
+from tests.private_services import SmallTmpfs
+from tests.services import skip_or_fail
 
 
 async def started(directory: Path) -> LocalFileCounter:
@@ -176,3 +182,38 @@ async def test_a_read_waits_for_a_reset_in_progress_and_sees_its_result(tmp_path
     assert await (await started(tmp_path)).total() == 1
     assert await reader.total() == 1
     await reader.stop()
+
+
+async def test_a_full_disk_is_a_state_the_count_survives() -> None:
+    """On a full disk: a reset fails cleanly (no temp file left), a worker starting counts in
+    memory (no file it could SIGBUS on) and reads refuse to guess; once space is back the
+    worker stores what it counted and the total is exact again."""
+    if not SmallTmpfs.available():
+        skip_or_fail("mounting a tmpfs needs root")
+    with SmallTmpfs("1m") as tmpfs:
+        directory = tmpfs.path / "counter"
+        first = await started(directory)
+        for _ in range(3):
+            first.increment()
+        tmpfs.fill()
+        with pytest.raises(CounterUnavailable):
+            await first.reset()
+        assert list(directory.glob(".state.json.*")) == []
+        second = await started(directory)  # cannot allocate its file
+        for _ in range(5):
+            second.increment()
+        for reader in (first, second):
+            with pytest.raises(CounterUnavailable):
+                await reader.total()
+        tmpfs.free()
+        for _ in range(50):  # the worker tries again every second
+            with contextlib.suppress(CounterUnavailable):
+                assert await second.total() == 8
+                break
+            await asyncio.sleep(0.1)
+        assert await first.total() == 8
+        await first.reset()
+        second.increment()
+        assert await first.total() == 1
+        await first.stop()
+        await second.stop()

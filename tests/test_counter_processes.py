@@ -274,3 +274,56 @@ def test_two_servers_answer_503_until_every_backlog_is_in(tmp_path: Path) -> Non
                     time.sleep(0.05)
     finally:
         private.kill()
+
+
+@pytest.mark.redis
+def test_a_redis_that_comes_back_empty_is_reported_until_a_reset(tmp_path: Path) -> None:
+    """Redis restarts without its data: the count is not silently short. Every worker answers
+    503 saying it was lost and how to start a new one, the log says so once, and after a reset
+    the count is exact again."""
+    if shutil.which("redis-server") is None:
+        skip_or_fail("redis-server is not installed")
+    private = PrivateRedis(tmp_path / "redis").start()
+    environment = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}",
+        "REDIS_URL": private.url,
+        "REDIS_SOCKET_TIMEOUT": "0.5",
+        "COUNTER_RETRY_MAX_SECONDS": "0.2",
+    }
+    try:
+        with ServerProcess(environment, workers=2) as server:
+            auth = register(server.url)
+            asyncio.run(drive([server.url], 200, auth))
+            assert settled_count(server.url, auth) > 200
+            private.kill()
+            shutil.rmtree(private.directory)  # its data is gone
+            private.start()  # same port, empty
+            deadline = time.monotonic() + 30
+            while True:  # 503 while it reconnects and settles, then 503 saying why
+                response = httpx.get(f"{server.url}/request-count/", headers=auth, timeout=10)
+                assert response.status_code == 503, response.text
+                if "lost" in response.json()["detail"]:
+                    break
+                assert time.monotonic() < deadline, response.text
+                time.sleep(0.2)
+            assert response.headers["content-type"] == "application/problem+json"
+            assert "POST /request-count/reset/" in response.json()["detail"]
+            # Every worker, every time, until a reset.
+            for _ in range(10):
+                again = httpx.get(f"{server.url}/request-count/", headers=auth, timeout=10)
+                assert again.status_code == 503
+                assert "lost" in again.json()["detail"]
+            for _ in range(150):  # a worker may still be settling after the reconnect
+                started_again = httpx.post(
+                    f"{server.url}/request-count/reset/", headers=auth, timeout=10
+                )
+                if started_again.status_code == 200:
+                    break
+                time.sleep(0.2)
+            assert started_again.status_code == 200, started_again.text
+            settled_count(server.url, auth)  # both workers answer numbers again
+            reset(server.url, auth)
+            assert count(server.url, auth) == 1
+        assert server.output().count("Redis lost the count") == 1, server.output()
+    finally:
+        private.kill()

@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 
 from movie_collections.core.redis import RedisClient
 from movie_collections.counter import redis as redis_counter
-from movie_collections.counter.backend import CounterUnavailable
+from movie_collections.counter.backend import CounterLost, CounterUnavailable
 from movie_collections.counter.redis import APPLY_BATCH_ONCE, RedisCounter
 from tests.processes import PrivateRedis, free_port
 from tests.services import REDIS_TEST_URL, redis_reachable, skip_or_fail
@@ -411,3 +411,27 @@ async def test_no_host_reads_a_low_number_while_another_flushes_its_backlog(
         for client in clients:
             await client.aclose()
         private.kill()
+
+
+async def test_a_count_found_missing_is_lost_until_a_reset(
+    shared_redis: tuple[Redis, str],
+) -> None:
+    """The count's marker vanishes (Redis came back empty) and a new process starts first:
+    the running one still tells a lost count, not a new one; so does the newcomer from then
+    on; a reset starts a new count for both."""
+    redis, prefix = shared_redis
+    running = await started(redis, prefix)
+    await count_concurrently(running, 5)
+    assert await running.total() == 5
+    await redis.delete(*[key async for key in redis.scan_iter(match=f"{prefix}*")])
+    newcomer = await started(redis, prefix)  # finds no marker: takes it for a first start
+    for counter in (running, newcomer):
+        with pytest.raises(CounterLost):
+            await counter.total()
+    assert await redis.get(running.marker_key) == b"lost"
+    await newcomer.reset()
+    await count_concurrently(running, 3)
+    assert await running.total() == 3
+    assert await newcomer.total() == 3
+    await running.stop()
+    await newcomer.stop()

@@ -6,11 +6,14 @@ import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg  # type: ignore[import-untyped]
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from sqlalchemy import text
 
 from movie_collections.app import create_app
+from movie_collections.core.database import Database, DatabaseUnavailable, classify
 from movie_collections.core.migrate import upgrade_to_head
 from tests.conftest import make_settings, movie, register
 from tests.private_services import PrivatePostgres, postgres_server_available
@@ -112,3 +115,69 @@ async def test_a_restart_while_idle_costs_no_request(
         assert [r.status_code for r in answers if r.status_code >= 300] == []
         listed = await client.get("/collection/", headers=auth)
         assert len(listed.json()["data"]["collections"]) == 6
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        asyncpg.InternalClientError(
+            "cannot switch to state 15; another operation (2) is in progress"
+        ),
+        asyncpg.InterfaceError(
+            "cannot call Transaction.__aexit__(): the underlying connection is closed"
+        ),
+        asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
+        asyncpg.CannotConnectNowError("the database system is shutting down"),
+        asyncpg.AdminShutdownError("terminating connection due to administrator command"),
+        asyncpg.CrashShutdownError("terminating connection because of crash of another process"),
+        asyncpg.TooManyConnectionsError("sorry, too many clients already"),
+        ConnectionResetError(104, "Connection reset by peer"),
+    ],
+    ids=type,
+)
+def test_what_a_stopping_server_raises_is_unavailable(error: Exception) -> None:
+    """What asyncpg raises while PostgreSQL stops (smart, fast or immediate) is a 503."""
+    assert isinstance(classify(error), DatabaseUnavailable)
+
+
+@pytest.mark.parametrize("how", ["terminated", "raised"])
+async def test_a_connection_that_failed_as_unavailable_is_not_reused(
+    private_postgres: PrivatePostgres, tmp_path: Path, how: str
+) -> None:
+    """A backend terminated under a transaction (as a fast shutdown does), or one whose
+    statement failed with a "shutting down" error while the connection itself looks open (as
+    asyncpg's state errors do): that request gets DatabaseUnavailable, and the pool never hands
+    the connection out again."""
+    settings = make_settings(private_postgres.url, tmp_path / "data", database_pool_size=1)
+    database = Database(settings)
+    await database.start()
+    admin = await asyncpg.connect(private_postgres.url)
+    try:
+        pids: list[int] = []
+        with pytest.raises(DatabaseUnavailable):
+            await _fails_mid_transaction(database, admin, pids, how)
+        # The one pooled connection is a new one, and it works.
+        for _ in range(3):
+            async with database.transaction(write=True) as connection:
+                assert await connection.fetch_value(_BACKEND_PID) != pids[0]
+    finally:
+        await admin.close()
+        await database.close()
+
+
+_BACKEND_PID = text("SELECT pg_backend_pid()")
+_RAISE_ADMIN_SHUTDOWN = text(
+    "DO $$ BEGIN RAISE EXCEPTION 'shutting down' USING ERRCODE = '57P01'; END $$"
+)
+
+
+async def _fails_mid_transaction(
+    database: Database, admin: asyncpg.Connection, pids: list[int], how: str
+) -> None:
+    async with database.transaction(write=True) as connection:
+        pids.append(await connection.fetch_value(_BACKEND_PID))
+        if how == "terminated":
+            await admin.execute("SELECT pg_terminate_backend($1)", pids[0])
+            await connection.fetch_value(_BACKEND_PID)
+        else:
+            await connection.execute(_RAISE_ADMIN_SHUTDOWN)

@@ -18,7 +18,8 @@ async def test_live_and_ready_need_no_token(client: httpx.AsyncClient) -> None:
     assert live.json() == {"status": "ok"}
     ready = await client.get("/health/ready")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ok", "checks": {"database": "ok"}}
+    # storage: the local counter's folder (and SQLite's) can allocate.
+    assert ready.json() == {"status": "ok", "checks": {"database": "ok", "storage": "ok"}}
 
 
 async def test_health_counts_by_default(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
@@ -63,6 +64,10 @@ async def test_ready_names_the_failed_dependency(database_url: str, tmp_path: Pa
         assert response.status_code == 503
         assert response.headers["content-type"] == "application/problem+json"
         body = response.json()
-        assert body["checks"] == {"database": "ok", "redis": "unavailable"}
+        assert {**body["checks"], "storage": "ok"} == {
+            "database": "ok",
+            "redis": "unavailable",
+            "storage": "ok",  # SQLite's folder, when the database is SQLite
+        }
         assert "redis" in body["detail"]
         assert (await client.get("/health/live")).status_code == 200

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import PASSWORD, movie
-from tests.processes import ServerProcess
+from tests.processes import ServerProcess, worker_pids
 
 pytestmark = pytest.mark.slow
 
@@ -91,3 +95,43 @@ def test_serve_bounds_malloc_arenas_unless_told_otherwise(tmp_path: Path) -> Non
         assert arena_setting(server) == "2"
     with ServerProcess({**environment, "MALLOC_ARENA_MAX": "4"}) as server:
         assert arena_setting(server) == "4"
+
+
+def test_serve_exits_non_zero_when_its_workers_cannot_be_kept_running(tmp_path: Path) -> None:
+    """A killed worker's replacements all fail to start: `serve` gives up with a non-zero
+    status and says why, so a process manager restarts it (uvicorn alone exits 0)."""
+    data = tmp_path / "data"
+    environment = {"DATABASE_URL": f"sqlite:///{data / 'app.db'}"}
+    with ServerProcess(environment, workers=2) as server:
+        assert server.process is not None
+        # From now on every new worker fails at start: its counter folder is a file.
+        (data / "counter").rename(data / "counter.moved")
+        (data / "counter").write_text("")
+        os.kill(worker_pids(server)[0], signal.SIGKILL)
+        status = server.process.wait(120)
+        output = server.output()
+    assert status != 0
+    assert "failed to start" in output
+    assert "the workers cannot be kept running" in output
+
+
+def test_serve_exits_non_zero_when_its_workers_keep_dying(tmp_path: Path) -> None:
+    """Workers SIGKILLed one after another (as an OOM killer might): after more than 5 deaths
+    within 60 s `serve` stops replacing them and exits 1, saying why."""
+    environment = {"DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}"}
+    with ServerProcess(environment, workers=2) as server:
+        assert server.process is not None
+        killed: set[int] = set()
+        deadline = time.monotonic() + 120
+        while server.process.poll() is None and time.monotonic() < deadline:
+            for pid in set(worker_pids(server)) - killed:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                killed.add(pid)
+            time.sleep(0.05)
+        status = server.process.wait(30)
+        output = server.output()
+    assert status == 1
+    assert "died (exit status -9)" in output
+    assert "6 worker deaths (0 failed starts) within 60 s" in output
+    assert "cannot be kept running" in output

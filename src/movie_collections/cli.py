@@ -32,9 +32,14 @@ def _load_settings() -> Settings:
 
 
 def _migrate(settings: Settings) -> None:
+    from sqlalchemy.exc import DBAPIError
+
     from movie_collections.core.migrate import upgrade_to_head
 
-    upgrade_to_head(settings.database_url)
+    try:
+        upgrade_to_head(settings.database_url)
+    except DBAPIError as error:  # unreachable, or (SQLite) a full disk: say so, exit 1
+        sys.exit(f"movie-collections: cannot bring the database schema up to date: {error.orig}")
     logger.info("database schema is up to date")
 
 
@@ -116,23 +121,33 @@ def run_server(
 
     from movie_collections.core.http_edge import PROTOCOL_PATH
 
-    uvicorn.run(
-        app,
-        factory=factory,
-        http=PROTOCOL_PATH,
-        timeout_keep_alive=settings.http_keep_alive_timeout,
-        host=arguments.host,
-        port=arguments.port,
-        workers=arguments.workers,
+    options: dict[str, Any] = {
+        "factory": factory,
+        "http": PROTOCOL_PATH,
+        "timeout_keep_alive": settings.http_keep_alive_timeout,
+        "host": arguments.host,
+        "port": arguments.port,
+        "workers": arguments.workers,
         # The app configures logging (LOG_FORMAT) and writes the access log (ACCESS_LOG):
         # uvicorn's records go through the root logger, and it writes no access log itself.
-        log_config=None,
-        log_level=max(log_level, "INFO", key=logging.getLevelName).lower(),
-        access_log=False,
-        proxy_headers=True,
-        forwarded_allow_ips=arguments.forwarded_allow_ips,
-        timeout_graceful_shutdown=arguments.graceful_timeout,
-    )
+        "log_config": None,
+        "log_level": max(log_level, "INFO", key=logging.getLevelName).lower(),
+        "access_log": False,
+        "proxy_headers": True,
+        "forwarded_allow_ips": arguments.forwarded_allow_ips,
+        "timeout_graceful_shutdown": arguments.graceful_timeout,
+    }
+    if arguments.workers <= 1:
+        uvicorn.run(app, **options)  # one process: a failed start exits non-zero already
+        return
+    from movie_collections.supervisor import WorkerSupervisor
+
+    # uvicorn.run's multi-worker path, with a supervisor that exits non-zero when it gives up.
+    config = uvicorn.Config(app, **options)
+    supervisor = WorkerSupervisor(config, sockets=[config.bind_socket()])
+    supervisor.run()
+    if supervisor.failure is not None:
+        sys.exit(f"movie-collections serve: {supervisor.failure}")
 
 
 def _run_granian(

@@ -10,39 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import ServerProcess
+from tests.processes import ServerProcess, replacement_of, worker_pids
 from tests.reliability.traffic import Traffic
 
 pytestmark = pytest.mark.slow
-
-
-def worker_pids(server: ServerProcess) -> list[int]:
-    assert server.process is not None
-    pid = server.process.pid
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    # uvicorn's supervisor also starts a resource tracker; workers are the ones serving.
-    return [int(c) for c in children if "resource_tracker" not in _cmdline(int(c))]
-
-
-async def replacement_of(server: ServerProcess, dead: int, limit_s: float = 60) -> list[int]:
-    """The workers once the supervisor has reaped `dead` and started another in its place.
-
-    uvicorn's supervisor looks at its workers twice a second and then starts a new one, which
-    imports the app before it is listed: about a second here, but many on a slowed machine
-    (seen: over 3 s while the host ran ~7x slower), so this waits for it, within a limit."""
-    deadline = time.monotonic() + limit_s
-    while True:
-        workers = worker_pids(server)
-        if (dead not in workers and len(workers) == 2) or time.monotonic() > deadline:
-            return workers
-        await asyncio.sleep(0.2)
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except FileNotFoundError:
-        return ""
 
 
 async def test_sigkill_of_a_worker_and_then_of_the_server_loses_no_acknowledged_write(

@@ -63,6 +63,8 @@ class Traffic:
     # until it is acknowledged, as a client that timed out would.
     idempotent_creates: bool = False
     replays: int = 0
+    # The Retry-After header of every 503 (None when missing).
+    retry_after_of_503: list[str | None] = field(default_factory=list)
 
     async def register(self, http: httpx.AsyncClient) -> dict[str, str]:
         name = f"fault_{uuid.uuid4().hex[:10]}"
@@ -89,7 +91,9 @@ class Traffic:
             self.registered.set()
             await asyncio.gather(*(self._client(http, n) for n in range(self.clients)))
 
-    def _note(self, status: int, started: float) -> None:
+    def _note(self, status: int, started: float, response: httpx.Response | None = None) -> None:
+        if response is not None and status == 503:
+            self.retry_after_of_503.append(response.headers.get("Retry-After"))
         now = time.monotonic()
         self.timeline.append((now, status, now - started))
         if status:
@@ -120,7 +124,7 @@ class Traffic:
                     self.unacknowledged_creates.add(title)
                     retrying = (title, headers) if self.idempotent_creates else None
                     continue
-                self._note(response.status_code, started)
+                self._note(response.status_code, started, response)
                 if response.status_code == 201:
                     collection_id = response.json()["collection_uuid"]
                     self.collections[collection_id] = CollectionModel(1)
@@ -148,7 +152,7 @@ class Traffic:
                 self._note(0, started)
                 model.attempted_versions.add(version)
                 continue
-            self._note(response.status_code, started)
+            self._note(response.status_code, started, response)
             if response.status_code == 200:
                 model.acknowledged_version = version
                 model.attempted_versions = {v for v in model.attempted_versions if v > version}

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import os
 import sqlite3
+import time
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -78,6 +79,20 @@ class ForeignKeyViolation(Exception):
 # SQLSTATEs that mean "the server is not there right now": class 08 (connection), 53 (out of
 # resources: disk full, too many connections), 57P (shutting down, starting up).
 _UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "53", "57P")
+# Driver errors that mean the same, by type: a connection the server closed or cut mid-operation
+# (InterfaceError, InternalClientError "cannot switch to state ..."), one that cannot be made.
+_UNAVAILABLE_TYPES = (
+    sqlite3.OperationalError,
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    asyncpg.PostgresConnectionError,  # ConnectionDoesNotExistError, ConnectionFailureError...
+    asyncpg.CannotConnectNowError,  # starting up, shutting down (smart)
+    asyncpg.AdminShutdownError,  # fast shutdown, pg_terminate_backend
+    asyncpg.CrashShutdownError,  # another backend crashed, or an immediate shutdown
+    asyncpg.InsufficientResourcesError,  # disk full, too many connections
+)
 
 
 def classify(error: BaseException) -> BaseException:
@@ -91,15 +106,7 @@ def classify(error: BaseException) -> BaseException:
         return UniqueViolation(str(error))
     if isinstance(error, asyncpg.ForeignKeyViolationError):
         return ForeignKeyViolation(str(error))
-    if isinstance(
-        error,
-        sqlite3.OperationalError
-        | OSError
-        | TimeoutError
-        | asyncpg.InterfaceError
-        | asyncpg.InternalClientError
-        | asyncpg.PostgresConnectionError,
-    ):
+    if isinstance(error, _UNAVAILABLE_TYPES):
         return DatabaseUnavailable(f"{type(error).__name__}: {error}")
     if isinstance(error, asyncpg.PostgresError) and str(error.sqlstate or "").startswith(
         _UNAVAILABLE_SQLSTATE_PREFIXES
@@ -296,6 +303,14 @@ async def _session_left_as_is(_connection: Any) -> None:
     reset round trip on release is skipped; it still rolls back an open transaction first."""
 
 
+class _PooledConnection(asyncpg.Connection):  # type: ignore[misc]
+    """asyncpg's connection, knowing its age (DATABASE_POOL_RECYCLE)."""
+
+    def __init__(self, *arguments: Any, **options: Any) -> None:
+        super().__init__(*arguments, **options)
+        self.opened_at = time.monotonic()
+
+
 @dataclass(slots=True)
 class _WriteBatch:
     """A SQLite write transaction shared by the writes that took their turn in it."""
@@ -315,6 +330,7 @@ class Database:
         self._compiled: dict[int, tuple[ClauseElement, Compiled]] = {}
         self._size = settings.database_pool_size + settings.database_max_overflow
         self._timeout = settings.database_pool_timeout
+        self._recycle = settings.database_pool_recycle
         self._pool: Any = None  # asyncpg's
         self._idle: list[sqlite3.Connection] = []  # SQLite's
         self._sqlite_slots: asyncio.Semaphore | None = None
@@ -361,13 +377,32 @@ class Database:
             async with asyncio.timeout(self._timeout):
                 acquired = await pool.acquire()
         except Exception as error:
-            raise classify(error) from error
+            classified = classify(error)
+            if isinstance(classified, DatabaseUnavailable) and not isinstance(error, TimeoutError):
+                # The server refused or dropped a new connection (not: the pool was busy): it
+                # is going away, or was. Let go of every pooled connection, so a smart
+                # shutdown, which waits for them, can finish; new ones are made on demand.
+                await pool.expire_connections()
+            raise classified from error
         DATABASE_CONNECTIONS_IN_USE.inc()
+        opened_at: float = acquired.opened_at
         try:
             yield _PostgresConnection(acquired, self.compile)
+        except DatabaseUnavailable:
+            # Broken mid-operation: never handed out again. (asyncpg may have released one
+            # the server closed already: InterfaceError.)
+            with contextlib.suppress(asyncpg.InterfaceError):
+                acquired.terminate()
+            raise
         finally:
             DATABASE_CONNECTIONS_IN_USE.dec()
-            await pool.release(acquired)
+            try:
+                if time.monotonic() - opened_at > self._recycle:
+                    with contextlib.suppress(asyncpg.InterfaceError):
+                        await acquired.close(timeout=self._timeout)
+                await pool.release(acquired)  # nothing to do if it is closed
+            except Exception as error:
+                raise classify(error) from error
 
     @asynccontextmanager
     async def transaction(self, *, write: bool = False) -> AsyncIterator[Connection]:
@@ -569,6 +604,7 @@ class Database:
                     timeout=self._timeout,
                     server_settings={"statement_timeout": statement_timeout_ms},
                     reset=_session_left_as_is,
+                    connection_class=_PooledConnection,
                 )
             except Exception as error:
                 raise classify(error) from error

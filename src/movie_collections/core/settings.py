@@ -95,6 +95,12 @@ class Settings(BaseSettings):
     database_statement_timeout: float = Field(
         15.0, gt=0, description="Seconds before PostgreSQL cancels a statement."
     )
+    database_pool_recycle: float = Field(
+        300.0,
+        gt=0,
+        description="Seconds a PostgreSQL connection is reused at most; then it is closed when "
+        "returned (a smart shutdown of the server can finish).",
+    )
     sqlite_busy_timeout: float = Field(
         30.0, gt=0, description="Seconds a SQLite writer waits for the write lock."
     )

@@ -10,6 +10,11 @@ class CounterUnavailable(Exception):
     """The count cannot be told exactly right now (its store is unreachable)."""
 
 
+class CounterLost(CounterUnavailable):
+    """The store came back without the count (a Redis restarted empty): only a reset, which
+    starts a new count, ends this."""
+
+
 class RequestCounter(Protocol):
     async def start(self) -> None: ...
 

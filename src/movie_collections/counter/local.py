@@ -1,7 +1,8 @@
 """The embedded request counter: one memory-mapped 8-byte file per worker process, summed on
 read. Counting is one aligned 64-bit store to memory; a dead worker's file (its `flock` is
-free) is folded into `state.json`; a reset records the baseline. Files, locks and why the
-count is exact: docs/request-counter.md.
+free) is folded into `state.json`; a reset records the baseline. A full disk is a state: a
+worker that cannot allocate its file counts in memory and reads answer 503 until it can.
+Files, locks and why the count is exact: docs/request-counter.md.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import errno
 import fcntl
 import json
 import logging
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from movie_collections.core.private_paths import make_private_directory, open_private_file
+from movie_collections.counter.backend import CounterUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +31,24 @@ COUNT_PREFIX = "worker-"
 COUNT_SUFFIX = ".count"
 STATE_FILE = "state.json"
 LOCK_FILE = "lock"
+# A worker whose file could not be allocated tries again this often.
+ALLOCATE_RETRY_SECONDS = 1.0
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+class StoreFull(CounterUnavailable):
+    """The disk holding the counter files is full: the count cannot be stored or told."""
+
+
+def _is_no_space(error: OSError) -> bool:
+    return error.errno in _NO_SPACE
+
+
+def _allocate(descriptor: int, value: int = 0) -> None:
+    """Give the file its 8 bytes, with `value`, on disk blocks of its own: a full disk fails
+    here (ENOSPC), never later as a SIGBUS on a store to an unbacked page of the mapping."""
+    os.pwrite(descriptor, value.to_bytes(VALUE_BYTES, "little", signed=True), 0)
+    os.posix_fallocate(descriptor, 0, VALUE_BYTES)
 
 
 class _MappedCount:
@@ -37,6 +58,9 @@ class _MappedCount:
         self.path = path
         self.descriptor = os.open(path, os.O_RDWR)
         try:
+            if os.fstat(self.descriptor).st_size < VALUE_BYTES:
+                # A live worker that could not allocate it counts in memory (disk full).
+                raise StoreFull(f"{path.name} is not allocated: its worker counts in memory")
             self.mapping = mmap.mmap(self.descriptor, VALUE_BYTES, mmap.MAP_SHARED)
         except BaseException:
             os.close(self.descriptor)
@@ -59,6 +83,12 @@ class LocalFileCounter:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self._own: _MappedCount | None = None
+        # Disk full at start: the locked, empty file that says so, the requests counted in
+        # memory meanwhile, and when to try allocating again.
+        self._unallocated: int | None = None
+        self._unallocated_path = directory
+        self._in_memory = 0
+        self._allocator: asyncio.Task[None] | None = None
         # Used only on the event loop (see _total_if_unlocked): its own lock descriptor and
         # the mappings of other workers' files, kept open between reads.
         self._reader_lock: int | None = None
@@ -67,14 +97,33 @@ class LocalFileCounter:
 
     async def start(self) -> None:
         await asyncio.to_thread(self._start)
+        if self._unallocated is not None:
+            self._allocator = asyncio.create_task(self._allocate_when_possible())
+
+    async def _allocate_when_possible(self) -> None:
+        while self._unallocated is not None:
+            await asyncio.sleep(ALLOCATE_RETRY_SECONDS)
+            self._try_allocate()
 
     async def stop(self) -> None:
+        if self._allocator is not None:
+            self._allocator.cancel()
+            self._allocator = None
         for peer in self._peers.values():
             peer.close()
         self._peers.clear()
         if self._reader_lock is not None:
             os.close(self._reader_lock)
             self._reader_lock = None
+        self._try_allocate()
+        if self._unallocated is not None:
+            if self._in_memory:
+                logger.error(
+                    "request counter: %d requests counted in memory are lost (disk full)",
+                    self._in_memory,
+                )
+            os.close(self._unallocated)  # an empty dead file: deleted at the next start
+            self._unallocated = None
         own, self._own = self._own, None
         if own is None:
             return
@@ -87,15 +136,41 @@ class LocalFileCounter:
         own = self._own
         if own is not None:  # before start / after stop: nothing to count into
             own.cell.value += 1
+        elif self._unallocated is not None:
+            self._in_memory += 1
 
     async def total(self) -> int:
-        value = self._total_if_unlocked()
-        if value is not None:
-            return value
-        return await asyncio.to_thread(self._total)
+        try:
+            value = self._total_if_unlocked()
+            if value is not None:
+                return value
+            return await asyncio.to_thread(self._total)
+        except OSError as error:
+            raise _unavailable(error) from error
 
     async def reset(self) -> None:
-        await asyncio.to_thread(self._reset)
+        try:
+            await asyncio.to_thread(self._reset)
+        except OSError as error:
+            raise _unavailable(error) from error
+
+    def _try_allocate(self) -> None:
+        """A worker counting in memory (disk full at its start): give its file its 8 bytes,
+        holding the count so far; on the event loop, so no increment comes in between."""
+        if self._unallocated is None:
+            return
+        descriptor = self._unallocated
+        try:
+            _allocate(descriptor, self._in_memory)
+            own = _MappedCount(self._unallocated_path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(descriptor, 0)  # still unallocated: readers answer 503
+            return
+        os.close(own.descriptor)  # keep the locked descriptor, as _start does
+        own.descriptor = descriptor
+        self._own, self._unallocated, self._in_memory = own, None, 0
+        logger.warning("request counter: disk space is back, counting in the file again")
 
     # --- blocking parts, run in a thread -------------------------------------------------
 
@@ -105,23 +180,43 @@ class LocalFileCounter:
         # Created and locked under a name readers ignore, then renamed: compaction can never
         # mistake a file that is being born for a dead worker's.
         temporary = self.directory / f".{name}.new"
+        path = self.directory / f"{name}{COUNT_SUFFIX}"
         descriptor = open_private_file(temporary, os.O_RDWR | os.O_EXCL)
         try:
-            os.ftruncate(descriptor, VALUE_BYTES)
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            path = self.directory / f"{name}{COUNT_SUFFIX}"
+            try:
+                _allocate(descriptor)
+            except OSError as error:
+                if not _is_no_space(error):
+                    raise
+                os.ftruncate(descriptor, 0)
+                self._unallocated = descriptor  # live and empty: reads answer 503
+                self._unallocated_path = path
+                logger.error(
+                    "request counter: disk full, this worker counts in memory until it can "
+                    "allocate %s (reads and resets answer 503 meanwhile)",
+                    path,
+                )
             os.replace(temporary, path)
-            own = _MappedCount(path)
+            if self._unallocated is None:
+                own = _MappedCount(path)
         except BaseException:
+            self._unallocated = None
             os.close(descriptor)
             temporary.unlink(missing_ok=True)
             raise
-        # The lock lives on the open file description; keep `descriptor` open for our life by
-        # handing it to the mapping holder in place of the one it opened.
-        os.close(own.descriptor)
-        own.descriptor = descriptor
-        self._own = own
-        self._compact()
+        if self._unallocated is None:
+            # The lock lives on the open file description; keep `descriptor` open for our
+            # life by handing it to the mapping holder in place of the one it opened.
+            os.close(own.descriptor)
+            own.descriptor = descriptor
+            self._own = own
+        try:
+            self._compact()
+        except OSError as error:  # a full disk: dead files stay, and count, until next time
+            if not _is_no_space(error):
+                raise
+            logger.warning("request counter: could not compact its files (%s)", error)
 
     def _compact(self) -> None:
         """Fold the files of dead workers into `retired`, then delete them."""
@@ -135,9 +230,14 @@ class LocalFileCounter:
                 if name in folded or name == own:
                     continue
                 value = _value_if_dead(self.directory / name)
-                if value is not None:
+                if value == 0:  # counted nothing (or died before it could): just delete it
+                    (self.directory / name).unlink(missing_ok=True)
+                elif value is not None:
                     retired += value
                     newly_folded.append(name)
+            # Left by a writer that died (every state write holds this lock).
+            for path in self.directory.glob(f".{STATE_FILE}.*"):
+                path.unlink(missing_ok=True)
             if newly_folded:
                 state["retired"] = retired
                 state["folded"] = sorted(folded | set(newly_folded))
@@ -161,6 +261,8 @@ class LocalFileCounter:
 
     def _raw_total(self, state: dict[str, Any], read: Callable[[str], int] | None = None) -> int:
         """`retired` plus every live count file's value; `read` reads a file by its name."""
+        if self._unallocated is not None:
+            raise StoreFull("disk full: this worker counts in memory")
         folded = set(state["folded"])
         raw: int = state["retired"]
         own = self._own_name()
@@ -248,11 +350,21 @@ class LocalFileCounter:
 
     def _write_state(self, state: dict[str, Any]) -> None:
         temporary = self.directory / f".{STATE_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
-        with os.fdopen(open_private_file(temporary, os.O_WRONLY | os.O_EXCL), "w") as handle:
-            json.dump(state, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, self.directory / STATE_FILE)
+        try:
+            with os.fdopen(open_private_file(temporary, os.O_WRONLY | os.O_EXCL), "w") as handle:
+                json.dump(state, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, self.directory / STATE_FILE)
+        except BaseException:
+            temporary.unlink(missing_ok=True)  # a full disk leaves no half-written state
+            raise
+
+
+def _unavailable(error: OSError) -> CounterUnavailable:
+    if _is_no_space(error):
+        return StoreFull(f"the counter's disk is full ({error})")
+    return CounterUnavailable(f"the counter's files cannot be read or written ({error})")
 
 
 def _read_value(path: Path) -> int:

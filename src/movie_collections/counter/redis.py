@@ -26,7 +26,7 @@ from redis.exceptions import RedisError
 from movie_collections.core.metrics import COUNTER_BATCH_DURATION, COUNTER_BATCHES, COUNTER_UNSENT
 from movie_collections.core.redis import RedisClient
 from movie_collections.core.single_flight import FreshSingleFlight
-from movie_collections.counter.backend import CounterUnavailable
+from movie_collections.counter.backend import CounterLost, CounterUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,26 @@ redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
 return redis.call('INCRBY', KEYS[1], ARGV[1])
 """
 WRITER_MARK_SECONDS = 24 * 3600
+# KEYS[1] the count's marker; ARGV[1] the marker this process knows ('' at first), ARGV[2] a new
+# one for a first start. Answers {marker, 1 if this call found the count lost}. A marker is
+# `start:<random>` (set when the first process finds none), `reset:<random>` (set by a reset)
+# or `lost`. A process that knew one and finds none (Redis came back empty), or finds another
+# first start's, marks the count lost: it stays so until a reset.
+CHECK_MARKER = """
+local marker = redis.call('GET', KEYS[1])
+if marker == ARGV[1] then return {marker, 0} end
+if ARGV[1] == '' then
+    if marker then return {marker, 0} end
+    redis.call('SET', KEYS[1], ARGV[2])
+    return {ARGV[2], 0}
+end
+if marker == 'lost' or (marker and string.sub(marker, 1, 6) == 'reset:') then
+    return {marker, 0}
+end
+redis.call('SET', KEYS[1], 'lost')
+return {'lost', 1}
+"""
+LOST = b"lost"
 MAX_IN_FLIGHT = 32  # batches sent and not yet answered; beyond it increments wait in memory
 _ShardOperation = Callable[[], Awaitable[list[bytes | None]]]
 _Target = tuple[str, type[AbstractConnection], dict[str, Any]]  # name, connection class, kwargs
@@ -107,6 +127,9 @@ class RedisCounter:
         )
         self.probe_seconds = probe_seconds
         self._sha = redis.register_script(APPLY_BATCH_ONCE).sha
+        self.marker_key = f"{key_prefix}request-count:marker"
+        self._check_marker_script = redis.register_script(CHECK_MARKER)
+        self._marker = b""  # the count's marker as this process last saw it
         # Batches of one writer and shard go in sequence order on one connection (a failed
         # one is re-sent before any later one), so "applied up to N" per writer and shard
         # suffices to apply each batch at most once.
@@ -198,6 +221,12 @@ class RedisCounter:
         return waiter
 
     async def total(self) -> int:
+        try:
+            await self._check_marker()
+        except (TimeoutError, RedisError, OSError) as error:
+            raise CounterUnavailable("Redis is unreachable") from error
+        if self._marker == LOST:
+            raise CounterLost("Redis lost the count")
         values = await self._exact(self._next_drained_read)
         return sum(int(value) for value in values if value is not None)
 
@@ -206,6 +235,22 @@ class RedisCounter:
         # is atomic per key: an increment from another host lands wholly before or after its
         # shard's reset, never on both sides.
         await self._exact(self._drained(self._zero_shards))
+
+    async def _check_marker(self) -> None:
+        """Compare the count's marker in Redis with the one this process knows (first
+        start: set it); log, once for all processes, when the count turns out lost."""
+        async with asyncio.timeout(self.socket_timeout):
+            marker, found_lost = await self._check_marker_script(
+                keys=[self.marker_key], args=[self._marker, f"start:{secrets.token_hex(8)}"]
+            )
+        self._marker = bytes(marker)
+        if found_lost:
+            logger.error(
+                "request counter: Redis lost the count (it came back without the marker key "
+                "%s; run it with appendonly yes). GET /request-count/ answers 503 until "
+                "POST /request-count/reset/ starts a new count",
+                self.marker_key,
+            )
 
     @property
     def unsent(self) -> int:
@@ -266,11 +311,14 @@ class RedisCounter:
                 return list(await pipe.execute())
 
     async def _zero_shards(self) -> list[bytes | None]:
+        marker = f"reset:{secrets.token_hex(8)}".encode()
         async with asyncio.timeout(self.read_flush_seconds):
             async with self.redis.pipeline(transaction=False) as pipe:
                 for key in self.shard_keys:
                     pipe.set(key, 0)
+                pipe.set(self.marker_key, marker)  # a new count: whatever was lost is over
                 await pipe.execute()
+        self._marker = marker
         return []
 
     # --- writes ----------------------------------------------------------------------------
@@ -413,6 +461,7 @@ class RedisCounter:
                 await self._probe()
 
     async def _connect(self) -> None:
+        await self._check_marker()  # Redis may be back without the count
         targets = await self._targets()
         for name, connection_class, kwargs in targets:
             if name not in self._links:

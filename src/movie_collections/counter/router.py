@@ -8,7 +8,7 @@ from movie_collections.auth.dependencies import CurrentOperatorId, CurrentUserId
 from movie_collections.container import get_container
 from movie_collections.core.errors import ServiceUnavailable, problem_responses
 from movie_collections.core.responses import json_response
-from movie_collections.counter.backend import CounterUnavailable
+from movie_collections.counter.backend import CounterLost, CounterUnavailable
 from movie_collections.counter.schemas import RequestCount, ResetDone
 
 router = APIRouter(prefix="/request-count", tags=["request counter"])
@@ -27,9 +27,14 @@ async def request_count(_user: CurrentUserId, request: Request) -> Response:
     container = get_container(request)
     try:
         return json_response(RequestCount(requests=await container.counter.total()))
+    except CounterLost as error:
+        raise ServiceUnavailable(
+            "The request count was lost: Redis came back without it (run Redis with "
+            "appendonly yes). POST /request-count/reset/ starts a new count from zero."
+        ) from error
     except CounterUnavailable as error:
         raise ServiceUnavailable(
-            "The request counter's store is unreachable; the count cannot be told exactly.",
+            "The request counter's store is unreachable or full; the count cannot be told exactly.",
             headers={"Retry-After": "1"},
         ) from error
 
@@ -49,7 +54,7 @@ async def reset_request_count(_user: CurrentOperatorId, request: Request) -> Res
         await container.counter.reset()
     except CounterUnavailable as error:
         raise ServiceUnavailable(
-            "The request counter's store is unreachable; try the reset again.",
+            "The request counter's store is unreachable or full; try the reset again.",
             headers={"Retry-After": "1"},
         ) from error
     return ResetDone()

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 from http import HTTPStatus
+from pathlib import Path
 from typing import Literal
 
 from fastapi import APIRouter, Request
@@ -21,7 +24,10 @@ LIVE_PATH = "/health/live"
 READY_PATH = "/health/ready"
 CHECK_TIMEOUT_SECONDS = 2.0
 
-CheckState = Literal["ok", "unavailable"]
+# Bytes a writable store must be able to allocate (a SQLite page, a counter file).
+PROBE_BYTES = 4096
+
+CheckState = Literal["ok", "unavailable", "not_writable"]
 _NOT_READY = "A store is unavailable: the problem's `checks` names each store's state."
 
 
@@ -51,7 +57,7 @@ async def live() -> Liveness:
     response_model=Readiness,
     operation_id="getReadiness",
     responses=problem_responses(503, descriptions={503: _NOT_READY}),
-    summary="The database (and Redis, when configured) answer",
+    summary="The database (and Redis, when configured) answer; local stores are writable",
 )
 async def ready(request: Request) -> Readiness | JSONResponse:
     """For a readiness probe: checks each store within 2 s. No token needed."""
@@ -59,6 +65,8 @@ async def ready(request: Request) -> Readiness | JSONResponse:
     checks: dict[str, CheckState] = {"database": await _check_database(container)}
     if container.redis is not None:
         checks["redis"] = await _check_redis(container)
+    if folders := _local_store_folders(container):
+        checks["storage"] = await _check_storage(folders)
     failed = sorted(name for name, state in checks.items() if state != "ok")
     if failed:
         return JSONResponse(
@@ -66,7 +74,7 @@ async def ready(request: Request) -> Readiness | JSONResponse:
                 "type": "about:blank",
                 "title": HTTPStatus.SERVICE_UNAVAILABLE.phrase,
                 "status": HTTPStatus.SERVICE_UNAVAILABLE,
-                "detail": f"Unavailable: {', '.join(failed)}.",
+                "detail": "; ".join(f"{name}: {checks[name].replace('_', ' ')}" for name in failed),
                 "request_id": current_request_id(),
                 "checks": checks,
             },
@@ -97,3 +105,43 @@ async def _check_redis(container: Container) -> CheckState:
     except Exception:
         return "unavailable"
     return "ok"
+
+
+def _local_store_folders(container: Container) -> list[Path]:
+    """The folders of this host's own stores: the SQLite database, the local counter's files
+    and, without Redis, the local rate-limit store."""
+    settings = container.settings
+    folders = []
+    if settings.sqlite_path is not None:
+        folders.append(settings.sqlite_path.parent)
+    if settings.resolved_counter_backend == "local":
+        folders.append(settings.resolved_counter_dir)
+    if container.redis is None:
+        folders.append(settings.resolved_data_dir)
+    return list(dict.fromkeys(folders))
+
+
+async def _check_storage(folders: list[Path]) -> CheckState:
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
+            await asyncio.to_thread(_allocate_probes, folders)
+    except TimeoutError:
+        return "unavailable"
+    except OSError:  # full (ENOSPC), read-only, gone
+        return "not_writable"
+    return "ok"
+
+
+def _allocate_probes(folders: list[Path]) -> None:
+    """Allocate PROBE_BYTES in each folder (a real allocation, not free-space arithmetic)."""
+    for folder in folders:
+        probe = folder / f".ready-probe-{os.getpid()}"
+        try:
+            descriptor = os.open(probe, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.posix_fallocate(descriptor, 0, PROBE_BYTES)
+            finally:
+                os.close(descriptor)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                probe.unlink()

@@ -21,7 +21,7 @@ from typing import Protocol
 import anyio.to_thread
 from redis.exceptions import RedisError
 
-from movie_collections.core.database import create_private_file
+from movie_collections.core.database import classify, create_private_file
 from movie_collections.core.redis import RedisClient
 
 logger = logging.getLogger(__name__)
@@ -72,7 +72,10 @@ class LocalRateLimitStore:
         return self._connection
 
     async def hit(self, limits: Sequence[Limit], window_ms: int) -> int:
-        return await anyio.to_thread.run_sync(self._hit_sync, limits, window_ms)
+        try:
+            return await anyio.to_thread.run_sync(self._hit_sync, limits, window_ms)
+        except sqlite3.Error as error:  # a full disk, a lock held too long: 503
+            raise classify(error) from error
 
     def _hit_sync(self, limits: Sequence[Limit], window_ms: int) -> int:
         with self._lock:
@@ -99,7 +102,8 @@ class LocalRateLimitStore:
                     )
                 connection.execute("COMMIT")
             except BaseException:
-                connection.execute("ROLLBACK")
+                if connection.in_transaction:  # SQLite ends it itself on some errors (full)
+                    connection.execute("ROLLBACK")
                 raise
             return wait
 
