@@ -48,6 +48,8 @@ def command_serve(arguments: argparse.Namespace) -> None:
         _migrate(settings)
     # Resolve (and if needed create) the signing key once, before workers start.
     _ = settings.signing_key
+    if arguments.forwarded_allow_ips is None:
+        arguments.forwarded_allow_ips = settings.forwarded_allow_ips
     run_server(
         "movie_collections.app:create_app_from_environment",
         factory=True,
@@ -67,6 +69,7 @@ def run_server(app: str, *, factory: bool, arguments: argparse.Namespace, log_le
         return
     import uvicorn
 
+    trusted_proxies = arguments.forwarded_allow_ips or ""
     uvicorn.run(
         app,
         factory=factory,
@@ -75,8 +78,9 @@ def run_server(app: str, *, factory: bool, arguments: argparse.Namespace, log_le
         workers=arguments.workers,
         log_level=log_level.lower(),
         access_log=arguments.access_log,
-        proxy_headers=True,
-        forwarded_allow_ips=arguments.forwarded_allow_ips,
+        # X-Forwarded-* only from the named proxies; none named, the header is never read.
+        proxy_headers=bool(trusted_proxies),
+        forwarded_allow_ips=trusted_proxies or None,
         timeout_graceful_shutdown=arguments.graceful_timeout,
     )
 
@@ -93,7 +97,7 @@ def _run_granian(app: str, *, factory: bool, arguments: argparse.Namespace, log_
 
     os.environ["MOVIE_COLLECTIONS_ASGI_TARGET"] = app
     os.environ["MOVIE_COLLECTIONS_ASGI_FACTORY"] = "1" if factory else ""
-    os.environ["FORWARDED_ALLOW_IPS"] = arguments.forwarded_allow_ips
+    os.environ["FORWARDED_ALLOW_IPS"] = arguments.forwarded_allow_ips or ""
     Server(
         "movie_collections.granian_app:create_proxied_app",
         address=arguments.host,
@@ -221,8 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--forwarded-allow-ips",
-        default="127.0.0.1",
-        help="proxies trusted for X-Forwarded-* headers (default 127.0.0.1)",
+        default=None,
+        help="comma-separated proxies whose X-Forwarded-* headers are believed (default "
+        "$FORWARDED_ALLOW_IPS, empty: none)",
     )
     serve.add_argument(
         "--graceful-timeout",

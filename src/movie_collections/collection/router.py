@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request, Response, status
 
 from movie_collections.auth.dependencies import CurrentUserId
 from movie_collections.collection import service
+from movie_collections.collection.budget import CollectionBudget
 from movie_collections.collection.etags import if_none_match_hits, parse_if_match
 from movie_collections.collection.schemas import (
     CollectionCreate,
@@ -23,6 +24,7 @@ from movie_collections.container import get_container
 from movie_collections.core.errors import NotFound, problem_responses
 from movie_collections.core.responses import json_response
 from movie_collections.idempotency.service import Claim, StoredResponse, request_hash
+from movie_collections.ratelimit.dependencies import WritingUserId
 
 router = APIRouter(prefix="/collection", tags=["collections"])
 
@@ -98,18 +100,20 @@ async def list_collections(user_id: CurrentUserId, request: Request) -> Response
     "/",
     status_code=status.HTTP_201_CREATED,
     response_model=CollectionCreated,
-    responses=problem_responses(400, 401, 409, 413, 422),
+    responses=problem_responses(400, 401, 409, 413, 422, 429),
     summary="Create a collection with its movies (all or nothing; idempotent with a key)",
     openapi_extra=_reads_header(IDEMPOTENCY_KEY),
 )
 async def create_collection(
     payload: CollectionCreate,
-    user_id: CurrentUserId,
+    user_id: WritingUserId,
     request: Request,
 ) -> Response:
     container = get_container(request)
     database = container.database
     service.check_movie_count(payload.movies, container.settings.max_movies_per_collection)
+    budget = CollectionBudget.from_settings(container.settings)
+    budget.check_movies(payload.movies)
     keys = container.idempotency
     claim: Claim | None = None
     idempotency_key = request.headers.get(IDEMPOTENCY_KEY)
@@ -124,7 +128,7 @@ async def create_collection(
             )
         claim = claimed
     async with keys.holding(claim), database.transaction(write=True) as connection:
-        collection_id = await service.create(connection, user_id, payload)
+        collection_id = await service.create(connection, user_id, payload, budget)
         body = CollectionCreated(collection_uuid=collection_id).model_dump_json()
         if claim is not None:
             await keys.record(connection, claim, status.HTTP_201_CREATED, body)
@@ -157,20 +161,21 @@ async def get_collection(
 @router.put(
     "/{collection_uuid}/",
     response_model=CollectionDetail,
-    responses=_with_etag(400, 401, 404, 412, 413, 422),
+    responses=_with_etag(400, 401, 404, 412, 413, 422, 429),
     summary="Change the title, description or whole movie list of a collection",
     openapi_extra=_reads_header(IF_MATCH),
 )
 async def update_collection(
     collection_uuid: str,
     payload: CollectionUpdate,
-    user_id: CurrentUserId,
+    user_id: WritingUserId,
     request: Request,
 ) -> Response:
     container = get_container(request)
     collection_id = service.parse_collection_id(collection_uuid)
     condition = parse_if_match(request.headers.get(IF_MATCH), collection_id)
     service.check_movie_count(payload.movies, container.settings.max_movies_per_collection)
+    CollectionBudget.from_settings(container.settings).check_movies(payload.movies)
     async with container.database.transaction(write=True) as connection:
         updated = await service.update(connection, user_id, collection_id, payload, condition)
     return json_response(updated.body, headers={"ETag": updated.etag})
@@ -180,13 +185,13 @@ async def update_collection(
     "/{collection_uuid}/",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=_with_etag(401, 404, 412, success=None),
+    responses=_with_etag(401, 404, 412, 429, success=None),
     summary="Delete a collection",
     openapi_extra=_reads_header(IF_MATCH),
 )
 async def delete_collection(
     collection_uuid: str,
-    user_id: CurrentUserId,
+    user_id: WritingUserId,
     request: Request,
 ) -> Response:
     database = get_container(request).database
@@ -200,14 +205,14 @@ async def delete_collection(
 @router.post(
     "/{collection_uuid}/movies/",
     response_model=MoviesAppended,
-    responses=_with_etag(400, 401, 404, 412, 413, 422),
+    responses=_with_etag(400, 401, 404, 412, 413, 422, 429),
     summary="Append movies to a collection (ones already there are reported, not doubled)",
     openapi_extra=_reads_header(IF_MATCH),
 )
 async def add_movies(
     collection_uuid: str,
     payload: MoviesAppend,
-    user_id: CurrentUserId,
+    user_id: WritingUserId,
     request: Request,
 ) -> Response:
     container = get_container(request)
@@ -221,6 +226,7 @@ async def add_movies(
             payload.movies,
             container.settings.max_movies_per_collection,
             condition,
+            CollectionBudget.from_settings(container.settings),
         )
     return json_response(body, headers={"ETag": etag})
 
@@ -229,14 +235,14 @@ async def add_movies(
     "/{collection_uuid}/movies/{movie_uuid}/",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=_with_etag(401, 404, 412, success=204),
+    responses=_with_etag(401, 404, 412, 429, success=204),
     summary="Remove one movie from a collection",
     openapi_extra=_reads_header(IF_MATCH),
 )
 async def remove_movie(
     collection_uuid: str,
     movie_uuid: str,
-    user_id: CurrentUserId,
+    user_id: WritingUserId,
     request: Request,
 ) -> Response:
     database = get_container(request).database

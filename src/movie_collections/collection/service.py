@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from movie_collections.collection import repository
+from movie_collections.collection.budget import CollectionBudget
 from movie_collections.collection.etags import IfMatch, etag_for
 from movie_collections.collection.schemas import (
     CollectionCreate,
@@ -134,8 +135,14 @@ async def get_collection(
 
 
 async def create(
-    connection: Connection, owner_id: uuid.UUID, payload: CollectionCreate
+    connection: Connection,
+    owner_id: uuid.UUID,
+    payload: CollectionCreate,
+    budget: CollectionBudget,
 ) -> uuid.UUID:
+    """The movies' genres are checked by the caller (budget.check_movies), before the
+    transaction; the count of collections here, inside it."""
+    await budget.ensure_room(connection, owner_id, 1)
     try:
         return await repository.insert_collection(
             connection, owner_id, payload.model_dump(exclude={"movies"}), payload.movies
@@ -201,6 +208,7 @@ async def add_movies(
     movies: Sequence[Movie],
     movie_limit: int,
     if_match: IfMatch | None,
+    budget: CollectionBudget,
 ) -> tuple[bytes, str]:
     """Append the movies not there yet, in the order given; report those already there.
     The MoviesAppended answer and the new ETag."""
@@ -214,6 +222,7 @@ async def add_movies(
             raise Unprocessable(
                 f"A collection holds at most {movie_limit} movies; this would make {count}."
             )
+        budget.check_movies(new_movies, await repository.genre_names(connection, collection_id))
         await repository.insert_movies(
             connection, owner_id, collection_id, new_movies, first_position=len(present)
         )

@@ -33,6 +33,11 @@ class ProblemDetail(BaseModel):
     errors: list[dict[str, Any]] | None = Field(
         None, description="For validation errors: one entry per bad field."
     )
+    limit: str | None = Field(
+        None,
+        description="For an answer enforcing a limit (422, 429): its name in GET /limits/.",
+        examples=["writes_per_user_per_minute"],
+    )
 
 
 class AppError(Exception):
@@ -41,10 +46,19 @@ class AppError(Exception):
     status_code: int = HTTPStatus.INTERNAL_SERVER_ERROR
     title: str | None = None
 
-    def __init__(self, detail: str, *, headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        limit: str | None = None,
+        errors: Sequence[dict[str, Any]] | None = None,
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.headers = dict(headers or {})
+        self.limit = limit
+        self.errors = errors
 
 
 class BadRequest(AppError):
@@ -130,6 +144,7 @@ def problem_response(
     title: str | None = None,
     headers: Mapping[str, str] | None = None,
     errors: Sequence[dict[str, Any]] | None = None,
+    limit: str | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "type": "about:blank",
@@ -140,6 +155,8 @@ def problem_response(
     }
     if errors is not None:
         body["errors"] = list(errors)
+    if limit is not None:
+        body["limit"] = limit
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
 
 
@@ -157,7 +174,12 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 def app_error_response(error: AppError) -> JSONResponse:
     return problem_response(
-        error.status_code, error.detail, title=error.title, headers=error.headers
+        error.status_code,
+        error.detail,
+        title=error.title,
+        headers=error.headers,
+        errors=error.errors,
+        limit=error.limit,
     )
 
 

@@ -57,13 +57,32 @@ class Settings(BaseSettings):
     )
 
     auth_rate_limit_per_username: int = Field(
-        10, ge=0, description="Login/register attempts per username per window; 0: no limit."
+        10,
+        ge=0,
+        description="Failed logins (and, separately, registrations) per (username, client "
+        "network) per window; 0: no limit. Failures from elsewhere never lock a name out.",
     )
     auth_rate_limit_per_address: int = Field(
-        30, ge=0, description="Login/register attempts per client address per window; 0: none."
+        30,
+        ge=0,
+        description="Failed logins (and, separately, registrations) per client network per "
+        "window; 0: no limit. A network is an IPv4 address or an IPv6 /64.",
     )
     auth_rate_limit_window: timedelta = Field(
         timedelta(minutes=1), description="The sliding window of the auth rate limits."
+    )
+    forwarded_allow_ips: str = Field(
+        "",
+        description="Comma-separated addresses or networks of the proxies whose "
+        "X-Forwarded-For names the client ('*': any); empty: believed from nobody, the peer "
+        "address is the client.",
+    )
+    password_min_score: int = Field(
+        3,
+        ge=0,
+        le=4,
+        description="Least zxcvbn score (0-4) a new password must reach; 3 asks for an "
+        "estimated 10^8 guesses or more.",
     )
     password_hash_time_cost: int = Field(3, ge=1, le=50)
     password_hash_memory_kib: int = Field(65536, ge=8, le=4 * 1024 * 1024)
@@ -153,6 +172,30 @@ class Settings(BaseSettings):
         ge=1,
         le=1000,
         description="Movies per collection; at most the schema's documented maximum (1000).",
+    )
+    max_collections_per_user: int = Field(
+        1000, ge=1, description="Collections one user may have (422 beyond)."
+    )
+    max_genres_per_movie: int = Field(
+        20, ge=1, description="Distinct genres in one movie's `genres` (422 beyond)."
+    )
+    max_genre_chars: int = Field(
+        50, ge=1, description="Longest single genre name, in characters (422 beyond)."
+    )
+    max_genres_per_collection: int = Field(
+        200,
+        ge=1,
+        description="Distinct genres across one collection's movies (422 beyond): bounds the "
+        "genre rows one write makes.",
+    )
+    writes_per_user_per_minute: int = Field(
+        120,
+        ge=0,
+        description="Collection writes (POST, PUT, DELETE) per user per sliding minute "
+        "(429 beyond); 0: no limit.",
+    )
+    movies_per_user_per_minute: int = Field(
+        120, ge=0, description="GET /movies/ per user per sliding minute (429 beyond); 0: none."
     )
     list_answers_bytes: int = Field(
         32 * 1024 * 1024,

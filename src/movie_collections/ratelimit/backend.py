@@ -34,9 +34,12 @@ class Limit:
 
 
 class RateLimitStore(Protocol):
-    async def hit(self, limits: Sequence[Limit], window_ms: int) -> int:
+    async def hit(self, limits: Sequence[Limit], window_ms: int, hit_id: str = "") -> int:
         """Records a hit on every key if all are under their limits and returns 0; otherwise
         records nothing and returns the milliseconds until the first one admits again."""
+
+    async def release(self, limits: Sequence[Limit], hit_id: str) -> None:
+        """Takes back the hit recorded as `hit_id` (an attempt that turned out not to count)."""
 
     def close(self) -> None: ...
 
@@ -64,17 +67,32 @@ class LocalRateLimitStore:
             )
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
+            columns = {row[1] for row in connection.execute("PRAGMA table_info(hits)")}
+            if columns and "hit_id" not in columns:
+                # A file of an earlier layout: it holds at most one window of hits.
+                connection.execute("DROP TABLE hits")
             connection.execute(
-                "CREATE TABLE IF NOT EXISTS hits (key TEXT NOT NULL, at_ms INTEGER NOT NULL)"
+                "CREATE TABLE IF NOT EXISTS hits "
+                "(key TEXT NOT NULL, at_ms INTEGER NOT NULL, hit_id TEXT NOT NULL DEFAULT '')"
             )
             connection.execute("CREATE INDEX IF NOT EXISTS ix_hits_key_at ON hits (key, at_ms)")
             self._connection = connection
         return self._connection
 
-    async def hit(self, limits: Sequence[Limit], window_ms: int) -> int:
-        return await anyio.to_thread.run_sync(self._hit_sync, limits, window_ms)
+    async def hit(self, limits: Sequence[Limit], window_ms: int, hit_id: str = "") -> int:
+        return await anyio.to_thread.run_sync(self._hit_sync, limits, window_ms, hit_id)
 
-    def _hit_sync(self, limits: Sequence[Limit], window_ms: int) -> int:
+    async def release(self, limits: Sequence[Limit], hit_id: str) -> None:
+        await anyio.to_thread.run_sync(self._release_sync, limits, hit_id)
+
+    def _release_sync(self, limits: Sequence[Limit], hit_id: str) -> None:
+        with self._lock:
+            self._connect().executemany(
+                "DELETE FROM hits WHERE key = ? AND hit_id = ?",
+                [(limit.key, hit_id) for limit in limits],
+            )
+
+    def _hit_sync(self, limits: Sequence[Limit], window_ms: int, hit_id: str) -> int:
         with self._lock:
             connection = self._connect()
             now = int(time.time() * 1000)
@@ -94,8 +112,8 @@ class LocalRateLimitStore:
                         wait = max(wait, oldest + window_ms - now)
                 if wait == 0:
                     connection.executemany(
-                        "INSERT INTO hits (key, at_ms) VALUES (?, ?)",
-                        [(limit.key, now) for limit in limits],
+                        "INSERT INTO hits (key, at_ms, hit_id) VALUES (?, ?, ?)",
+                        [(limit.key, now, hit_id) for limit in limits],
                     )
                 connection.execute("COMMIT")
             except BaseException:
@@ -126,7 +144,7 @@ for i, key in ipairs(KEYS) do
 end
 if wait > 0 then return wait end
 for i, key in ipairs(KEYS) do
-  redis.call('ZADD', key, now, ARGV[2] .. ':' .. i)
+  redis.call('ZADD', key, now, ARGV[2])
   redis.call('PEXPIRE', key, window)
 end
 return 0
@@ -140,30 +158,58 @@ class RedisRateLimitStore:
     When Redis cannot be reached the hit is checked against the local store instead: limits
     then hold per host rather than not at all, and login stays available.
 
-    Every key is `<prefix>{ratelimit}:...`, a Redis Cluster hash tag: one hit checks and records the
-    username's and the address's keys in one script, which a Redis Cluster allows only for
-    keys of one slot. So on a cluster all rate-limit keys sit on one node; they take only
-    login and register attempts (a few per second, each behind Argon2), not a hot path.
+    A hit on several keys names them `<prefix>{ratelimit}:...`, one Redis Cluster hash tag:
+    one script checks and records the username's and the network's keys, which a cluster
+    allows only for keys of one slot. So on a cluster those sit on one node; they take only
+    login and register attempts (a few per second, each behind Argon2). A hit on one key (the
+    per-user budgets, on hot paths) is its own hash tag, so those spread over the cluster.
     """
+
+    # After a failure Redis is left alone this long: the per-user budgets sit on hot paths,
+    # which must not wait for a socket timeout on every request while Redis is down.
+    PAUSE_AFTER_FAILURE_S = 1.0
 
     def __init__(self, redis: RedisClient, key_prefix: str, fallback: LocalRateLimitStore) -> None:
         self._redis = redis
-        self._key_prefix = key_prefix + "{ratelimit}:"
+        self._key_prefix = key_prefix
         self._fallback = fallback
         self._script = redis.register_script(_SLIDING_WINDOW_SCRIPT)
+        self._paused_until = 0.0
 
-    async def hit(self, limits: Sequence[Limit], window_ms: int) -> int:
-        keys = [self._key_prefix + limit.key for limit in limits]
+    def _failed(self, error: Exception) -> None:
+        self._paused_until = time.monotonic() + self.PAUSE_AFTER_FAILURE_S
+        logger.warning("rate limit store (Redis) unreachable, using the local one: %s", error)
+
+    def _keys(self, limits: Sequence[Limit]) -> list[str]:
+        if len(limits) == 1:
+            return [f"{self._key_prefix}{{{limits[0].key}}}"]
+        return [f"{self._key_prefix}{{ratelimit}}:{limit.key}" for limit in limits]
+
+    async def hit(self, limits: Sequence[Limit], window_ms: int, hit_id: str = "") -> int:
+        keys = self._keys(limits)
         arguments: list[str | int] = [
             window_ms,
-            uuid.uuid4().hex,
+            hit_id or uuid.uuid4().hex,
             *(limit.max_hits for limit in limits),
         ]
-        try:
-            return int(await self._script(keys=keys, args=arguments))
-        except (RedisError, OSError) as error:
-            logger.warning("rate limit store (Redis) unreachable, using the local one: %s", error)
-            return await self._fallback.hit(limits, window_ms)
+        if time.monotonic() >= self._paused_until:
+            try:
+                return int(await self._script(keys=keys, args=arguments))
+            except (RedisError, OSError) as error:
+                self._failed(error)
+        return await self._fallback.hit(limits, window_ms, hit_id)
+
+    async def release(self, limits: Sequence[Limit], hit_id: str) -> None:
+        if time.monotonic() >= self._paused_until:
+            try:
+                async with self._redis.pipeline(transaction=False) as pipeline:
+                    for key in self._keys(limits):
+                        pipeline.zrem(key, hit_id)
+                    await pipeline.execute()
+            except (RedisError, OSError) as error:
+                self._failed(error)
+        # The hit may have gone to the local store while Redis was down; nothing if not.
+        await self._fallback.release(limits, hit_id)
 
     def close(self) -> None:
         self._fallback.close()
