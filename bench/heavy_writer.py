@@ -27,6 +27,7 @@ from bench.seed import SeededUser, collection_body, register
 OTHER_USERS = 16
 OTHER_INTERVAL_S = 1.0  # each other user writes once a second: 60 a minute, within budget
 HEAVY_BODIES = 6  # cycled; each its own genre names, so the user's genre rows keep growing
+BUDGET_WINDOW_S = 60
 
 
 @dataclass(slots=True)
@@ -143,23 +144,23 @@ class Outcome:
 
 
 def measure(base_url: str, seconds: float, server_pid: int) -> Outcome:
-    """Others alone for `seconds`, then beside the heavy user for `seconds`."""
+    """Others alone for `seconds`, then beside the heavy user from its first request for a
+    whole budget window at least (its burst, then its refusals), sampling the server."""
     prefix = secrets.token_hex(4)
     heavy, others, limits = asyncio.run(_register_all(base_url, prefix))
     bodies = heavy_bodies(limits)
     alone = asyncio.run(_others(base_url, others, seconds))
     queue: multiprocessing.Queue[dict[int, int]] = multiprocessing.Queue()
-    warm_up = 2.0
+    beside_seconds = max(seconds, BUDGET_WINDOW_S + 5)
     process = multiprocessing.Process(
         target=_post_heavy,
-        args=(base_url, heavy.token, bodies, time.monotonic() + warm_up + seconds, queue),
+        args=(base_url, heavy.token, bodies, time.monotonic() + beside_seconds, queue),
         daemon=True,
     )
     process.start()
     try:
-        time.sleep(warm_up)
         with UsageSampler(server_pid) as sampler:
-            beside = asyncio.run(_others(base_url, others, seconds))
+            beside = asyncio.run(_others(base_url, others, beside_seconds))
         heavy_statuses = queue.get(timeout=120)
     finally:
         process.join(timeout=120)

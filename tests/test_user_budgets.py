@@ -123,6 +123,35 @@ async def test_writes_per_user_per_minute(database_url: str, tmp_path: Path) -> 
         assert (await _create(client, other)).status_code == 201
 
 
+async def test_movies_written_per_user_per_minute(database_url: str, tmp_path: Path) -> None:
+    settings = settings_with(
+        database_url, tmp_path, max_movies_per_collection=10, movies_written_per_user_per_minute=25
+    )
+    async with client_for(settings) as client:
+        auth, other = await _user(client), await _user(client)
+        ten = [movie(n) for n in range(10)]
+        created = await _create(client, auth, movies=ten)
+        path = f"/collection/{created.json()['collection_uuid']}/"
+        replaced = await client.put(path, json={"movies": ten[::-1]}, headers=auth)
+        assert replaced.status_code == 200
+        five = [movie(n) for n in range(10, 15)]
+        assert (await _create(client, auth, movies=five)).status_code == 201  # 25: all spent
+        for over in (
+            await _create(client, auth, movies=[movie(99)]),
+            await client.post(path + "movies/", json={"movies": [movie(99)]}, headers=auth),
+            await client.put(path, json={"movies": [movie(99)]}, headers=auth),
+        ):
+            _assert_budget(over, 429, "movies_written_per_user_per_minute")
+        # Writes without movies cost none of it; another user has a budget of their own.
+        assert (await client.put(path, json={"title": "r"}, headers=auth)).status_code == 200
+        assert (await _create(client, other, movies=ten)).status_code == 201
+
+
+def test_movie_budget_below_a_full_collection_is_refused() -> None:
+    with pytest.raises(ValueError, match="MOVIES_WRITTEN_PER_USER_PER_MINUTE"):
+        Settings(_env_file=None, movies_written_per_user_per_minute=999)  # type: ignore[call-arg]
+
+
 async def test_limits_lists_every_budget(database_url: str, tmp_path: Path) -> None:
     settings = settings_with(
         database_url,
@@ -132,6 +161,7 @@ async def test_limits_lists_every_budget(database_url: str, tmp_path: Path) -> N
         max_genre_chars=5,
         max_genres_per_collection=4,
         writes_per_user_per_minute=3,
+        movies_written_per_user_per_minute=1000,
         movies_per_user_per_minute=2,
         password_min_score=4,
     )
@@ -142,6 +172,7 @@ async def test_limits_lists_every_budget(database_url: str, tmp_path: Path) -> N
     assert limits["max_genre_chars"] == 5
     assert limits["max_genres_per_collection"] == 4
     assert limits["writes_per_user_per_minute"] == 3
+    assert limits["movies_written_per_user_per_minute"] == 1000
     assert limits["movies_per_user_per_minute"] == 2
     assert limits["password_min_score"] == 4
 
@@ -152,6 +183,7 @@ def test_defaults_are_the_issues() -> None:
     assert defaults.max_genres_per_movie == 20
     assert defaults.max_genre_chars == 50
     assert defaults.writes_per_user_per_minute == 120
+    assert defaults.movies_written_per_user_per_minute == 10_000
     assert defaults.movies_per_user_per_minute == 120
 
 
@@ -162,6 +194,7 @@ def _redis_settings(database_url: str, data_dir: Path, prefix: str) -> Settings:
         redis_url=REDIS_TEST_URL,
         redis_key_prefix=prefix,
         writes_per_user_per_minute=5,
+        movies_written_per_user_per_minute=1000,
     )
 
 
@@ -178,6 +211,12 @@ async def test_write_budget_holds_across_hosts_sharing_redis(
         async with client_for(first) as one, client_for(second) as two:
             auth = await _user(one)
             statuses = [(await _create(host, auth)).status_code for host in (one, two) * 4]
+            # The movies-written budget weighs each write by its movies, on Redis too.
+            many = [movie(n) for n in range(600)]
+            writer = await _user(two)
+            assert (await _create(one, writer, movies=many)).status_code == 201
+            refused = await _create(two, writer, movies=many)
+            _assert_budget(refused, 429, "movies_written_per_user_per_minute")
         assert statuses == [201] * 5 + [429] * 3
     finally:
         from redis.asyncio import Redis

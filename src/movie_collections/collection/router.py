@@ -24,6 +24,7 @@ from movie_collections.container import get_container
 from movie_collections.core.errors import NotFound, problem_responses
 from movie_collections.core.responses import json_response
 from movie_collections.idempotency.service import Claim, StoredResponse, request_hash
+from movie_collections.ratelimit.budgets import Budget
 from movie_collections.ratelimit.dependencies import WritingUserId
 
 router = APIRouter(prefix="/collection", tags=["collections"])
@@ -127,11 +128,14 @@ async def create_collection(
                 headers={REPLAYED_HEADER: "true"},
             )
         claim = claimed
-    async with keys.holding(claim), database.transaction(write=True) as connection:
-        collection_id = await service.create(connection, user_id, payload, budget)
-        body = CollectionCreated(collection_uuid=collection_id).model_dump_json()
-        if claim is not None:
-            await keys.record(connection, claim, status.HTTP_201_CREATED, body)
+    async with keys.holding(claim):
+        # Not for a replay (it writes nothing); a refusal here lets the key go, like any failure.
+        await container.user_budgets.spend(Budget.MOVIES_WRITTEN, user_id, len(payload.movies))
+        async with database.transaction(write=True) as connection:
+            collection_id = await service.create(connection, user_id, payload, budget)
+            body = CollectionCreated(collection_uuid=collection_id).model_dump_json()
+            if claim is not None:
+                await keys.record(connection, claim, status.HTTP_201_CREATED, body)
     return json_response(body.encode(), status.HTTP_201_CREATED)
 
 
@@ -176,6 +180,8 @@ async def update_collection(
     condition = parse_if_match(request.headers.get(IF_MATCH), collection_id)
     service.check_movie_count(payload.movies, container.settings.max_movies_per_collection)
     CollectionBudget.from_settings(container.settings).check_movies(payload.movies)
+    if payload.movies is not None:
+        await container.user_budgets.spend(Budget.MOVIES_WRITTEN, user_id, len(payload.movies))
     async with container.database.transaction(write=True) as connection:
         updated = await service.update(connection, user_id, collection_id, payload, condition)
     return json_response(updated.body, headers={"ETag": updated.etag})
@@ -218,6 +224,7 @@ async def add_movies(
     container = get_container(request)
     collection_id = service.parse_collection_id(collection_uuid)
     condition = parse_if_match(request.headers.get(IF_MATCH), collection_id)
+    await container.user_budgets.spend(Budget.MOVIES_WRITTEN, user_id, len(payload.movies))
     async with container.database.transaction(write=True) as connection:
         body, etag = await service.add_movies(
             connection,

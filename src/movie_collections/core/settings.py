@@ -194,6 +194,12 @@ class Settings(BaseSettings):
         description="Collection writes (POST, PUT, DELETE) per user per sliding minute "
         "(429 beyond); 0: no limit.",
     )
+    movies_written_per_user_per_minute: int = Field(
+        10_000,
+        ge=0,
+        description="Movies one user may write (create, PUT, append) per sliding minute (429 "
+        "beyond); 0: no limit. Bounds the work of a user posting the largest bodies.",
+    )
     movies_per_user_per_minute: int = Field(
         120, ge=0, description="GET /movies/ per user per sliding minute (429 beyond); 0: none."
     )
@@ -274,6 +280,11 @@ class Settings(BaseSettings):
             raise ValueError("AUTH_RATE_LIMIT_WINDOW must be at least one second")
         if any(len(key) < 32 for key in self.previous_signing_keys):
             raise ValueError("every PREVIOUS_SECRET_KEYS entry must be 32+ characters")
+        if 0 < self.movies_written_per_user_per_minute < self.max_movies_per_collection:
+            raise ValueError(
+                "MOVIES_WRITTEN_PER_USER_PER_MINUTE must be 0 or at least "
+                "MAX_MOVIES_PER_COLLECTION (else a full collection could never be written)"
+            )
         return self
 
     @model_validator(mode="after")

@@ -44,6 +44,10 @@ class Limits(BaseModel):
     writes_per_user_per_minute: int = Field(
         description="Collection writes per user per sliding minute (429 beyond); 0: no limit."
     )
+    movies_written_per_user_per_minute: int = Field(
+        description="Movies written (create, PUT, append) per user per sliding minute (429 "
+        "beyond); 0: no limit."
+    )
     movies_per_user_per_minute: int = Field(
         description="GET /movies/ per user per sliding minute (429 beyond); 0: no limit."
     )

@@ -54,6 +54,7 @@ def api_limits(settings: Settings) -> Limits:
         max_genre_chars=settings.max_genre_chars,
         max_genres_per_collection=settings.max_genres_per_collection,
         writes_per_user_per_minute=settings.writes_per_user_per_minute,
+        movies_written_per_user_per_minute=settings.movies_written_per_user_per_minute,
         movies_per_user_per_minute=settings.movies_per_user_per_minute,
     )
 

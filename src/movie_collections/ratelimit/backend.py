@@ -1,4 +1,4 @@
-"""Sliding-window-log stores: exact counts of the hits in the last window, per key.
+"""Sliding-window-log stores: exact sums of the hits' costs in the last window, per key.
 
 A hit is admitted only when every key it touches (the username's, the client address's) is
 under its limit, and then it is recorded on all of them in the same atomic step, so that
@@ -30,13 +30,14 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class Limit:
     key: str
-    max_hits: int
+    max_hits: int  # the most the costs of a window's hits may add up to
+    cost: int = 1  # what this hit weighs
 
 
 class RateLimitStore(Protocol):
     async def hit(self, limits: Sequence[Limit], window_ms: int, hit_id: str = "") -> int:
-        """Records a hit on every key if all are under their limits and returns 0; otherwise
-        records nothing and returns the milliseconds until the first one admits again."""
+        """Records a hit on every key if each has room for its cost and returns 0; otherwise
+        records nothing and returns the milliseconds until the oldest hit in the way expires."""
 
     async def release(self, limits: Sequence[Limit], hit_id: str) -> None:
         """Takes back the hit recorded as `hit_id` (an attempt that turned out not to count)."""
@@ -68,12 +69,12 @@ class LocalRateLimitStore:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
             columns = {row[1] for row in connection.execute("PRAGMA table_info(hits)")}
-            if columns and "hit_id" not in columns:
+            if columns and not {"hit_id", "cost"} <= columns:
                 # A file of an earlier layout: it holds at most one window of hits.
                 connection.execute("DROP TABLE hits")
             connection.execute(
-                "CREATE TABLE IF NOT EXISTS hits "
-                "(key TEXT NOT NULL, at_ms INTEGER NOT NULL, hit_id TEXT NOT NULL DEFAULT '')"
+                "CREATE TABLE IF NOT EXISTS hits (key TEXT NOT NULL, at_ms INTEGER NOT NULL, "
+                "hit_id TEXT NOT NULL DEFAULT '', cost INTEGER NOT NULL DEFAULT 1)"
             )
             connection.execute("CREATE INDEX IF NOT EXISTS ix_hits_key_at ON hits (key, at_ms)")
             self._connection = connection
@@ -104,16 +105,16 @@ class LocalRateLimitStore:
                     connection.execute("DELETE FROM hits WHERE at_ms <= ?", (horizon,))
                 wait = 0
                 for limit in limits:
-                    count, oldest = connection.execute(
-                        "SELECT count(*), min(at_ms) FROM hits WHERE key = ? AND at_ms > ?",
+                    used, oldest = connection.execute(
+                        "SELECT total(cost), min(at_ms) FROM hits WHERE key = ? AND at_ms > ?",
                         (limit.key, horizon),
                     ).fetchone()
-                    if count >= limit.max_hits:
-                        wait = max(wait, oldest + window_ms - now)
+                    if used + limit.cost > limit.max_hits:
+                        wait = max(wait, (oldest or now) + window_ms - now, 1)
                 if wait == 0:
                     connection.executemany(
-                        "INSERT INTO hits (key, at_ms, hit_id) VALUES (?, ?, ?)",
-                        [(limit.key, now, hit_id) for limit in limits],
+                        "INSERT INTO hits (key, at_ms, hit_id, cost) VALUES (?, ?, ?, ?)",
+                        [(limit.key, now, hit_id, limit.cost) for limit in limits],
                     )
                 connection.execute("COMMIT")
             except BaseException:
@@ -128,7 +129,8 @@ class LocalRateLimitStore:
                 self._connection = None
 
 
-# Redis's own clock is used so that every host agrees on the window.
+# Redis's own clock is used so that every host agrees on the window. A member is
+# "<hit id>:<cost>"; ARGV: window, hit id, then each key's limit and cost.
 _SLIDING_WINDOW_SCRIPT = """
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
@@ -136,15 +138,18 @@ local window = tonumber(ARGV[1])
 local wait = 0
 for i, key in ipairs(KEYS) do
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-  if redis.call('ZCARD', key) >= tonumber(ARGV[2 + i]) then
-    local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-    local until_free = tonumber(oldest[2]) + window - now
+  local used = 0
+  local hits = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
+  for j = 1, #hits, 2 do used = used + tonumber(string.match(hits[j], ':(%d+)$')) end
+  if used + tonumber(ARGV[2 + 2 * i]) > tonumber(ARGV[1 + 2 * i]) then
+    local until_free = 1
+    if #hits > 0 then until_free = math.max(1, tonumber(hits[2]) + window - now) end
     if until_free > wait then wait = until_free end
   end
 end
 if wait > 0 then return wait end
 for i, key in ipairs(KEYS) do
-  redis.call('ZADD', key, now, ARGV[2])
+  redis.call('ZADD', key, now, ARGV[2] .. ':' .. ARGV[2 + 2 * i])
   redis.call('PEXPIRE', key, window)
 end
 return 0
@@ -187,11 +192,9 @@ class RedisRateLimitStore:
 
     async def hit(self, limits: Sequence[Limit], window_ms: int, hit_id: str = "") -> int:
         keys = self._keys(limits)
-        arguments: list[str | int] = [
-            window_ms,
-            hit_id or uuid.uuid4().hex,
-            *(limit.max_hits for limit in limits),
-        ]
+        arguments: list[str | int] = [window_ms, hit_id or uuid.uuid4().hex]
+        for limit in limits:
+            arguments += [limit.max_hits, limit.cost]
         if time.monotonic() >= self._paused_until:
             try:
                 return int(await self._script(keys=keys, args=arguments))
@@ -203,8 +206,8 @@ class RedisRateLimitStore:
         if time.monotonic() >= self._paused_until:
             try:
                 async with self._redis.pipeline(transaction=False) as pipeline:
-                    for key in self._keys(limits):
-                        pipeline.zrem(key, hit_id)
+                    for key, limit in zip(self._keys(limits), limits, strict=True):
+                        pipeline.zrem(key, f"{hit_id}:{limit.cost}")
                     await pipeline.execute()
             except (RedisError, OSError) as error:
                 self._failed(error)
