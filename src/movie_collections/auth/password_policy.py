@@ -29,8 +29,4 @@ async def check_new_password(password: str, username: str, min_score: int) -> No
     """422 naming the reason when the password is too weak (zxcvbn runs in a thread)."""
     reason = await anyio.to_thread.run_sync(weakness, password, username, min_score)
     if reason is not None:
-        raise Unprocessable(
-            reason,
-            errors=[{"field": "body.password", "message": reason, "type": "password_too_weak"}],
-            limit="password_min_score",
-        )
+        raise Unprocessable(reason, limit="password_min_score")

@@ -52,13 +52,11 @@ class AppError(Exception):
         *,
         headers: Mapping[str, str] | None = None,
         limit: str | None = None,
-        errors: Sequence[dict[str, Any]] | None = None,
     ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.headers = dict(headers or {})
         self.limit = limit
-        self.errors = errors
 
 
 class BadRequest(AppError):
@@ -178,7 +176,6 @@ def app_error_response(error: AppError) -> JSONResponse:
         error.detail,
         title=error.title,
         headers=error.headers,
-        errors=error.errors,
         limit=error.limit,
     )
 
