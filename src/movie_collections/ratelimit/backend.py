@@ -1,7 +1,7 @@
 """Sliding-window-log stores: exact sums of the hits' costs in the last window, per key.
 
-A hit is admitted only when every key it touches (the username's, the client address's) is
-under its limit, and then it is recorded on all of them in the same atomic step, so that
+A hit is admitted only when every key it touches (a login's name-and-network and network
+keys) has room for it, and then it is recorded on all of them in the same atomic step, so
 concurrent requests in several worker processes can never admit more than the limit.
 """
 
