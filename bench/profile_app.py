@@ -104,7 +104,9 @@ def prepare(arguments: argparse.Namespace, database_url: str | None) -> None:
             "LOG_LEVEL": "WARNING",
             # One user, thousands of requests: past the per-user budgets (0: off).
             "WRITES_PER_USER_PER_MINUTE": "0",
+            "MOVIES_WRITTEN_PER_USER_PER_MINUTE": "0",
             "MOVIES_PER_USER_PER_MINUTE": "0",
+            "MAX_COLLECTIONS_PER_USER": "1000000000",
             **dict(item.split("=", 1) for item in arguments.env),
         }
     )

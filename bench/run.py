@@ -56,7 +56,12 @@ SLOW_UPSTREAM_LATENCY_S = 2.0
 NO_AUTH_RATE_LIMITS = {"AUTH_RATE_LIMIT_PER_USERNAME": "0", "AUTH_RATE_LIMIT_PER_ADDRESS": "0"}
 # The throughput scenarios drive one user at thousands of requests a second, far past the
 # per-user budgets; the heavy_writer scenario runs a server of its own with them at default.
-NO_USER_BUDGETS = {"WRITES_PER_USER_PER_MINUTE": "0", "MOVIES_PER_USER_PER_MINUTE": "0"}
+NO_USER_BUDGETS = {
+    "WRITES_PER_USER_PER_MINUTE": "0",
+    "MOVIES_WRITTEN_PER_USER_PER_MINUTE": "0",
+    "MOVIES_PER_USER_PER_MINUTE": "0",
+    "MAX_COLLECTIONS_PER_USER": "1000000000",
+}
 HEAVY_WRITER = "heavy_writer"
 UPSTREAM_USER = "bench"
 UPSTREAM_PASSWORD = "bench-upstream-password"

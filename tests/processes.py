@@ -17,7 +17,12 @@ import httpx
 TEST_SECRET = "test-secret-key-0123456789abcdef0123456789abcdef"
 # For load and fault tests where one user sends hundreds of requests a second, far past the
 # per-user budgets (tested in tests/test_user_budgets.py); every other server keeps them.
-NO_USER_BUDGETS = {"WRITES_PER_USER_PER_MINUTE": "0", "MOVIES_PER_USER_PER_MINUTE": "0"}
+NO_USER_BUDGETS = {
+    "WRITES_PER_USER_PER_MINUTE": "0",
+    "MOVIES_WRITTEN_PER_USER_PER_MINUTE": "0",
+    "MOVIES_PER_USER_PER_MINUTE": "0",
+    "MAX_COLLECTIONS_PER_USER": "1000000000",
+}
 
 
 def free_port() -> int:
