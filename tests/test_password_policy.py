@@ -24,6 +24,8 @@ async def _register(client: httpx.AsyncClient, username: str, password: str) -> 
         ("maya", " " * 8, "Repeats"),
         ("wombat_rivera_1990", "wombat_rivera_1990", "too easy to guess"),
         ("wombat_rivera_1990", "Wombat_Rivera_1990", "too easy to guess"),
+        ("quokka_lantern_77", "quokka_lantern_77!!", "too easy to guess"),
+        ("maya", "MovieCollections2024", "your username or this service's name"),
     ],
 )
 async def test_weak_passwords_are_refused_with_the_reason(

@@ -3,6 +3,8 @@ username or the service's name, judged by zxcvbn's guess estimate; the refusal s
 
 from __future__ import annotations
 
+import re
+
 import anyio.to_thread
 from zxcvbn import zxcvbn
 
@@ -13,16 +15,37 @@ from movie_collections.core.errors import Unprocessable
 JUDGED_CHARS = 32
 SERVICE_WORDS = ("movie", "movies", "collection", "collections", "movie-collections")
 TOO_WEAK = "This password is too easy to guess."
+DERIVED = "Most of it is your username or this service's name."
 
 
-def weakness(password: str, username: str, min_score: int) -> str | None:
-    """Why the password is too weak, in plain words; None when it is strong enough."""
-    verdict = zxcvbn(password[:JUDGED_CHARS], user_inputs=[username, *SERVICE_WORDS])
+def _shortcomings(password: str, known: list[str], min_score: int) -> list[str] | None:
+    """zxcvbn's warning and suggestions when the password scores below `min_score`."""
+    if not password:  # zxcvbn cannot judge nothing: nothing is weak
+        return []
+    verdict = zxcvbn(password, user_inputs=known)
     if verdict["score"] >= min_score:
         return None
     feedback = verdict["feedback"]
-    reasons = [feedback["warning"], *feedback["suggestions"]]
-    return " ".join([TOO_WEAK, *(reason for reason in reasons if reason)])
+    return [reason for reason in (feedback["warning"], *feedback["suggestions"]) if reason]
+
+
+def weakness(password: str, username: str, min_score: int) -> str | None:
+    """Why the password is too weak, in plain words; None when it is strong enough.
+
+    What is left once the username and the service's name are taken out must be strong too
+    (zxcvbn alone rates "MovieCollections2024" hard to guess)."""
+    known = sorted({username, *SERVICE_WORDS}, key=len, reverse=True)
+    judged = password[:JUDGED_CHARS]
+    shortcomings = _shortcomings(judged, known, min_score)
+    if shortcomings is None:
+        rest = re.sub("|".join(map(re.escape, known)), "", judged, flags=re.IGNORECASE)
+        if rest == judged:
+            return None
+        shortcomings = _shortcomings(rest, known, min_score)
+        if shortcomings is None:
+            return None
+        shortcomings = [DERIVED, *shortcomings]
+    return " ".join([TOO_WEAK, *shortcomings])
 
 
 async def check_new_password(password: str, username: str, min_score: int) -> None:
