@@ -106,7 +106,7 @@ def prepare(arguments: argparse.Namespace, database_url: str | None) -> None:
             "WRITES_PER_USER_PER_MINUTE": "0",
             "MOVIES_WRITTEN_PER_USER_PER_MINUTE": "0",
             "MOVIES_PER_USER_PER_MINUTE": "0",
-            "MAX_COLLECTIONS_PER_USER": "1000000000",
+            "MAX_COLLECTIONS_PER_USER": "0",
             **dict(item.split("=", 1) for item in arguments.env),
         }
     )

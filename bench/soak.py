@@ -71,7 +71,7 @@ def base_environment(overrides: dict[str, str]) -> dict[str, str]:
             "WRITES_PER_USER_PER_MINUTE": "0",
             "MOVIES_WRITTEN_PER_USER_PER_MINUTE": "0",
             "MOVIES_PER_USER_PER_MINUTE": "0",
-            "MAX_COLLECTIONS_PER_USER": "1000000000",
+            "MAX_COLLECTIONS_PER_USER": "0",
         }
     )
     environment.update(overrides)

@@ -33,7 +33,9 @@ class CollectionBudget:
     async def ensure_room(self, connection: Connection, owner_id: uuid.UUID, adding: int) -> None:
         """May this user create `adding` more collections? 422 if not. Call inside the write
         transaction that creates them: the owner stays locked until it ends, so concurrent
-        creates never exceed the budget."""
+        creates never exceed the budget (one user's creates wait for each other)."""
+        if not self.max_collections_per_user:
+            return
         have = await repository.count_collections(connection, owner_id)
         if have + adding > self.max_collections_per_user:
             raise Unprocessable(

@@ -174,7 +174,7 @@ class Settings(BaseSettings):
         description="Movies per collection; at most the schema's documented maximum (1000).",
     )
     max_collections_per_user: int = Field(
-        1000, ge=1, description="Collections one user may have (422 beyond)."
+        1000, ge=0, description="Collections one user may have (422 beyond); 0: no limit."
     )
     max_genres_per_movie: int = Field(
         20, ge=1, description="Distinct genres in one movie's `genres` (422 beyond)."

@@ -35,7 +35,9 @@ class Limits(BaseModel):
     password_min_score: int = Field(
         description="Least zxcvbn strength score (0-4) of a new password (422 below)."
     )
-    max_collections_per_user: int = Field(description="Collections one user may have (422).")
+    max_collections_per_user: int = Field(
+        description="Collections one user may have (422 beyond); 0: no limit."
+    )
     max_genres_per_movie: int = Field(description="Distinct genres of one movie (422 beyond).")
     max_genre_chars: int = Field(description="Longest single genre name (422 beyond).")
     max_genres_per_collection: int = Field(
