@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 
 from bench.procstats import UsageSampler
-from bench.run import NO_AUTH_RATE_LIMITS
+from bench.run import NO_AUTH_RATE_LIMITS, NO_USER_BUDGETS
 from bench.scenarios import SCENARIOS, Scenario, ceiling_script
 from bench.seed import Dataset, seed
 from bench.servers import REPOSITORY, Server, ceiling_server, service_server
@@ -87,6 +87,7 @@ def run_variant(
         "SECRET_KEY": secrets.token_hex(32),
         "LOG_LEVEL": "WARNING",
         **NO_AUTH_RATE_LIMITS,
+        **NO_USER_BUDGETS,
     }
     server = service_server(2, environment, serve_arguments)
     server.environment["PYTHONPATH"] = f"{source.resolve()}{os.pathsep}{REPOSITORY}"

@@ -102,6 +102,11 @@ def prepare(arguments: argparse.Namespace, database_url: str | None) -> None:
             "PASSWORD_HASH_MEMORY_KIB": "8",
             "PASSWORD_HASH_PARALLELISM": "1",
             "LOG_LEVEL": "WARNING",
+            # One user, thousands of requests: past the per-user budgets (0: off).
+            "WRITES_PER_USER_PER_MINUTE": "0",
+            "MOVIES_WRITTEN_PER_USER_PER_MINUTE": "0",
+            "MOVIES_PER_USER_PER_MINUTE": "0",
+            "MAX_COLLECTIONS_PER_USER": "0",
             **dict(item.split("=", 1) for item in arguments.env),
         }
     )

@@ -45,9 +45,8 @@ def markdown(document: dict[str, Any], results_path: Path, chart_name: str) -> s
         f"{ceiling['after']['requests_per_s']:,.0f} req/s at its end "
         f"(p99 {ceiling['before']['p99_ms']:.1f} ms, server CPU "
         f"{ceiling['before']['cpu_us_per_request']:.0f} µs per request). Ratios use the first. "
-        "*Ratio at equal CPU* is the ceiling's server CPU per request over the scenario's: "
-        "what the ratio would be if both got the same CPU, which is steadier than req/s when "
-        "other work shares the machine.",
+        "*Ratio at equal CPU*: the ceiling's server CPU per request over the scenario's "
+        "(steadier than req/s on a shared machine).",
         "",
         f"![requests per second per scenario]({chart_name})",
         "",

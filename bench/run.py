@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from bench import report
+from bench import heavy_writer, report
 from bench.procstats import UsageSampler, cpu_seconds, tree
 from bench.scenarios import (
     ISOLATION_SCENARIO,
@@ -54,6 +54,15 @@ COUNTER_OVERHEAD_ROUNDS = 4  # slices of half a scenario's duration, per server
 SLOW_UPSTREAM_LATENCY_S = 2.0
 # The register scenario measures hashing, not the login/register rate limits (0: no limit).
 NO_AUTH_RATE_LIMITS = {"AUTH_RATE_LIMIT_PER_USERNAME": "0", "AUTH_RATE_LIMIT_PER_ADDRESS": "0"}
+# The throughput scenarios drive one user at thousands of requests a second, far past the
+# per-user budgets; the heavy_writer scenario runs a server of its own with them at default.
+NO_USER_BUDGETS = {
+    "WRITES_PER_USER_PER_MINUTE": "0",
+    "MOVIES_WRITTEN_PER_USER_PER_MINUTE": "0",
+    "MOVIES_PER_USER_PER_MINUTE": "0",
+    "MAX_COLLECTIONS_PER_USER": "0",
+}
+HEAVY_WRITER = "heavy_writer"
 UPSTREAM_USER = "bench"
 UPSTREAM_PASSWORD = "bench-upstream-password"
 
@@ -350,6 +359,49 @@ def isolation_from_slow_upstream(
     return result
 
 
+def run_heavy_writer(
+    environment: dict[str, str], options: Options, notes: list[str]
+) -> ScenarioResult:
+    """Other users' POST /collection/ while one user posts the heaviest bodies the per-user
+    budgets allow, on a server with the budgets at their defaults (bench/heavy_writer.py)."""
+    budgeted = {k: v for k, v in environment.items() if k not in NO_USER_BUDGETS}
+    seconds = 2 * options.duration_s
+    with service_server(options.workers, budgeted, options.server_arguments) as server:
+        outcome = heavy_writer.measure(server.url, seconds, server.pid)
+    beside = outcome.beside_heavy
+    figures = heavy_writer.summary(beside)
+    requests = len(beside.latencies_ms) + sum(outcome.heavy_statuses.values())
+    usage = outcome.usage
+    passed = figures["p50_ms"] <= 50 and beside.errors == 0
+    notes.append(heavy_writer.describe(outcome))
+    print(
+        f"  {HEAVY_WRITER:<16} {figures['requests_per_s']:>9,.1f} req/s  p50 "
+        f"{figures['p50_ms']:7.1f} ms  p99 {figures['p99_ms']:7.1f} ms  errors {beside.errors}"
+        f"  cpu {usage.cpu_percent:4.0f}%  {'PASS' if passed else 'FAIL'}\n    {notes[-1]}",
+        flush=True,
+    )
+    return ScenarioResult(
+        key=HEAVY_WRITER,
+        title=f"POST /collection/ of {heavy_writer.OTHER_USERS} users, 1 a second each, while "
+        "one user posts the heaviest bodies the budgets allow",
+        requests_per_s=figures["requests_per_s"],
+        p50_ms=figures["p50_ms"],
+        p90_ms=figures["p90_ms"],
+        p99_ms=figures["p99_ms"],
+        max_ms=figures["max_ms"],
+        errors=beside.errors,
+        status_counts=beside.statuses,
+        cpu_percent=usage.cpu_percent,
+        peak_rss_mb=usage.peak_rss_mb,
+        cpu_us_per_request=1e6 * usage.cpu_seconds / requests if requests else 0.0,
+        ratio_to_ceiling=0.0,
+        ratio_at_equal_cpu=0.0,
+        target="others' p50 ≤ 50 ms, 0 errors",
+        passed=passed,
+        note=notes[-1],
+    )
+
+
 def run_variant(
     variant: str,
     environment: dict[str, str],
@@ -367,8 +419,37 @@ def run_variant(
         }
     selected = [s for s in SCENARIOS if options.scenarios is None or s.key in options.scenarios]
     movies_wanted = options.scenarios is None or "movies" in options.scenarios
+    heavy_wanted = options.scenarios is None or HEAVY_WRITER in options.scenarios
     notes: list[str] = []
     results: list[ScenarioResult] = []
+    seeded_s = 0.0
+    if selected or movies_wanted:
+        seeded_s = run_throughput(
+            environment, options, variant, ceiling, upstream, prefix, selected, notes, results
+        )
+    if heavy_wanted:
+        results.append(run_heavy_writer(environment, options, notes))
+    return {
+        "variant": variant,
+        "seed_seconds": seeded_s,
+        "scenarios": [asdict(r) for r in results],
+        "notes": notes,
+    }
+
+
+def run_throughput(
+    environment: dict[str, str],
+    options: Options,
+    variant: str,
+    ceiling: dict[str, Any],
+    upstream: Server | None,
+    prefix: str,
+    selected: list[Scenario],
+    notes: list[str],
+    results: list[ScenarioResult],
+) -> float:
+    """The wrk scenarios against one seeded server; the seconds seeding took."""
+    movies_wanted = options.scenarios is None or "movies" in options.scenarios
     with service_server(options.workers, environment, options.server_arguments) as server:
         started = time.monotonic()
         data = asyncio.run(seed(server.url, prefix, options.large_collections))
@@ -393,12 +474,7 @@ def run_variant(
                 )
         for scenario in [s for s in selected if s.key == "register"]:
             results.append(run_scenario(server, scenario, data, prefix, options, variant, ceiling))
-    return {
-        "variant": variant,
-        "seed_seconds": seeded_s,
-        "scenarios": [asdict(r) for r in results],
-        "notes": notes,
-    }
+    return seeded_s
 
 
 def compare_servers(options: Options, environment: dict[str, str]) -> list[dict[str, Any]]:
@@ -492,7 +568,12 @@ def variant_environments(
 ) -> list[tuple[str, str, dict[str, str]]]:
     """(key, description, environment) of each variant that can run here."""
     secret = secrets.token_urlsafe(48)
-    common = {"SECRET_KEY": secret, "LOG_LEVEL": "WARNING", **NO_AUTH_RATE_LIMITS}
+    common = {
+        "SECRET_KEY": secret,
+        "LOG_LEVEL": "WARNING",
+        **NO_AUTH_RATE_LIMITS,
+        **NO_USER_BUDGETS,
+    }
     found: list[tuple[str, str, dict[str, str]]] = []
     if "embedded" in options.variants:
         directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mc-bench-")))
@@ -541,7 +622,11 @@ def parse_options(argv: list[str] | None) -> Options:
     parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--variants", default="embedded,postgres")
-    parser.add_argument("--scenarios", default=None, help="comma-separated keys (default all)")
+    parser.add_argument(
+        "--scenarios",
+        default=None,
+        help=f"comma-separated keys (default all; `{HEAVY_WRITER}` alone runs only it)",
+    )
     parser.add_argument("--large-collections", type=int, default=1000)
     parser.add_argument("--output-dir", type=Path, default=REPOSITORY / "bench" / "results")
     parser.add_argument("--docs", type=Path, default=REPOSITORY / "docs" / "benchmarks.md")
@@ -606,6 +691,7 @@ def main(argv: list[str] | None = None) -> Path:
                     "SECRET_KEY": secrets.token_urlsafe(48),
                     "LOG_LEVEL": "WARNING",
                     **NO_AUTH_RATE_LIMITS,
+                    **NO_USER_BUDGETS,
                     "DATABASE_URL": f"sqlite:///{directory}/servers.db",
                     "DATA_DIR": directory,
                 },

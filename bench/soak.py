@@ -75,8 +75,17 @@ def base_environment(overrides: dict[str, str]) -> dict[str, str]:
     }
     # Every soak client comes from 127.0.0.1 and logs in again and again: the guessing limits
     # on /login/ and /register/ (tested in tests/test_security_rate_limits.py) would turn the
-    # mixed scenario into a stream of 429s, so the soak's server runs without them (0 = off).
+    # mixed scenario into a stream of 429s, so the soak's server runs without them (0 = off);
+    # likewise the per-user budgets (tests/test_user_budgets.py), which its few busy users pass.
     environment.update({"AUTH_RATE_LIMIT_PER_USERNAME": "0", "AUTH_RATE_LIMIT_PER_ADDRESS": "0"})
+    environment.update(
+        {
+            "WRITES_PER_USER_PER_MINUTE": "0",
+            "MOVIES_WRITTEN_PER_USER_PER_MINUTE": "0",
+            "MOVIES_PER_USER_PER_MINUTE": "0",
+            "MAX_COLLECTIONS_PER_USER": "0",
+        }
+    )
     environment.update(overrides)
     return environment
 

@@ -16,6 +16,14 @@ from types import TracebackType
 import httpx
 
 TEST_SECRET = "test-secret-key-0123456789abcdef0123456789abcdef"
+# For load and fault tests where one user sends hundreds of requests a second, far past the
+# per-user budgets (tested in tests/test_user_budgets.py); every other server keeps them.
+NO_USER_BUDGETS = {
+    "WRITES_PER_USER_PER_MINUTE": "0",
+    "MOVIES_WRITTEN_PER_USER_PER_MINUTE": "0",
+    "MOVIES_PER_USER_PER_MINUTE": "0",
+    "MAX_COLLECTIONS_PER_USER": "0",
+}
 
 
 def free_port() -> int:
@@ -49,7 +57,16 @@ def command_environment(overrides: dict[str, str]) -> dict[str, str]:
         key: value
         for key, value in os.environ.items()
         if not key.startswith(
-            ("DATABASE_", "REDIS_", "SECRET_", "PREVIOUS_SECRET", "MOVIES_API", "COUNTER_", "AUTH_")
+            (
+                "DATABASE_",
+                "REDIS_",
+                "SECRET_",
+                "PREVIOUS_SECRET",
+                "MOVIES_API",
+                "COUNTER_",
+                "AUTH_",
+                "FORWARDED_",
+            )
         )
     }
     environment.update(

@@ -66,3 +66,24 @@ def test_bench_run_writes_results_report_and_chart(tmp_path: Path) -> None:
     assert "Hand-written text that must survive." in text
     assert "| GET /collection/ (10 x 5) |" in text
     assert (tmp_path / "benchmarks.png").stat().st_size > 1000
+
+
+def test_heavy_writer_bodies_are_the_heaviest_the_budgets_allow() -> None:
+    from bench.heavy_writer import heavy_bodies
+
+    from movie_collections.collection.budget import CollectionBudget
+    from movie_collections.collection.repository import split_genres
+    from movie_collections.collection.schemas import CollectionCreate
+    from movie_collections.core.settings import Settings
+    from movie_collections.limits.service import api_limits
+
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    limits = api_limits(settings).model_dump()
+    [body] = heavy_bodies(limits, count=1)
+    assert 0.95 * settings.max_body_bytes < len(body) <= settings.max_body_bytes
+    payload = CollectionCreate.model_validate_json(body)
+    CollectionBudget.from_settings(settings).check_movies(payload.movies)  # accepted
+    assert len(payload.movies) == settings.max_movies_per_collection
+    genres = [split_genres(movie.genres) for movie in payload.movies]
+    assert {len(names) for names in genres} == {settings.max_genres_per_movie}
+    assert len({name for names in genres for name in names}) == settings.max_genres_per_collection

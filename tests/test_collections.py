@@ -273,7 +273,10 @@ async def test_limits_at_the_boundary_are_accepted(
     client: httpx.AsyncClient, auth: dict[str, str]
 ) -> None:
     movies = [movie(i) for i in range(1000)]
-    movies[0] = {**movies[0], "title": "t" * 500, "description": "d" * 10_000, "genres": "g" * 500}
+    # 500 characters of genres within the genre budgets: 20 genres, 19 of 24 characters, one of 25.
+    genres = ",".join(f"{i:02d}" + "g" * (22 if i else 23) for i in range(20))
+    assert len(genres) == 500
+    movies[0] = {**movies[0], "title": "t" * 500, "description": "d" * 10_000, "genres": genres}
     collection_id = await create(
         client, auth, title="t" * 200, description="d" * 5000, movies=movies
     )

@@ -16,7 +16,7 @@ import pytest
 import redis
 
 from tests.conftest import PASSWORD
-from tests.processes import PrivateRedis, ServerProcess
+from tests.processes import NO_USER_BUDGETS, PrivateRedis, ServerProcess
 from tests.services import REDIS_TEST_URL, redis_reachable, skip_or_fail
 
 pytestmark = pytest.mark.slow
@@ -101,7 +101,11 @@ def two_servers(
 ) -> Iterator[tuple[ServerProcess, ServerProcess]]:
     """Two hosts: servers of 2 workers each with their own SQLite file, sharing `environment`
     (the Redis) and one SECRET_KEY, so a token from one is valid on the other."""
-    common = {**environment, "SECRET_KEY": "shared-secret-key-for-both-hosts-0123456789"}
+    common = {
+        **environment,
+        **NO_USER_BUDGETS,
+        "SECRET_KEY": "shared-secret-key-for-both-hosts-0123456789",
+    }
     with (
         ServerProcess(
             {**common, "DATABASE_URL": f"sqlite:///{tmp_path / 'a' / 'app.db'}"}, workers=2
@@ -117,6 +121,7 @@ def test_local_backend_with_four_workers_is_exact(tmp_path: Path) -> None:
     environment = {
         "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}",
         "COUNTER_BACKEND": "local",
+        **NO_USER_BUDGETS,
     }
     with ServerProcess(environment, workers=4) as server:
         auth = register(server.url)
@@ -180,6 +185,7 @@ def test_redis_dying_mid_load_loses_nothing(tmp_path: Path) -> None:
         "REDIS_URL": private.url,
         "REDIS_SOCKET_TIMEOUT": "0.5",
         "COUNTER_RETRY_MAX_SECONDS": "0.2",
+        **NO_USER_BUDGETS,
     }
     try:
         with ServerProcess(environment, workers=2) as server:

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from movie_collections.app import create_app
 from movie_collections.core.database import Database, DatabaseUnavailable, classify
 from movie_collections.core.migrate import upgrade_to_head
-from tests.conftest import make_settings, movie, register
+from tests.conftest import PASSWORD, make_settings, movie, register
 from tests.private_services import PrivatePostgres, postgres_server_available
 from tests.services import skip_or_fail
 
@@ -51,7 +51,7 @@ async def test_database_outage_is_503_and_recovers(
         for request in (
             client.get("/collection/", headers=auth),
             client.post("/collection/", json={"title": "during"}, headers=auth),
-            client.post("/register/", json={"username": "during", "password": "x" * 12}),
+            client.post("/register/", json={"username": "during", "password": PASSWORD}),
             client.get("/health/ready"),
         ):
             response = await request
@@ -105,7 +105,7 @@ async def test_a_restart_while_idle_costs_no_request(
             client.put(f"/collection/{collection}/", json={"title": "renamed"}, headers=auth)
         )
         # And the SQLAlchemy engine's paths: registration, an idempotent create.
-        requests.append(client.post("/register/", json={"username": "after", "password": "x" * 12}))
+        requests.append(client.post("/register/", json={"username": "after", "password": PASSWORD}))
         requests.append(
             client.post(
                 "/collection/", json={"title": "keyed"}, headers={**auth, "Idempotency-Key": "k"}

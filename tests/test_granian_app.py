@@ -35,3 +35,13 @@ async def test_forwarded_client_is_trusted_only_from_allowed_proxies(
     app = create_proxied_app()
     assert (await _call(app, ("127.0.0.1", 5000)))[0] == "203.0.113.7"
     assert (await _call(app, ("198.51.100.2", 5000)))[0] == "198.51.100.2"
+
+
+async def test_forwarded_client_is_never_trusted_when_no_proxy_is_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MOVIE_COLLECTIONS_ASGI_TARGET", "tests.test_granian_app:_record_client")
+    monkeypatch.setenv("MOVIE_COLLECTIONS_ASGI_FACTORY", "")
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "")
+    app = create_proxied_app()
+    assert (await _call(app, ("127.0.0.1", 5000)))[0] == "127.0.0.1"

@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from tests.conftest import movie
-from tests.processes import ServerProcess
+from tests.processes import NO_USER_BUDGETS, ServerProcess
 from tests.services import (
     REDIS_TEST_URL,
     create_postgres_database,
@@ -40,6 +40,7 @@ def shared_environment(tmp_path: Path) -> Iterator[dict[str, str]]:
             "REDIS_URL": REDIS_TEST_URL,
             "REDIS_KEY_PREFIX": prefix,
             "SECRET_KEY": "the-same-secret-key-on-every-host-0123456789",
+            **NO_USER_BUDGETS,
         }
     finally:
         drop_postgres_database(database_url)

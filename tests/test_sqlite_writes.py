@@ -30,7 +30,7 @@ from movie_collections.core.database import (
 )
 from movie_collections.core.sqlite_write_lock import SqliteWriteLock
 from tests.conftest import make_settings, movie, register
-from tests.processes import TEST_SECRET, ServerProcess
+from tests.processes import NO_USER_BUDGETS, TEST_SECRET, ServerProcess
 
 INSERT_COLLECTION = insert(collections)
 INSERT_MOVIE = insert(collection_movies)
@@ -376,6 +376,7 @@ def test_two_workers_writing_at_once_lose_nothing(tmp_path: Path) -> None:
         "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}",
         "DATA_DIR": str(tmp_path / "data"),
         "SECRET_KEY": TEST_SECRET,
+        **NO_USER_BUDGETS,
     }
     with ServerProcess(environment, workers=2) as server:
         asyncio.run(_hammer(server.url, creates=400, concurrency=48))

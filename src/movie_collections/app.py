@@ -57,7 +57,8 @@ from movie_collections.metrics.router import router as metrics_router
 from movie_collections.movies.answers import PageBodies
 from movie_collections.movies.client import MoviesClient
 from movie_collections.movies.router import router as movies_router
-from movie_collections.ratelimit.limiter import build_auth_rate_limiter
+from movie_collections.ratelimit.budgets import UserBudgets
+from movie_collections.ratelimit.limiter import AuthRateLimiter, build_rate_limit_store
 from movie_collections.web.docs import DOCS_ASSETS_PATH, docs_assets
 from movie_collections.web.docs import router as docs_router
 from movie_collections.web.router import STATIC_PATH, client_files
@@ -195,6 +196,7 @@ def build_container(settings: Settings) -> Container:
     """Construct the per-process objects; nothing connects until the lifespan starts."""
     redis = create_redis(settings)
     database = Database(settings)
+    rate_limits = build_rate_limit_store(settings, redis)
     return Container(
         settings=settings,
         database=database,
@@ -204,7 +206,8 @@ def build_container(settings: Settings) -> Container:
         movies=MoviesClient(settings),
         movie_pages=PageBodies(),
         redis=redis,
-        auth_rate_limiter=build_auth_rate_limiter(settings, redis),
+        auth_rate_limiter=AuthRateLimiter(settings, rate_limits),
+        user_budgets=UserBudgets.from_settings(settings, rate_limits),
         idempotency=IdempotencyKeys(database, settings),
         list_answers=VersionedCache(settings.list_answers_bytes)
         if settings.list_answers_bytes

@@ -73,6 +73,8 @@ def command_serve(arguments: argparse.Namespace) -> None:
         _migrate(settings)
     # Resolve (and if needed create) the signing key once, before workers start.
     _ = settings.signing_key
+    if arguments.forwarded_allow_ips is None:
+        arguments.forwarded_allow_ips = settings.forwarded_allow_ips
     run_server(
         "movie_collections.app:create_app_from_environment",
         factory=True,
@@ -121,6 +123,7 @@ def run_server(
 
     from movie_collections.core.http_edge import PROTOCOL_PATH
 
+    trusted_proxies = arguments.forwarded_allow_ips or ""
     options: dict[str, Any] = {
         "factory": factory,
         "http": PROTOCOL_PATH,
@@ -133,8 +136,9 @@ def run_server(
         "log_config": None,
         "log_level": max(log_level, "INFO", key=logging.getLevelName).lower(),
         "access_log": False,
-        "proxy_headers": True,
-        "forwarded_allow_ips": arguments.forwarded_allow_ips,
+        # X-Forwarded-* only from the named proxies; none named, the header is never read.
+        "proxy_headers": bool(trusted_proxies),
+        "forwarded_allow_ips": trusted_proxies or None,
         "timeout_graceful_shutdown": arguments.graceful_timeout,
     }
     if arguments.workers <= 1:
@@ -167,7 +171,7 @@ def _run_granian(
 
     os.environ["MOVIE_COLLECTIONS_ASGI_TARGET"] = app
     os.environ["MOVIE_COLLECTIONS_ASGI_FACTORY"] = "1" if factory else ""
-    os.environ["FORWARDED_ALLOW_IPS"] = arguments.forwarded_allow_ips
+    os.environ["FORWARDED_ALLOW_IPS"] = arguments.forwarded_allow_ips or ""
     Server(
         "movie_collections.granian_app:create_proxied_app",
         address=arguments.host,
@@ -321,8 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--forwarded-allow-ips",
-        default="127.0.0.1",
-        help="proxies trusted for X-Forwarded-* headers (default 127.0.0.1)",
+        default=None,
+        help="comma-separated proxies whose X-Forwarded-* headers are believed (default "
+        "$FORWARDED_ALLOW_IPS, empty: none)",
     )
     serve.add_argument(
         "--graceful-timeout",

@@ -17,6 +17,7 @@ from movie_collections.counter.backend import RequestCounter
 from movie_collections.idempotency.service import IdempotencyKeys
 from movie_collections.movies.answers import PageBodies
 from movie_collections.movies.client import MoviesClient
+from movie_collections.ratelimit.budgets import UserBudgets
 from movie_collections.ratelimit.limiter import AuthRateLimiter
 
 
@@ -31,6 +32,7 @@ class Container:
     movie_pages: PageBodies
     redis: RedisClient | None
     auth_rate_limiter: AuthRateLimiter
+    user_budgets: UserBudgets
     idempotency: IdempotencyKeys
     # The list per owner, its pages per (owner, URL): None with LIST_ANSWERS_BYTES=0
     list_answers: VersionedCache[uuid.UUID | tuple[uuid.UUID, str]] | None

@@ -15,4 +15,5 @@ def create_proxied_app() -> Any:
     module_name, _, attribute = os.environ["MOVIE_COLLECTIONS_ASGI_TARGET"].partition(":")
     target = getattr(importlib.import_module(module_name), attribute)
     app = target() if os.environ.get("MOVIE_COLLECTIONS_ASGI_FACTORY") else target
-    return ProxyHeadersMiddleware(app, trusted_hosts=os.environ["FORWARDED_ALLOW_IPS"])
+    trusted = os.environ.get("FORWARDED_ALLOW_IPS", "")
+    return ProxyHeadersMiddleware(app, trusted_hosts=trusted) if trusted else app

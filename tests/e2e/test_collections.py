@@ -204,6 +204,16 @@ def wait_for_held(page: Page, held: list[Route]) -> None:
     raise AssertionError("the request was never sent")
 
 
+def test_a_weak_password_is_refused_with_the_reason(page: Page, server: ServerProcess) -> None:
+    page.goto("/#/register")
+    page.get_by_label("Username").fill("weak_password_user")
+    page.get_by_label("Password").fill("12345678")
+    page.get_by_role("button", name="Create account").click()
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("This password is too easy to guess.")
+    expect(alert).to_contain_text("common password")
+
+
 def session_token(page: Page) -> str:
     token = page.evaluate(
         "() => JSON.parse(sessionStorage.getItem('movie-collections.session')).token"

@@ -39,6 +39,8 @@ async def test_defaults_give_200_for_over_99_percent_against_a_30_percent_failin
         movies_api_url=upstream.api_url,
         movies_api_username=UPSTREAM_USERNAME,
         movies_api_password=UPSTREAM_PASSWORD,
+        # One user, 300 calls at once: past the per-user budget, which is not measured here.
+        movies_per_user_per_minute=0,
     )
     application = create_app(settings)
     statuses: Counter[int] = Counter()
@@ -73,6 +75,8 @@ def server(upstream: MockUpstreamProcess, tmp_path: Path) -> ServerProcess:
         "MOVIES_API_URL": upstream.api_url,
         "MOVIES_API_USERNAME": UPSTREAM_USERNAME,
         "MOVIES_API_PASSWORD": UPSTREAM_PASSWORD,
+        # The proxy in front: X-Forwarded-* is believed from it only once it is named.
+        "FORWARDED_ALLOW_IPS": "127.0.0.1",
     }
     return ServerProcess(environment, workers=1)
 

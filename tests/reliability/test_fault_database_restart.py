@@ -13,7 +13,7 @@ import pytest
 
 from movie_collections.core.migrate import upgrade_to_head
 from tests.private_services import PrivatePostgres, postgres_server_available
-from tests.processes import ServerProcess
+from tests.processes import NO_USER_BUDGETS, ServerProcess
 from tests.reliability.traffic import Traffic, movies_for
 from tests.services import skip_or_fail
 
@@ -63,6 +63,7 @@ async def test_database_stopped_and_restarted_mid_traffic(
         # A create cut off by the outage leaves its key claimed; retries may take it over after
         # this long (production: 60 s).
         "IDEMPOTENCY_IN_FLIGHT_TIMEOUT": "2",
+        **NO_USER_BUDGETS,
     }
     with ServerProcess(environment, workers=2) as server:
         traffic = Traffic(server.url, clients=4, idempotent_creates=True)

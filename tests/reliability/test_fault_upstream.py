@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.movies.upstream import UPSTREAM_PASSWORD, UPSTREAM_USERNAME, MockUpstreamProcess
-from tests.processes import ServerProcess
+from tests.processes import NO_USER_BUDGETS, ServerProcess
 from tests.reliability.traffic import Traffic
 
 pytestmark = pytest.mark.slow
@@ -60,6 +60,7 @@ async def test_upstream_faults_only_affect_movies_and_end_within_the_deadline(
         "MOVIES_API_READ_TIMEOUT": "1",
         "MOVIES_API_BACKOFF_BASE": "0.01",
         "MOVIES_API_BACKOFF_MAX": "0.05",
+        **NO_USER_BUDGETS,
     }
     try:
         upstream.control(hang_seconds=30.0)

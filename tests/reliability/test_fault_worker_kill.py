@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import ServerProcess, replacement_of, worker_pids
+from tests.processes import NO_USER_BUDGETS, ServerProcess, replacement_of, worker_pids
 from tests.reliability.traffic import Traffic
 
 pytestmark = pytest.mark.slow
@@ -23,6 +23,7 @@ async def test_sigkill_of_a_worker_and_then_of_the_server_loses_no_acknowledged_
         "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}",
         "SECRET_KEY": "fault-secret-0123456789abcdef0123456789abcdef",
         "IDEMPOTENCY_IN_FLIGHT_TIMEOUT": "2",
+        **NO_USER_BUDGETS,
     }
     server = ServerProcess(environment, workers=2).start()
     try:

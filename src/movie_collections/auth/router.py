@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request, Response, status
 
 from movie_collections.auth import service
 from movie_collections.auth.dependencies import CurrentUserId
+from movie_collections.auth.password_policy import check_new_password
 from movie_collections.auth.schemas import Credentials, CurrentUser, RefreshRequest, TokenPair
 from movie_collections.container import get_container
 from movie_collections.core.errors import problem_responses
@@ -39,8 +40,8 @@ def _with_links(
 
 
 def client_address(request: Request) -> str:
-    """The peer's address as the server saw it (uvicorn rewrites it from X-Forwarded-For only
-    for --forwarded-allow-ips proxies, so a client cannot pick its own)."""
+    """The peer's address as the server saw it (rewritten from X-Forwarded-For only for the
+    proxies of FORWARDED_ALLOW_IPS, empty by default, so a client cannot pick its own)."""
     return request.client.host if request.client is not None else "unknown"
 
 
@@ -52,6 +53,8 @@ def client_address(request: Request) -> str:
         201, 400, 409, 413, 422, 429, 503, descriptions={409: "That username is taken."}
     ),
     summary="Register a user and get an access token and a refresh token",
+    description="The password needs 8+ characters and must not be easy to guess (common, "
+    "or made from the username): a refusal (422) says why.",
 )
 async def register(credentials: Credentials, request: Request) -> TokenPair:
     """Creates the user (usernames are unique ignoring case) and logs them in: the access
@@ -60,6 +63,9 @@ async def register(credentials: Credentials, request: Request) -> TokenPair:
     container = get_container(request)
     await container.auth_rate_limiter.check(
         "register", credentials.username, client_address(request)
+    )
+    await check_new_password(
+        credentials.password, credentials.username, container.settings.password_min_score
     )
     return await service.register(
         container.database,
@@ -80,14 +86,17 @@ async def login(credentials: Credentials, request: Request) -> TokenPair:
     """Checks the username and password (401 if either is wrong, without saying which) and
     answers a new token pair."""
     container = get_container(request)
-    await container.auth_rate_limiter.check("login", credentials.username, client_address(request))
-    return await service.login(
+    limiter = container.auth_rate_limiter
+    attempt = await limiter.check("login", credentials.username, client_address(request))
+    pair = await service.login(
         container.database,
         container.passwords,
         container.tokens,
         container.settings.refresh_token_ttl,
         credentials,
     )
+    await limiter.succeeded(attempt)
+    return pair
 
 
 @router.get(

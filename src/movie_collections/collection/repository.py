@@ -95,6 +95,13 @@ _TOP_GENRES = (
     .limit(3)
 )
 _USER_EXISTS = select(users.c.id).where(users.c.id == bindparam("owner_id"))
+# Locks the owner's row (NO KEY UPDATE: rows referencing it can still be inserted) so that one
+# user's concurrent creates are counted one after the other. The count is a statement of its
+# own: in a READ COMMITTED write it then sees what the previous holder committed.
+_LOCK_OWNER = (
+    select(users.c.id).where(users.c.id == bindparam("owner_id")).with_for_update(key_share=True)
+)
+_GENRE_NAMES = select(collection_genres.c.genre).where(_GENRES_IN_COLLECTION)
 _VERSION = select(collections.c.version).where(_OWNED)
 _VERSION_LOCKED = _VERSION.with_for_update()  # SQLite: the write transaction holds the lock
 # One statement, so one snapshot: the version always belongs to the movies read with it.
@@ -353,6 +360,19 @@ async def user_exists(connection: Connection, owner_id: uuid.UUID) -> bool:
     return await connection.fetch_one(_USER_EXISTS, {"owner_id": owner_id}) is not None
 
 
+async def count_collections(connection: Connection, owner_id: uuid.UUID) -> int:
+    """How many collections the owner has, with their row locked until the transaction ends."""
+    key = {"owner_id": owner_id}
+    await connection.fetch_value(_LOCK_OWNER, key)
+    return int(await connection.fetch_value(_COUNTS[False], key) or 0)
+
+
+async def genre_names(connection: Connection, collection_id: uuid.UUID) -> set[str]:
+    """The distinct genres of a collection already proven to be the caller's."""
+    rows = await connection.fetch(_GENRE_NAMES, {"collection_id": collection_id})
+    return {row[0] for row in rows}
+
+
 async def read_overview(connection: Connection, owner_id: uuid.UUID) -> Overview:
     """Call inside a read transaction, so that everything comes from one snapshot."""
     key = {"owner_id": owner_id}
@@ -572,10 +592,6 @@ async def read_page(
 async def top_genres(connection: Connection, owner_id: uuid.UUID) -> str:
     rows = await connection.fetch(_TOP_GENRES, {"owner_id": owner_id})
     return ",".join(row[0] for row in rows)
-
-
-async def count_collections(connection: Connection, owner_id: uuid.UUID) -> int:
-    return int(await connection.fetch_value(_COUNTS[False], {"owner_id": owner_id}))
 
 
 async def exported_collections(

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from movie_collections.auth.dependencies import CurrentUserId
 from movie_collections.collection import service, transfer
+from movie_collections.collection.budget import CollectionBudget
 from movie_collections.collection.cursors import cursors_for
 from movie_collections.collection.etags import IfMatch, if_none_match_hits, parse_if_match
 from movie_collections.collection.schemas import (
@@ -35,6 +36,8 @@ from movie_collections.container import get_container
 from movie_collections.core.errors import NotFound, problem_responses
 from movie_collections.core.responses import json_response
 from movie_collections.idempotency.service import Claim, StoredResponse, request_hash
+from movie_collections.ratelimit.budgets import Budget
+from movie_collections.ratelimit.dependencies import WritingUserId
 
 router = APIRouter(prefix="/collection", tags=["collections"])
 shared_router = APIRouter(prefix="/shared", tags=["collections"])
@@ -206,6 +209,7 @@ async def list_collections(user_id: CurrentUserId, request: Request) -> Response
             409,
             413,
             422,
+            429,
             503,
             descriptions={409: _IDEMPOTENCY_CONFLICT, 422: _CREATE_INVALID},
         ),
@@ -216,7 +220,7 @@ async def list_collections(user_id: CurrentUserId, request: Request) -> Response
 )
 async def create_collection(
     payload: CollectionCreate,
-    user_id: CurrentUserId,
+    user_id: WritingUserId,
     request: Request,
 ) -> Response:
     """Creates the collection and its movies in one transaction and answers its uuid.
@@ -226,6 +230,8 @@ async def create_collection(
     container = get_container(request)
     database = container.database
     service.check_movie_count(payload.movies, container.settings.max_movies_per_collection)
+    budget = CollectionBudget.from_settings(container.settings)
+    budget.check_movies(payload.movies)
     keys = container.idempotency
     claim: Claim | None = None
     idempotency_key = request.headers.get(IDEMPOTENCY_KEY)
@@ -239,11 +245,14 @@ async def create_collection(
                 headers={REPLAYED_HEADER: "true"},
             )
         claim = claimed
-    async with keys.holding(claim), database.transaction(write=True) as connection:
-        collection_id = await service.create(connection, user_id, payload)
-        body = CollectionCreated(collection_uuid=collection_id).model_dump_json()
-        if claim is not None:
-            await keys.record(connection, claim, status.HTTP_201_CREATED, body)
+    async with keys.holding(claim):
+        # Not for a replay (it writes nothing); a refusal here lets the key go, like any failure.
+        await container.user_budgets.spend(Budget.MOVIES_WRITTEN, user_id, len(payload.movies))
+        async with database.transaction(write=True) as connection:
+            collection_id = await service.create(connection, user_id, payload, budget)
+            body = CollectionCreated(collection_uuid=collection_id).model_dump_json()
+            if claim is not None:
+                await keys.record(connection, claim, status.HTTP_201_CREATED, body)
     return json_response(body.encode(), status.HTTP_201_CREATED)
 
 
@@ -287,7 +296,7 @@ async def export_collections(
     "/import/",
     status_code=status.HTTP_201_CREATED,
     response_model=CollectionsImported,
-    responses=problem_responses(400, 401, 413, 422),
+    responses=problem_responses(400, 401, 413, 422, 429, 503),
     summary="Import collections from an export document (all or nothing)",
     description="Takes a JSON export (`GET /collection/export/`, from any account) and "
     "creates its collections, in order, in one transaction (their `uuid` and times are "
@@ -303,13 +312,15 @@ async def export_collections(
         }
     },
 )
-async def import_collections(user_id: CurrentUserId, request: Request) -> Response:
+async def import_collections(user_id: WritingUserId, request: Request) -> Response:
     container = get_container(request)
     settings = container.settings
     document = transfer.parse_import(await request.body(), settings.max_movies_per_collection)
+    movies = sum(len(collection.movies or ()) for collection in document.collections)
+    await container.user_budgets.spend(Budget.MOVIES_WRITTEN, user_id, movies)
     async with container.database.transaction(write=True) as connection:
         created = await transfer.import_collections(
-            connection, user_id, document, settings.max_collections_per_user
+            connection, user_id, document, CollectionBudget.from_settings(settings)
         )
     body = CollectionsImported(collection_uuids=created).model_dump_json().encode()
     return json_response(body, status.HTTP_201_CREATED)
@@ -343,14 +354,14 @@ async def get_collection(
 @router.put(
     "/{collection_uuid}/",
     response_model=CollectionDetail,
-    responses=_with_etag(400, 401, 404, 412, 413, 422, 503),
+    responses=_with_etag(400, 401, 404, 412, 413, 422, 429, 503),
     summary="Change the title, description or whole movie list of a collection",
     openapi_extra=_reads_header(IF_MATCH),
 )
 async def update_collection(
     collection_uuid: CollectionId,
     payload: CollectionUpdate,
-    user_id: CurrentUserId,
+    user_id: WritingUserId,
     request: Request,
 ) -> Response:
     """Fields left out stay as they are; `movies`, when given, replaces the whole list. Answers
@@ -359,6 +370,9 @@ async def update_collection(
     collection_id = service.parse_collection_id(collection_uuid)
     condition = parse_if_match(request.headers.get(IF_MATCH), collection_id)
     service.check_movie_count(payload.movies, container.settings.max_movies_per_collection)
+    CollectionBudget.from_settings(container.settings).check_movies(payload.movies)
+    if payload.movies is not None:
+        await container.user_budgets.spend(Budget.MOVIES_WRITTEN, user_id, len(payload.movies))
     async with container.database.transaction(write=True) as connection:
         updated = await service.update(connection, user_id, collection_id, payload, condition)
     return json_response(updated.body, headers={"ETag": updated.etag})
@@ -368,13 +382,13 @@ async def update_collection(
     "/{collection_uuid}/",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=_with_etag(401, 404, 412, 503, success=None),
+    responses=_with_etag(401, 404, 412, 429, 503, success=None),
     summary="Delete a collection",
     openapi_extra=_reads_header(IF_MATCH),
 )
 async def delete_collection(
     collection_uuid: CollectionId,
-    user_id: CurrentUserId,
+    user_id: WritingUserId,
     request: Request,
 ) -> Response:
     """Deletes the collection and its movies (204); with `If-Match`, only the version named."""
@@ -389,14 +403,14 @@ async def delete_collection(
 @router.post(
     "/{collection_uuid}/movies/",
     response_model=MoviesAppended,
-    responses=_with_etag(400, 401, 404, 412, 413, 422, 503),
+    responses=_with_etag(400, 401, 404, 412, 413, 422, 429, 503),
     summary="Append movies to a collection (ones already there are reported, not doubled)",
     openapi_extra=_reads_header(IF_MATCH),
 )
 async def add_movies(
     collection_uuid: CollectionId,
     payload: MoviesAppend,
-    user_id: CurrentUserId,
+    user_id: WritingUserId,
     request: Request,
 ) -> Response:
     """Appends the movies in order; those the collection already holds are listed in
@@ -404,6 +418,7 @@ async def add_movies(
     container = get_container(request)
     collection_id = service.parse_collection_id(collection_uuid)
     condition = parse_if_match(request.headers.get(IF_MATCH), collection_id)
+    await container.user_budgets.spend(Budget.MOVIES_WRITTEN, user_id, len(payload.movies))
     async with container.database.transaction(write=True) as connection:
         body, etag = await service.add_movies(
             connection,
@@ -412,6 +427,7 @@ async def add_movies(
             payload.movies,
             container.settings.max_movies_per_collection,
             condition,
+            CollectionBudget.from_settings(container.settings),
         )
     return json_response(body, headers={"ETag": etag})
 
@@ -432,14 +448,14 @@ def _movie_write(
     "/{collection_uuid}/movies/{movie_uuid}/",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=_with_etag(401, 404, 412, 503, success=204),
+    responses=_with_etag(401, 404, 412, 429, 503, success=204),
     summary="Remove one movie from a collection",
     openapi_extra=_reads_header(IF_MATCH),
 )
 async def remove_movie(
     collection_uuid: CollectionId,
     movie_uuid: MovieId,
-    user_id: CurrentUserId,
+    user_id: WritingUserId,
     request: Request,
 ) -> Response:
     """Removes the movie (204, with the collection's new `ETag`); 404 if it is not in it."""
@@ -453,7 +469,7 @@ async def remove_movie(
 @router.patch(
     "/{collection_uuid}/movies/{movie_uuid}/",
     response_model=CollectionDetail,
-    responses=_with_etag(400, 401, 404, 412, 413, 422),
+    responses=_with_etag(400, 401, 404, 412, 413, 422, 429, 503),
     summary="Set a movie's note and/or move it within the collection",
     description="`note` (null removes it) and/or `position` (0-based; the movies in between "
     "shift by one); a field left out stays as it is. Answers the collection and its new ETag.",
@@ -461,10 +477,10 @@ async def remove_movie(
     openapi_extra=_reads_header(IF_MATCH),
 )
 async def change_movie(
-    collection_uuid: str,
-    movie_uuid: str,
+    collection_uuid: CollectionId,
+    movie_uuid: MovieId,
     payload: MovieChange,
-    user_id: CurrentUserId,
+    user_id: WritingUserId,
     request: Request,
 ) -> Response:
     database = get_container(request).database
@@ -480,7 +496,10 @@ async def change_movie(
     "/{collection_uuid}/share/",
     response_model=ShareAnswer,
     status_code=status.HTTP_201_CREATED,
-    responses={**problem_responses(401, 404), 200: {"description": "Already shared: the link"}},
+    responses={
+        **problem_responses(401, 404, 429, 503),
+        200: {"description": "Already shared: the link"},
+    },
     summary="Share a collection read-only by link (or get its existing link)",
     description="Makes the collection's link (201), or answers the one it has (200). Any "
     "signed-in user with the token may read the collection at `GET /shared/<token>/` and "
@@ -488,7 +507,7 @@ async def change_movie(
     operation_id="shareCollection",
 )
 async def share_collection(
-    collection_uuid: str, user_id: CurrentUserId, request: Request
+    collection_uuid: CollectionId, user_id: WritingUserId, request: Request
 ) -> Response:
     database = get_container(request).database
     collection_id = service.parse_collection_id(collection_uuid)
@@ -500,13 +519,15 @@ async def share_collection(
 @router.get(
     "/{collection_uuid}/share/",
     response_model=ShareAnswer,
-    responses=problem_responses(401, 404),
+    responses=problem_responses(401, 404, 503),
     summary="The share link of one of my collections (404 if it has none)",
     description="The link made by `POST /collection/<uuid>/share/`; 404 when the collection "
     "is not shared.",
     operation_id="getCollectionShare",
 )
-async def read_share(collection_uuid: str, user_id: CurrentUserId, request: Request) -> Response:
+async def read_share(
+    collection_uuid: CollectionId, user_id: CurrentUserId, request: Request
+) -> Response:
     database = get_container(request).database
     collection_id = service.parse_collection_id(collection_uuid)
     return json_response(await service.read_share(database, user_id, collection_id))
@@ -516,14 +537,14 @@ async def read_share(collection_uuid: str, user_id: CurrentUserId, request: Requ
     "/{collection_uuid}/share/",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=problem_responses(401, 404),
+    responses=problem_responses(401, 404, 429, 503),
     summary="Revoke a collection's share link",
     description="The link answers 404 from now on (204 also when the collection was not "
     "shared); sharing again makes a new token.",
     operation_id="unshareCollection",
 )
 async def unshare_collection(
-    collection_uuid: str, user_id: CurrentUserId, request: Request
+    collection_uuid: CollectionId, user_id: WritingUserId, request: Request
 ) -> Response:
     database = get_container(request).database
     collection_id = service.parse_collection_id(collection_uuid)
@@ -535,7 +556,7 @@ async def unshare_collection(
 @shared_router.get(
     "/{token}/",
     response_model=SharedCollection,
-    responses=problem_responses(401, 404),
+    responses=problem_responses(401, 404, 503),
     summary="A collection shared with me by link (read-only)",
     description="Title, description, movies with their notes, and the owner's username. "
     "404 for a token that is unknown or revoked.",
@@ -550,16 +571,16 @@ async def read_shared(token: str, user_id: CurrentUserId, request: Request) -> R
     "/{token}/copy/",
     status_code=status.HTTP_201_CREATED,
     response_model=CollectionCreated,
-    responses=problem_responses(401, 404, 422),
+    responses=problem_responses(401, 404, 422, 429, 503),
     summary="Save a copy of a shared collection into my collections",
     description="A new collection of mine with the shared one's title, description, movies "
     "and notes; later changes to either do not reach the other. 422 past "
     "MAX_COLLECTIONS_PER_USER.",
     operation_id="copySharedCollection",
 )
-async def copy_shared(token: str, user_id: CurrentUserId, request: Request) -> Response:
+async def copy_shared(token: str, user_id: WritingUserId, request: Request) -> Response:
     container = get_container(request)
-    budget = container.settings.max_collections_per_user
+    budget = CollectionBudget.from_settings(container.settings)
     async with container.database.transaction(write=True) as connection:
         collection_id = await service.copy_shared(connection, user_id, token, budget)
     body = CollectionCreated(collection_uuid=collection_id).model_dump_json().encode()

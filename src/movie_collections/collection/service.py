@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from movie_collections.collection import repository
+from movie_collections.collection.budget import CollectionBudget
 from movie_collections.collection.cursors import Cursors, Position
 from movie_collections.collection.etags import IfMatch, etag_for
 from movie_collections.collection.schemas import (
@@ -176,8 +177,12 @@ async def create(
     connection: Connection,
     owner_id: uuid.UUID,
     payload: CollectionCreate,
+    budget: CollectionBudget,
     now: datetime | None = None,
 ) -> uuid.UUID:
+    """The movies' genres are checked by the caller (budget.check_movies), before the
+    transaction; the count of collections here, inside it."""
+    await budget.ensure_room(connection, owner_id, 1)
     try:
         return await repository.insert_collection(
             connection, owner_id, payload.model_dump(exclude={"movies"}), payload.movies, now
@@ -243,6 +248,7 @@ async def add_movies(
     movies: Sequence[Movie],
     movie_limit: int,
     if_match: IfMatch | None,
+    budget: CollectionBudget,
 ) -> tuple[bytes, str]:
     """Append the movies not there yet, in the order given; report those already there.
     The MoviesAppended answer and the new ETag."""
@@ -256,6 +262,7 @@ async def add_movies(
             raise Unprocessable(
                 f"A collection holds at most {movie_limit} movies; this would make {count}."
             )
+        budget.check_movies(new_movies, await repository.genre_names(connection, collection_id))
         await repository.insert_movies(
             connection, owner_id, collection_id, new_movies, first_position=len(present)
         )
@@ -369,17 +376,6 @@ async def change_movie(
     return Answer(collection_id, _detail_json(collection_id, detail), detail.version)
 
 
-async def check_collection_budget(
-    connection: Connection, owner_id: uuid.UUID, adding: int, budget: int
-) -> None:
-    """MAX_COLLECTIONS_PER_USER: checked in the write transaction that adds the collections."""
-    have = await repository.count_collections(connection, owner_id)
-    if have + adding > budget:
-        raise Unprocessable(
-            f"A user has at most {budget} collections; you have {have}, this would add {adding}."
-        )
-
-
 def _share_json(collection_id: uuid.UUID, token: str, created_at: datetime) -> bytes:
     share = Share(
         token=token,
@@ -443,10 +439,10 @@ async def read_shared(database: Database, token: str) -> bytes:
 
 
 async def copy_shared(
-    connection: Connection, owner_id: uuid.UUID, token: str, collection_budget: int
+    connection: Connection, owner_id: uuid.UUID, token: str, budget: CollectionBudget
 ) -> uuid.UUID:
     """POST /shared/<token>/copy/: a new collection of the caller's, like the shared one."""
     _found, detail = await _shared(connection, token)
-    await check_collection_budget(connection, owner_id, 1, collection_budget)
     payload = CollectionCreate.model_validate({**detail.fields, "movies": detail.movies})
-    return await create(connection, owner_id, payload)
+    budget.check_movies(payload.movies)
+    return await create(connection, owner_id, payload, budget)

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pydantic import ValidationError
 
 from movie_collections.collection import repository, service
+from movie_collections.collection.budget import CollectionBudget
 from movie_collections.collection.schemas import (
     CollectionsExport,
     CollectionsImport,
@@ -123,15 +124,18 @@ async def import_collections(
     connection: Connection,
     owner_id: uuid.UUID,
     document: CollectionsImport,
-    collection_budget: int,
+    budget: CollectionBudget,
 ) -> list[uuid.UUID]:
-    """Create the document's collections in its order, in the caller's transaction. Their
-    creation times are a microsecond apart, so that an export lists them in the same order."""
-    await service.check_collection_budget(
-        connection, owner_id, len(document.collections), collection_budget
-    )
+    """Create the document's collections in its order, in the caller's transaction, within
+    the user's budgets. Their creation times are a microsecond apart, so that an export lists
+    them in the same order."""
+    for collection in document.collections:
+        budget.check_movies(collection.movies)
+    await budget.ensure_room(connection, owner_id, len(document.collections))
     start = datetime.now(UTC)
     return [
-        await service.create(connection, owner_id, collection, start + timedelta(microseconds=i))
+        await service.create(
+            connection, owner_id, collection, budget, start + timedelta(microseconds=i)
+        )
         for i, collection in enumerate(document.collections)
     ]

@@ -42,6 +42,11 @@ class ProblemDetail(BaseModel):
     errors: list[FieldError] | None = Field(
         None, description="For validation errors: one entry per bad field."
     )
+    limit: str | None = Field(
+        None,
+        description="For an answer enforcing a limit (422, 429): its name in GET /limits/.",
+        examples=["writes_per_user_per_minute"],
+    )
 
 
 class AppError(Exception):
@@ -50,10 +55,17 @@ class AppError(Exception):
     status_code: int = HTTPStatus.INTERNAL_SERVER_ERROR
     title: str | None = None
 
-    def __init__(self, detail: str, *, headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        limit: str | None = None,
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.headers = dict(headers or {})
+        self.limit = limit
 
 
 class BadRequest(AppError):
@@ -100,12 +112,6 @@ class TooManyRequests(AppError):
     """A rate limit or budget refused the request; `limit` names it in the refusals metric."""
 
     status_code = HTTPStatus.TOO_MANY_REQUESTS
-
-    def __init__(
-        self, detail: str, *, headers: Mapping[str, str] | None = None, limit: str | None = None
-    ) -> None:
-        super().__init__(detail, headers=headers)
-        self.limit = limit
 
 
 class ServiceUnavailable(AppError):
@@ -165,6 +171,8 @@ def problem_response(
     }
     if errors is not None:
         body["errors"] = list(errors)
+    if limit is not None:
+        body["limit"] = limit
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
 
 
@@ -232,7 +240,7 @@ def app_error_response(error: AppError) -> JSONResponse:
         error.detail,
         title=error.title,
         headers=error.headers,
-        limit=getattr(error, "limit", None),
+        limit=error.limit,
     )
 
 

@@ -66,16 +66,32 @@ class Settings(BaseSettings):
     auth_rate_limit_per_username: int = Field(
         10,
         ge=0,
-        description="Login (and, separately, register) attempts per username per window; `0` "
-        "turns it off.",
+        description="Failed logins (and, separately, registrations) per (username, client "
+        "network) per window; 0: no limit. Failures from elsewhere never lock a name out.",
     )
     auth_rate_limit_per_address: int = Field(
-        30, ge=0, description="The same per client address; `0` turns it off."
+        30,
+        ge=0,
+        description="Failed logins (and, separately, registrations) per client network per "
+        "window; 0: no limit. A network is an IPv4 address or an IPv6 /64.",
     )
     auth_rate_limit_window: timedelta = Field(
         timedelta(minutes=1),
         description="The sliding window of those limits (seconds or ISO 8601); counts live in "
         "Redis with `REDIS_URL`, else in `DATA_DIR/rate_limits.db`.",
+    )
+    forwarded_allow_ips: str = Field(
+        "",
+        description="Comma-separated addresses or networks of the proxies whose "
+        "X-Forwarded-For names the client ('*': any); empty: believed from nobody, the peer "
+        "address is the client.",
+    )
+    password_min_score: int = Field(
+        3,
+        ge=0,
+        le=4,
+        description="Least zxcvbn score (0-4) a new password must reach; 3 asks for an "
+        "estimated 10^8 guesses or more.",
     )
     password_hash_time_cost: int = Field(3, ge=1, le=50, description="Argon2id passes.")
     password_hash_memory_kib: int = Field(
@@ -222,9 +238,36 @@ class Settings(BaseSettings):
     )
     max_collections_per_user: int = Field(
         1000,
+        ge=0,
+        description="Collections one user may have, checked on create, import and copying a "
+        "shared collection (422 beyond); 0: no limit.",
+    )
+    max_genres_per_movie: int = Field(
+        20, ge=1, description="Distinct genres in one movie's `genres` (422 beyond)."
+    )
+    max_genre_chars: int = Field(
+        50, ge=1, description="Longest single genre name, in characters (422 beyond)."
+    )
+    max_genres_per_collection: int = Field(
+        200,
         ge=1,
-        description="Collections a user may have; an import or a copy of a shared collection "
-        "past it is 422.",
+        description="Distinct genres across one collection's movies (422 beyond): bounds the "
+        "genre rows one write makes.",
+    )
+    writes_per_user_per_minute: int = Field(
+        120,
+        ge=0,
+        description="Collection writes (POST, PUT, DELETE) per user per sliding minute "
+        "(429 beyond); 0: no limit.",
+    )
+    movies_written_per_user_per_minute: int = Field(
+        10_000,
+        ge=0,
+        description="Movies one user may write (create, PUT, append) per sliding minute (429 "
+        "beyond); 0: no limit. Bounds the work of a user posting the largest bodies.",
+    )
+    movies_per_user_per_minute: int = Field(
+        120, ge=0, description="GET /movies/ per user per sliding minute (429 beyond); 0: none."
     )
     list_answers_bytes: int = Field(
         32 * 1024 * 1024,
@@ -366,6 +409,11 @@ class Settings(BaseSettings):
             raise ValueError("AUTH_RATE_LIMIT_WINDOW must be at least one second")
         if any(len(key) < 32 for key in self.previous_signing_keys):
             raise ValueError("every PREVIOUS_SECRET_KEYS entry must be 32+ characters")
+        if 0 < self.movies_written_per_user_per_minute < self.max_movies_per_collection:
+            raise ValueError(
+                "MOVIES_WRITTEN_PER_USER_PER_MINUTE must be 0 or at least "
+                "MAX_MOVIES_PER_COLLECTION (else a full collection could never be written)"
+            )
         return self
 
     @model_validator(mode="after")

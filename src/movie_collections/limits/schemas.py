@@ -24,11 +24,32 @@ class Limits(BaseModel):
         "MOVIES_API_MAX_CONNECTIONS."
     )
     auth_attempts_per_username: int = Field(
-        description="Login (and, separately, register) attempts per username per window "
-        "(429 beyond); 0: no limit."
+        description="Failed logins (and, separately, registrations) per username from one "
+        "client network per window (429 beyond); 0: no limit."
     )
     auth_attempts_per_address: int = Field(
-        description="Login (and, separately, register) attempts per client address per window "
-        "(429 beyond); 0: no limit."
+        description="Failed logins (and, separately, registrations) per client network (an "
+        "IPv4 address or an IPv6 /64) per window (429 beyond); 0: no limit."
     )
     auth_window_seconds: int = Field(description="The sliding window of the attempt limits.")
+    password_min_score: int = Field(
+        description="Least zxcvbn strength score (0-4) of a new password (422 below)."
+    )
+    max_collections_per_user: int = Field(
+        description="Collections one user may have (422 beyond); 0: no limit."
+    )
+    max_genres_per_movie: int = Field(description="Distinct genres of one movie (422 beyond).")
+    max_genre_chars: int = Field(description="Longest single genre name (422 beyond).")
+    max_genres_per_collection: int = Field(
+        description="Distinct genres across one collection's movies (422 beyond)."
+    )
+    writes_per_user_per_minute: int = Field(
+        description="Collection writes per user per sliding minute (429 beyond); 0: no limit."
+    )
+    movies_written_per_user_per_minute: int = Field(
+        description="Movies written (create, PUT, append) per user per sliding minute (429 "
+        "beyond); 0: no limit."
+    )
+    movies_per_user_per_minute: int = Field(
+        description="GET /movies/ per user per sliding minute (429 beyond); 0: no limit."
+    )

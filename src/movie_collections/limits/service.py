@@ -48,6 +48,14 @@ def api_limits(settings: Settings) -> Limits:
         auth_attempts_per_username=settings.auth_rate_limit_per_username,
         auth_attempts_per_address=settings.auth_rate_limit_per_address,
         auth_window_seconds=int(settings.auth_rate_limit_window.total_seconds()),
+        password_min_score=settings.password_min_score,
+        max_collections_per_user=settings.max_collections_per_user,
+        max_genres_per_movie=settings.max_genres_per_movie,
+        max_genre_chars=settings.max_genre_chars,
+        max_genres_per_collection=settings.max_genres_per_collection,
+        writes_per_user_per_minute=settings.writes_per_user_per_minute,
+        movies_written_per_user_per_minute=settings.movies_written_per_user_per_minute,
+        movies_per_user_per_minute=settings.movies_per_user_per_minute,
     )
 
 

@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from movie_collections.auth.dependencies import CurrentUserId
 from movie_collections.container import get_container
 from movie_collections.core.errors import Unprocessable, problem_responses
 from movie_collections.movies.schemas import MoviePage
+from movie_collections.ratelimit.dependencies import MoviesUserId
 
 router = APIRouter(prefix="/movies", tags=["movies"])
 
@@ -18,12 +18,12 @@ router = APIRouter(prefix="/movies", tags=["movies"])
     "/",
     name="list_movies",
     response_model=MoviePage,
-    responses=problem_responses(401, 404, 422, 502, 504),
+    responses=problem_responses(401, 404, 422, 429, 502, 504),
     summary="One page (10 movies) of the third-party catalogue, fetched live",
 )
 async def list_movies(
     request: Request,
-    _user: CurrentUserId,
+    _user: MoviesUserId,
     page: Annotated[int, Query(ge=1, description="Page number, from 1.")] = 1,
 ) -> Response:
     """Calls the third-party catalogue for this request (retrying a flaky one within a

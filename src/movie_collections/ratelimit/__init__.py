@@ -1,1 +1,1 @@
-"""Sliding-window rate limits on the guessable endpoints (login, register)."""
+"""Sliding-window rate limits: the login and register guard, and the per-user budgets."""

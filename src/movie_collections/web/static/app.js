@@ -282,7 +282,7 @@ function authView(mode) {
     type: "password",
     autocomplete: registering ? "new-password" : "current-password",
     required: true,
-    hint: registering ? "At least 8 characters." : undefined,
+    hint: registering ? "At least 8 characters, and not easy to guess (a few uncommon words work well)." : undefined,
   });
   const area = messageArea();
   const submit = h("button", { type: "submit", className: "button button-primary" }, registering ? "Create account" : "Log in");

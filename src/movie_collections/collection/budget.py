@@ -1,0 +1,74 @@
+"""The per-user size budgets of collections: how many a user may have, and how many genres
+(and how long) their movies may carry. Each refusal is a 422 naming its GET /limits/ entry."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from movie_collections.collection import repository
+from movie_collections.collection.schemas import Movie
+from movie_collections.core.database import Connection
+from movie_collections.core.errors import Unprocessable
+from movie_collections.core.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionBudget:
+    max_collections_per_user: int
+    max_genres_per_movie: int
+    max_genre_chars: int
+    max_genres_per_collection: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CollectionBudget:
+        return cls(
+            max_collections_per_user=settings.max_collections_per_user,
+            max_genres_per_movie=settings.max_genres_per_movie,
+            max_genre_chars=settings.max_genre_chars,
+            max_genres_per_collection=settings.max_genres_per_collection,
+        )
+
+    async def ensure_room(self, connection: Connection, owner_id: uuid.UUID, adding: int) -> None:
+        """May this user create `adding` more collections? 422 if not. Call inside the write
+        transaction that creates them: the owner stays locked until it ends, so concurrent
+        creates never exceed the budget (one user's creates wait for each other)."""
+        if not self.max_collections_per_user:
+            return
+        have = await repository.count_collections(connection, owner_id)
+        if have + adding > self.max_collections_per_user:
+            raise Unprocessable(
+                f"A user may have at most {self.max_collections_per_user} collections "
+                f"(max_collections_per_user); you have {have}.",
+                limit="max_collections_per_user",
+            )
+
+    def check_movies(self, movies: Sequence[Movie] | None, present: Iterable[str] = ()) -> None:
+        """The genres of these movies, added to a collection whose genres are `present`."""
+        if not movies:
+            return
+        names = set(present)
+        for index, movie in enumerate(movies):
+            genres = repository.split_genres(movie.genres)
+            if len(genres) > self.max_genres_per_movie:
+                raise Unprocessable(
+                    f"Movie {index + 1} has {len(genres)} genres; a movie may have at most "
+                    f"{self.max_genres_per_movie} (max_genres_per_movie).",
+                    limit="max_genres_per_movie",
+                )
+            for genre in genres:
+                if len(genre) > self.max_genre_chars:
+                    raise Unprocessable(
+                        f"Movie {index + 1} has a genre of {len(genre)} characters; a genre "
+                        f"may have at most {self.max_genre_chars} (max_genre_chars).",
+                        limit="max_genre_chars",
+                    )
+            names.update(genres)
+        if len(names) > self.max_genres_per_collection:
+            raise Unprocessable(
+                f"These movies would give the collection {len(names)} distinct genres; a "
+                f"collection may have at most {self.max_genres_per_collection} "
+                "(max_genres_per_collection).",
+                limit="max_genres_per_collection",
+            )
