@@ -85,7 +85,8 @@ def create(collection_id: uuid.UUID, owner_id: uuid.UUID, movies: int) -> list[W
     now = datetime(2026, 1, 1, tzinfo=UTC)
 
     async def insert_collection(connection: Connection) -> None:
-        row = {"id": collection_id, "owner_id": owner_id, "title": "t", "description": ""}
+        row = {"id": collection_id, "owner_id": owner_id, "title": "t", "title_key": "t"}
+        row["description"] = ""
         await connection.execute(
             INSERT_COLLECTION, {**row, "created_at": now, "updated_at": now, "version": 1}
         )
@@ -106,6 +107,7 @@ def movie_row(collection_id: uuid.UUID, position: int) -> dict[str, object]:
         "title": "m",
         "description": "",
         "genres": "Drama",
+        "note": None,
     }
 
 
