@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -17,7 +18,8 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from movie_collections.collection.etags import if_none_match_hits, parse_if_match
-from tests.conftest import movie
+from movie_collections.core.settings import Settings
+from tests.conftest import make_settings, movie
 
 COLLECTION = uuid.UUID("0b3d7d3e-1111-4c1e-9a52-0e5a0f1d2c01")
 BIGINT = 2**63 - 1
@@ -96,6 +98,12 @@ def header_bytes(value: str) -> bytes:
         return value.encode("latin-1")
     except UnicodeEncodeError:
         return value.encode()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """Hundreds of PUTs from one user: past the writes budget, which is not under test here."""
+    return make_settings(database_url, tmp_path / "data", writes_per_user_per_minute=0)
 
 
 async def test_malformed_versions_over_http_are_412_and_ignored(
