@@ -31,8 +31,8 @@ demo: $(RUNTIME_STAMP) ## serve the API against the bundled stand-in upstream, o
 	$(BIN)/movie-collections serve --host $(HOST) --port $(DEMO_PORT)
 
 # The suite tests the benchmark harness too (its chart needs the bench extra).
-test: $(BENCH_STAMP) ## the whole test suite
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+test: $(BENCH_STAMP) ## the whole test suite, on every core (pytest-xdist)
+	$(BIN)/python -m pytest -n auto $(PYTEST_ARGS)
 
 screenshots: $(DEV_STAMP) ## re-take docs/screenshots/*.png from the web client's end-to-end tests
 	E2E_SCREENSHOT_DIR=docs/screenshots $(BIN)/python -m pytest -m e2e -p no:cacheprovider -q
