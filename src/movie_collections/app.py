@@ -24,7 +24,7 @@ from movie_collections.collection.router import (
 )
 from movie_collections.collection.router import router as collection_router
 from movie_collections.container import Container
-from movie_collections.core.admission import AllowedHostsMiddleware, ConcurrencyLimitMiddleware
+from movie_collections.core.admission import AdmissionMiddleware
 from movie_collections.core.database import Database
 from movie_collections.core.errors import install_error_handlers
 from movie_collections.core.logs import configure_logging
@@ -141,22 +141,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount(STATIC_PATH, client_files(), name="static")
     app.mount(DOCS_ASSETS_PATH, docs_assets(), name="docs-assets")
     # Added innermost first: telemetry sees every request first (when on), then the counter,
-    # ids, the concurrency cap, the Host check, CORS, the size limit, and the catch-all for
-    # errors nobody handled closest to the app.
+    # ids, admission (the Host check and the concurrency cap), CORS, the size limit, and the
+    # catch-all for errors nobody handled closest to the app.
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     if settings.cors_origin_list:
         app.add_middleware(CORSMiddleware, **cors_options(settings.cors_origin_list))
     health_paths = frozenset({LIVE_PATH, READY_PATH})
-    if settings.allowed_host_names is not None:
-        # Probes and scrapes come by address (orchestrators, Prometheus), not by name.
-        app.add_middleware(
-            AllowedHostsMiddleware,
-            allowed=settings.allowed_host_names,
-            exempt_paths=health_paths | {METRICS_PATH},
-        )
     app.add_middleware(
-        ConcurrencyLimitMiddleware, max_requests=settings.http_max_concurrent_requests
+        AdmissionMiddleware,
+        max_requests=settings.http_max_concurrent_requests,
+        allowed_hosts=settings.allowed_host_names,
+        # Probes and scrapes come by address (orchestrators, Prometheus), not by name.
+        exempt_paths=health_paths | {METRICS_PATH},
     )
     app.add_middleware(RequestIdMiddleware)
     uncounted = frozenset() if settings.health_counts_in_request_count else health_paths

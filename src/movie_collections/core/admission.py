@@ -8,20 +8,54 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from movie_collections.core.errors import problem_response
 
+# Distinct Host headers whose verdict is remembered (a client sending endless new names only
+# costs the parse again).
+_KNOWN_HOSTS = 256
 
-class ConcurrencyLimitMiddleware:
+
+class AdmissionMiddleware:
     """Beyond `max_requests` in flight in this process, answers 503 with Retry-After at once
-    rather than queueing work the process cannot finish in time."""
+    rather than queueing work the process cannot finish in time. With `allowed_hosts` (names,
+    or `*.domain` for its subdomains), answers 400 to any other Host, so links and redirects,
+    built from the Host, only ever name this service; `exempt_paths` (the probes and the
+    scrape, which come by address) are served whatever the Host."""
 
-    def __init__(self, app: ASGIApp, max_requests: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_requests: int,
+        allowed_hosts: frozenset[str] | None = None,
+        exempt_paths: frozenset[str] = frozenset(),
+    ) -> None:
         self.app = app
         self.max_requests = max_requests
         self.in_flight = 0
+        self.check_hosts = allowed_hosts is not None
+        allowed = allowed_hosts or frozenset()
+        self.names = frozenset(name for name in allowed if not name.startswith("*."))
+        self.suffixes = tuple(name[1:] for name in allowed if name.startswith("*."))
+        self.exempt_paths = exempt_paths
+        self.verdicts: dict[bytes, bool] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if self.check_hosts and scope["path"] not in self.exempt_paths:
+            host = next((value for name, value in scope["headers"] if name == b"host"), b"")
+            allowed = self.verdicts.get(host)
+            if allowed is None:
+                allowed = self.allows(host_name(host))
+                if len(self.verdicts) < _KNOWN_HOSTS:
+                    self.verdicts[host] = allowed
+            if not allowed:
+                # The refused name is not echoed: the answer must not reflect the Host either.
+                response = problem_response(
+                    HTTPStatus.BAD_REQUEST,
+                    "The Host header names no host this service answers for.",
+                )
+                await response(scope, receive, send)
+                return
         if self.in_flight >= self.max_requests:
             response = problem_response(
                 HTTPStatus.SERVICE_UNAVAILABLE,
@@ -36,6 +70,9 @@ class ConcurrencyLimitMiddleware:
         finally:
             self.in_flight -= 1
 
+    def allows(self, name: str) -> bool:
+        return name in self.names or (bool(name) and name.endswith(self.suffixes))
+
 
 def host_name(host_header: bytes) -> str:
     """The name of a Host header, lower-case, without port or IPv6 brackets."""
@@ -43,35 +80,3 @@ def host_name(host_header: bytes) -> str:
     if host.startswith("["):
         return host[1 : host.find("]")] if "]" in host else host
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-
-
-class AllowedHostsMiddleware:
-    """Answers 400 to a Host outside `allowed` (names, or `*.domain` for its subdomains), so
-    links and redirects, built from the Host, only ever name this service. `exempt_paths`
-    (the health probes, which orchestrators call by address) are served whatever the Host."""
-
-    def __init__(
-        self, app: ASGIApp, allowed: frozenset[str], exempt_paths: frozenset[str] = frozenset()
-    ) -> None:
-        self.app = app
-        self.names = frozenset(name for name in allowed if not name.startswith("*."))
-        self.suffixes = tuple(name[1:] for name in allowed if name.startswith("*."))
-        self.exempt_paths = exempt_paths
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.exempt_paths:
-            await self.app(scope, receive, send)
-            return
-        host = next((value for name, value in scope["headers"] if name == b"host"), b"")
-        if self.allows(host_name(host)):
-            await self.app(scope, receive, send)
-            return
-        # The refused name is not echoed: the answer must not reflect the Host either.
-        response = problem_response(
-            HTTPStatus.BAD_REQUEST,
-            "The Host header names no host this service answers for (ALLOWED_HOSTS).",
-        )
-        await response(scope, receive, send)
-
-    def allows(self, name: str) -> bool:
-        return name in self.names or (bool(name) and name.endswith(self.suffixes))
