@@ -58,15 +58,15 @@ def markdown(document: dict[str, Any], results_path: Path, chart_name: str) -> s
             f"Seeded through the API in {variant['seed_seconds']:.1f} s.",
             "",
             "| Scenario | req/s | p50 ms | p99 ms | errors | server CPU | CPU µs/req "
-            "| peak RSS | ratio to ceiling | ratio at equal CPU | target | result |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+            "| ratio to ceiling | ratio at equal CPU | result |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
         ]
         for s in variant["scenarios"]:
             lines.append(
                 f"| {_escape(s['title'])} | {s['requests_per_s']:,.0f} | {s['p50_ms']:.1f} | "
                 f"{s['p99_ms']:.1f} | {s['errors']} | {s['cpu_percent']:.0f}% | "
-                f"{s['cpu_us_per_request']:,.0f} | {s['peak_rss_mb']:.0f} MB | "
-                f"{s['ratio_to_ceiling']:.1%} | {s['ratio_at_equal_cpu']:.1%} | {s['target']} | "
+                f"{s['cpu_us_per_request']:,.0f} | "
+                f"{s['ratio_to_ceiling']:.1%} | {s['ratio_at_equal_cpu']:.1%} | "
                 f"{_verdict(s['passed'])} |"
             )
         lines += [f"\n{note}" for note in variant["notes"]]
