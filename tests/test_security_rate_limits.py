@@ -143,6 +143,28 @@ async def test_redis_limit_holds_across_hosts(database_url: str, tmp_path: Path)
         await redis.aclose()
 
 
+@pytest.mark.redis
+async def test_with_redis_up_nothing_is_written_to_the_data_dir(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A container's root filesystem may be read-only: the local store is only a fallback."""
+    if not redis_reachable():
+        skip_or_fail("Redis is not reachable on 127.0.0.1:6379")
+    prefix = f"test-{secrets.token_hex(8)}:"
+    settings = _redis_settings(database_url, tmp_path, prefix)
+    async with client_for(settings) as client:
+        name = f"user_{secrets.token_hex(6)}"
+        credentials = {"username": name, "password": PASSWORD}
+        assert (await client.post("/register/", json=credentials)).status_code == 201
+        assert (await _login(client, name)).status_code == 401
+        login = await client.post("/login/", json=credentials)
+        assert login.status_code == 200
+        token = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        created = await client.post("/collection/", json={"title": "t"}, headers=token)
+        assert created.status_code == 201
+    assert not list(settings.resolved_data_dir.glob("rate_limits.db*"))
+
+
 async def test_unreachable_redis_falls_back_to_the_local_limit(
     database_url: str, tmp_path: Path
 ) -> None:

@@ -184,6 +184,9 @@ class RedisRateLimitStore:
         self._fallback = fallback
         self._script = redis.register_script(_SLIDING_WINDOW_SCRIPT)
         self._paused_until = 0.0
+        # The local store is opened (its file created) only once Redis has failed: with Redis
+        # up, DATA_DIR may be read-only (a container's root filesystem).
+        self._fallback_used = False
 
     def _failed(self, error: Exception) -> None:
         self._paused_until = time.monotonic() + self.PAUSE_AFTER_FAILURE_S
@@ -204,6 +207,7 @@ class RedisRateLimitStore:
                 return int(await self._script(keys=keys, args=arguments))
             except (RedisError, OSError) as error:
                 self._failed(error)
+        self._fallback_used = True
         return await self._fallback.hit(limits, window_ms, hit_id)
 
     async def release(self, limits: Sequence[Limit], hit_id: str) -> None:
@@ -215,8 +219,8 @@ class RedisRateLimitStore:
                     await pipeline.execute()
             except (RedisError, OSError) as error:
                 self._failed(error)
-        # The hit may have gone to the local store while Redis was down; nothing if not.
-        await self._fallback.release(limits, hit_id)
+        if self._fallback_used:  # the hit may have gone to the local store while Redis was down
+            await self._fallback.release(limits, hit_id)
 
     def close(self) -> None:
         self._fallback.close()
