@@ -1,12 +1,14 @@
-"""The executor's own promises: statements built per call do not pile up."""
+"""The executor's own promises: statements built per call do not pile up; OneOf binds a list."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
-from sqlalchemy import literal, select
+from sqlalchemy import Column, Integer, MetaData, Table, Uuid, insert, literal, select, text
+from sqlalchemy.schema import CreateTable
 
-from movie_collections.core.database import Database
+from movie_collections.core.database import Database, OneOf
 from tests.conftest import make_settings
 
 
@@ -19,5 +21,36 @@ async def test_statements_built_per_call_do_not_grow_the_compiled_cache(
         for n in range(3000):
             assert await database.fetch(select(literal(n))) == [(n,)]
         assert len(database._compiled) <= 1024
+    finally:
+        await database.close()
+
+
+async def test_one_of_matches_a_list_of_any_length_on_either_database(
+    database_url: str, tmp_path: Path
+) -> None:
+    table = Table(
+        "one_of_probe",
+        MetaData(),
+        Column("id", Uuid, primary_key=True),
+        Column("n", Integer),
+        prefixes=["TEMPORARY"],
+    )
+    ids = [uuid.uuid4() for _ in range(5)]
+    chosen = select(table.c.n).where(OneOf(table.c.id, "ids")).order_by(table.c.n)
+    database = Database(make_settings(database_url, tmp_path / "data"))
+    await database.start()
+    try:
+        async with database.connection() as connection:  # a temporary table is per connection
+            await connection.execute(
+                text(str(CreateTable(table).compile(dialect=database.dialect)))
+            )
+            await connection.execute_many(
+                insert(table), [{"id": id_, "n": n} for n, id_ in enumerate(ids)]
+            )
+            for wanted in ([], [ids[2]], [ids[4], ids[0], uuid.uuid4(), ids[0]], ids):
+                rows = await connection.fetch(chosen, {"ids": wanted})
+                assert [row[0] for row in rows] == sorted(
+                    {ids.index(i) for i in wanted if i in ids}
+                )
     finally:
         await database.close()

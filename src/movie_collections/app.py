@@ -23,6 +23,7 @@ from movie_collections.collection.router import (
     shared_router,
 )
 from movie_collections.collection.router import router as collection_router
+from movie_collections.collection.service import Versions
 from movie_collections.container import Container
 from movie_collections.core.admission import AdmissionMiddleware
 from movie_collections.core.database import Database
@@ -212,6 +213,7 @@ def build_container(settings: Settings) -> Container:
         detail_answers=VersionedCache(settings.detail_answers_bytes)
         if settings.detail_answers_bytes
         else None,
+        versions=Versions(database),
     )
 
 

@@ -9,6 +9,7 @@ from fastapi import Request
 
 from movie_collections.auth.passwords import PasswordHashing
 from movie_collections.auth.tokens import TokenService
+from movie_collections.collection.service import Versions
 from movie_collections.core.database import Database
 from movie_collections.core.redis import RedisClient
 from movie_collections.core.settings import Settings
@@ -38,6 +39,7 @@ class Container:
     list_answers: VersionedCache[uuid.UUID | tuple[uuid.UUID, str]] | None
     # (owner, collection): None with DETAIL_ANSWERS_BYTES=0
     detail_answers: VersionedCache[tuple[uuid.UUID, uuid.UUID]] | None
+    versions: Versions  # what the answers kept above are checked against
 
     async def start(self) -> None:
         await self.database.start()

@@ -44,7 +44,7 @@ from movie_collections.collection.schemas import (
     ListSort,
     Movie,
 )
-from movie_collections.core.database import Connection
+from movie_collections.core.database import Connection, OneOf
 
 collections = cast(Table, Collection.__table__)
 collection_movies = cast(Table, CollectionMovie.__table__)
@@ -80,6 +80,11 @@ _GENRES_IN_COLLECTION = collection_genres.c.collection_id == bindparam("collecti
 _LIST_VERSION = select(func.sum(user_list_versions.c.version)).where(
     user_list_versions.c.owner_id == bindparam("owner_id")
 )
+_LIST_VERSIONS = (
+    select(user_list_versions.c.owner_id, func.sum(user_list_versions.c.version))
+    .where(OneOf(user_list_versions.c.owner_id, "owner_ids"))
+    .group_by(user_list_versions.c.owner_id)
+)
 _SUMMARIES = (
     select(*(_collection_column(field) for field in SUMMARY_FIELDS))
     .where(collections.c.owner_id == bindparam("owner_id"))
@@ -104,6 +109,9 @@ _LOCK_OWNER = (
 _GENRE_NAMES = select(collection_genres.c.genre).where(_GENRES_IN_COLLECTION)
 _VERSION = select(collections.c.version).where(_OWNED)
 _VERSION_LOCKED = _VERSION.with_for_update()  # SQLite: the write transaction holds the lock
+_VERSIONS = select(collections.c.owner_id, collections.c.id, collections.c.version).where(
+    OneOf(collections.c.id, "collection_ids")
+)
 # One statement, so one snapshot: the version always belongs to the movies read with it.
 _DETAIL = (
     select(
@@ -356,6 +364,14 @@ async def list_version(connection: Connection, owner_id: uuid.UUID) -> int | Non
     return None if version is None else int(version)
 
 
+async def list_versions(
+    connection: Connection, owner_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    """The version of each owner's list, in one statement; owners never written are absent."""
+    rows = await connection.fetch(_LIST_VERSIONS, {"owner_ids": owner_ids})
+    return {owner_id: int(version) for owner_id, version in rows}
+
+
 async def user_exists(connection: Connection, owner_id: uuid.UUID) -> bool:
     return await connection.fetch_one(_USER_EXISTS, {"owner_id": owner_id}) is not None
 
@@ -397,6 +413,18 @@ async def read_version(
         statement, {"collection_id": collection_id, "owner_id": owner_id}
     )
     return None if version is None else int(version)
+
+
+CollectionKey = tuple[uuid.UUID, uuid.UUID]  # (owner, collection)
+
+
+async def read_versions(
+    connection: Connection, keys: Sequence[CollectionKey]
+) -> dict[CollectionKey, int]:
+    """The version of each (owner, collection), in one statement; a collection that is not
+    that owner's is absent."""
+    rows = await connection.fetch(_VERSIONS, {"collection_ids": [key[1] for key in keys]})
+    return {(owner_id, collection_id): int(version) for owner_id, collection_id, version in rows}
 
 
 async def read_detail(

@@ -186,6 +186,7 @@ async def list_collections(user_id: CurrentUserId, request: Request) -> Response
         # Parsed only when the page is not kept already (an answer is kept per URL).
         body = await service.list_page(
             container.database,
+            container.versions,
             container.list_answers,
             cursors_for(container.settings.signing_key),
             user_id,
@@ -194,7 +195,9 @@ async def list_collections(user_id: CurrentUserId, request: Request) -> Response
         )
         return json_response(body)
     return json_response(
-        await service.list_collections(container.database, container.list_answers, user_id)
+        await service.list_collections(
+            container.database, container.versions, container.list_answers, user_id
+        )
     )
 
 
@@ -343,7 +346,7 @@ async def get_collection(
     container = get_container(request)
     collection_id = service.parse_collection_id(collection_uuid)
     found = await service.get_collection(
-        container.database, container.detail_answers, user_id, collection_id
+        container.database, container.versions, container.detail_answers, user_id, collection_id
     )
     if_none_match = request.headers.get(IF_NONE_MATCH)
     if if_none_match_hits(if_none_match, collection_id, found.version):

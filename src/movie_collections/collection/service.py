@@ -6,10 +6,10 @@ import hmac
 import re
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from movie_collections.collection import repository
 from movie_collections.collection.budget import CollectionBudget
@@ -29,6 +29,7 @@ from movie_collections.collection.schemas import (
     ShareAnswer,
     SharedCollection,
 )
+from movie_collections.core.batching import FreshBatches
 from movie_collections.core.database import Connection, Database, ForeignKeyViolation
 from movie_collections.core.errors import (
     NotFound,
@@ -101,10 +102,32 @@ def _detail_json(collection_id: uuid.UUID, detail: repository.Detail) -> bytes:
 
 
 ListKey = uuid.UUID | tuple[uuid.UUID, str]
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class Versions:
+    """The current versions the versioned caches are checked against, of collections and of
+    owners' lists: concurrent requests read theirs in one statement (FreshBatches)."""
+
+    def __init__(self, database: Database) -> None:
+        self.collections = FreshBatches(_batch_reader(database, repository.read_versions))
+        self.lists = FreshBatches(_batch_reader(database, repository.list_versions))
+
+
+def _batch_reader(
+    database: Database, read: Callable[[Connection, Sequence[K]], Awaitable[dict[K, V]]]
+) -> Callable[[Sequence[K]], Awaitable[dict[K, V]]]:
+    async def fetch(keys: Sequence[K]) -> dict[K, V]:
+        async with database.connection() as connection:
+            return await read(connection, keys)
+
+    return fetch
 
 
 async def _list_answer(
     database: Database,
+    versions: Versions,
     cache: VersionedCache[ListKey] | None,
     key: ListKey,
     owner_id: uuid.UUID,
@@ -114,8 +137,7 @@ async def _list_answer(
     first, and the answer built for that very version is sent again if this process has it.
     Otherwise `build` reads the data and the version in one snapshot and answers."""
     if cache is not None:
-        async with database.connection() as connection:
-            version = await repository.list_version(connection, owner_id)
+        version = await versions.lists.get(owner_id)
         kept = cache.get(key, version) if version is not None else None
         if kept is not None:
             return kept
@@ -127,7 +149,10 @@ async def _list_answer(
 
 
 async def list_collections(
-    database: Database, cache: VersionedCache[ListKey] | None, owner_id: uuid.UUID
+    database: Database,
+    versions: Versions,
+    cache: VersionedCache[ListKey] | None,
+    owner_id: uuid.UUID,
 ) -> bytes:
     """GET /collection/: all the owner's collections, newest first, and the top genres."""
 
@@ -145,25 +170,25 @@ async def list_collections(
         )
         return answer.model_dump_json().encode(), overview.version
 
-    return await _list_answer(database, cache, owner_id, owner_id, build)
+    return await _list_answer(database, versions, cache, owner_id, owner_id, build)
 
 
 async def get_collection(
     database: Database,
-    cache: VersionedCache[tuple[uuid.UUID, uuid.UUID]] | None,
+    versions: Versions,
+    cache: VersionedCache[repository.CollectionKey] | None,
     owner_id: uuid.UUID,
     collection_id: uuid.UUID,
 ) -> Answer:
     """GET /collection/<uuid>/, through the versioned cache like the list."""
     key = (owner_id, collection_id)
-    async with database.connection() as connection:
-        if cache is not None:
-            version = await repository.read_version(connection, owner_id, collection_id)
-            if version is None:
-                raise await _not_found(connection, owner_id)
+    if cache is not None:
+        version = await versions.collections.get(key)
+        if version is not None:
             kept = cache.get(key, version)
             if kept is not None:
                 return Answer(collection_id, kept, version)
+    async with database.connection() as connection:
         detail = await repository.read_detail(connection, owner_id, collection_id)
         if detail is None:
             raise await _not_found(connection, owner_id)
@@ -296,6 +321,7 @@ async def remove_movie(
 
 async def list_page(
     database: Database,
+    versions: Versions,
     cache: VersionedCache[ListKey] | None,
     cursors: Cursors,
     owner_id: uuid.UUID,
@@ -337,7 +363,7 @@ async def list_page(
         )
         return answer.model_dump_json().encode(), version
 
-    return await _list_answer(database, cache, (owner_id, url), owner_id, build)
+    return await _list_answer(database, versions, cache, (owner_id, url), owner_id, build)
 
 
 def _with_cursor(url: str, cursor: str) -> str:

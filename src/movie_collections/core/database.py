@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import sqlite3
 import time
@@ -21,13 +22,26 @@ from pathlib import Path
 from typing import Any, cast
 
 import asyncpg  # type: ignore[import-untyped]
-from sqlalchemy import Boolean, DateTime, MetaData, Uuid
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    DateTime,
+    MetaData,
+    Uuid,
+    any_,
+    bindparam,
+    func,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as postgres_dialect
 from sqlalchemy.dialects.sqlite.pysqlite import dialect as sqlite_dialect
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import NullType
 
 from movie_collections.core.metrics import DATABASE_CONNECTIONS_IN_USE
@@ -62,6 +76,33 @@ def create_private_file(path: Path) -> None:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class OneOf(ColumnElement[bool]):
+    """`column` is one of the list bound as `name`: one statement for any length of list."""
+
+    inherit_cache = True
+    _traverse_internals = [  # noqa: RUF012 (as SQLAlchemy declares it)
+        ("column", InternalTraversal.dp_clauseelement),
+        ("values", InternalTraversal.dp_clauseelement),
+    ]
+    type = Boolean()
+
+    def __init__(self, column: ColumnElement[Any], name: str) -> None:
+        self.column = column
+        self.values = bindparam(name, type_=ARRAY(column.type))
+
+
+@compiles(OneOf, "postgresql")
+def _one_of_on_postgres(element: OneOf, compiler: SQLCompiler, **options: Any) -> str:
+    return compiler.process(element.column == any_(element.values), **options)
+
+
+@compiles(OneOf, "sqlite")
+def _one_of_on_sqlite(element: OneOf, compiler: SQLCompiler, **options: Any) -> str:
+    # SQLite has no arrays: the list is bound as JSON text (see _sqlite_writer).
+    values = func.json_each(element.values).table_valued("value")
+    return compiler.process(element.column.in_(select(values.c.value)), **options)
 
 
 class DatabaseUnavailable(Exception):
@@ -150,7 +191,13 @@ def _any_to_sqlite(value: Any) -> Any:
     return _datetime_to_sqlite(_uuid_to_sqlite(value))
 
 
+def _list_to_sqlite(values: Any) -> Any:
+    return json.dumps([_any_to_sqlite(value) for value in values])
+
+
 def _sqlite_writer(bind_type: Any) -> Callable[[Any], Any] | None:
+    if isinstance(bind_type, ARRAY):  # OneOf's list
+        return _list_to_sqlite
     if isinstance(bind_type, Uuid):
         return _uuid_to_sqlite
     if isinstance(bind_type, DateTime):
