@@ -365,6 +365,7 @@ class _WriteBatch:
     raw: sqlite3.Connection
     committed: asyncio.Future[None]
     writes: int = 0
+    commit_due: bool = False  # a commit is scheduled for when no writer has the turn
 
 
 class Database:
@@ -561,12 +562,14 @@ class Database:
         return _WriteBatch(raw, asyncio.get_running_loop().create_future())
 
     def _end_write(self, batch: _WriteBatch) -> None:
-        """Hand the open batch to the next writer, or commit it when none waits (or it is
-        full), then hand on the turn."""
+        """Hand on the turn, and the open batch with it; a full batch is committed first."""
         batch.writes += 1
-        if self._waiting and batch.writes < _MOST_WRITES_PER_COMMIT:
+        if batch.writes < _MOST_WRITES_PER_COMMIT:
             self._pass_turn()
-            return
+        else:
+            self._commit(batch)
+
+    def _commit(self, batch: _WriteBatch) -> None:
         self._batch = None
         try:
             batch.raw.execute("COMMIT")
@@ -583,15 +586,24 @@ class Database:
             self._pass_turn()
 
     def _pass_turn(self) -> None:
+        """The turn to the next writer waiting; with none, the open batch is committed once
+        this loop iteration's other writers (requests that arrived together) took their turn."""
         while self._waiting:
             turn = self._waiting.popleft()
             if not turn.done():
                 turn.set_result(None)
                 return
         self._writing = False
-        if self._batch is not None:  # every waiter left: nobody else will commit it
+        batch = self._batch
+        if batch is not None and not batch.commit_due:
+            batch.commit_due = True
+            asyncio.get_running_loop().call_soon(self._commit_if_idle, batch)
+
+    def _commit_if_idle(self, batch: _WriteBatch) -> None:
+        batch.commit_due = False
+        if self._batch is batch and not self._writing:  # else the writer's turn ends it
             self._writing = True
-            self._end_write(self._batch)
+            self._commit(batch)
 
     async def _take_sqlite(self) -> sqlite3.Connection:
         if self._sqlite_slots is None:
