@@ -1,15 +1,12 @@
-"""Single-flight: concurrent callers share one call instead of each making their own.
-
-`SingleFlight` shares the call in flight for a key and hands its outcome on one caller per
-loop turn (so a wave of waiters does not starve the loop). `FreshSingleFlight` shares only a
-call that starts after the caller asked, so its result is never older than the question.
-"""
+"""Single-flight: concurrent callers of a key share the call in flight instead of each making
+their own; its outcome is handed on one caller per loop turn (so a wave of waiters does not
+starve the loop). For calls that must start after the caller asked: core/batching.py."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Hashable
+from collections.abc import Callable, Coroutine, Hashable
 from functools import partial
 from typing import Any, Generic, TypeVar
 
@@ -85,49 +82,3 @@ class SingleFlight(Generic[K, T]):
         for call in list(self._in_flight.values()):
             call.task.cancel()
         self._in_flight.clear()
-
-
-class FreshSingleFlight(Generic[T]):
-    """`await FreshSingleFlight(fetch)()` is the result of a fetch() started after the call."""
-
-    def __init__(self, fetch: Callable[[], Awaitable[T]]) -> None:
-        self._fetch = fetch
-        self._next: asyncio.Future[T] | None = None  # for callers who asked since the last start
-        self._running = False
-        self._task: asyncio.Task[None] | None = None
-        self.calls = 0  # started so far (tests read it)
-
-    async def __call__(self) -> T:
-        loop = asyncio.get_running_loop()
-        future = self._next
-        if future is None:
-            future = self._next = loop.create_future()
-            # Retrieved here, so a failure nobody waits for any more is not logged as lost.
-            future.add_done_callback(lambda done: done.cancelled() or done.exception())
-            if not self._running:
-                loop.call_soon(self._start)  # with this loop iteration's other callers
-        # A caller that is cancelled leaves the shared call to the others.
-        return await asyncio.shield(future)
-
-    def _start(self) -> None:
-        future, self._next = self._next, None
-        if future is None or self._running:
-            return
-        self._running = True
-        self.calls += 1
-        self._task = asyncio.get_running_loop().create_task(self._run(future))
-
-    async def _run(self, future: asyncio.Future[T]) -> None:
-        try:
-            result = await self._fetch()
-        except asyncio.CancelledError:
-            future.cancel()
-            raise
-        except Exception as error:  # handed to every caller of this call
-            future.set_exception(error)
-        else:
-            future.set_result(result)
-        finally:
-            self._running = False
-            if self._next is not None:
-                asyncio.get_running_loop().call_soon(self._start)

@@ -23,9 +23,9 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from movie_collections.core.batching import FreshBatches
 from movie_collections.core.metrics import COUNTER_BATCH_DURATION, COUNTER_BATCHES, COUNTER_UNSENT
 from movie_collections.core.redis import RedisClient
-from movie_collections.core.single_flight import FreshSingleFlight
 from movie_collections.counter.backend import CounterLost, CounterUnavailable
 
 logger = logging.getLogger(__name__)
@@ -163,7 +163,8 @@ class RedisCounter:
         # Concurrent reads share one drain and shard read, started after each of them was
         # asked: exact for each (every count of this process made before it is in Redis
         # before the shards are read), one flush and one round trip for all of them.
-        self._next_drained_read = FreshSingleFlight(self._drained(self._read_shards))
+        # Concurrent reads share one, started after they asked (the key is always None).
+        self._drained_reads = FreshBatches(self._drained_read)
 
     # --- the RequestCounter protocol -----------------------------------------------------
 
@@ -227,7 +228,7 @@ class RedisCounter:
             raise CounterUnavailable("Redis is unreachable") from error
         if self._marker == LOST:
             raise CounterLost("Redis lost the count")
-        values = await self._exact(self._next_drained_read)
+        values = await self._exact(self._shared_read)
         return sum(int(value) for value in values if value is not None)
 
     async def reset(self) -> None:
@@ -267,6 +268,12 @@ class RedisCounter:
             return await operation()
 
         return drained
+
+    async def _drained_read(self, _keys: Sequence[None]) -> dict[None, list[bytes | None]]:
+        return {None: await self._drained(self._read_shards)()}
+
+    async def _shared_read(self) -> list[bytes | None]:
+        return await self._drained_reads.get(None) or []  # the key is always there
 
     async def _exact(self, operation: _ShardOperation) -> list[bytes | None]:
         """Run `operation` (drained first) only if its result can be exact; CounterUnavailable
