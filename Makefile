@@ -53,7 +53,7 @@ bench: $(BENCH_STAMP) ## load benchmark vs the ceiling: bench/results/*.json, do
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 bench-pages: $(BENCH_STAMP) ## GET /collection/ pages alone (1,000 collections): bench/results/pages/
-	$(BIN)/python -m bench.run --scenarios list_pages --no-docs --no-server-comparison \
+	$(BIN)/python -m bench.run --scenarios list_pages --no-docs \
 		--output-dir bench/results/pages $(BENCH_ARGS)
 
 migrate: $(RUNTIME_STAMP) ## apply migrations to $$DATABASE_URL

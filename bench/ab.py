@@ -3,15 +3,15 @@
     git archive main src | tar -x -C /tmp/base      # the "before" tree
     .venv/bin/python -m bench.ab --variant main=/tmp/base/src --variant new=src \
         --rounds 3 --scenarios create,replace
-    .venv/bin/python -m bench.ab --variant granian=src --variant uvicorn=src \
-        --serve-args "uvicorn=--server uvicorn" --scenarios ceiling,list_10x5,detail
+    .venv/bin/python -m bench.ab --variant quiet=src --variant logged=src \
+        --serve-args "logged=--access-log" --scenarios list_10x5,detail
 
 Each round starts every variant's server in turn (`movie-collections serve --workers 2`, its
 package imported from the given tree, a fresh SQLite file), seeds it, warms each scenario up
 for 2 s and measures it with wrk (64 connections) while sampling the server's CPU. Rounds
 alternate the variants, so load from other work on the machine falls on both; the summary
 gives the median of the rounds. `--serve-args NAME=ARGS` gives a variant's server extra `serve`
-options (another HTTP server, say); the scenario `ceiling` measures the constant-JSON app under
+options (the access log, say); the scenario `ceiling` measures the constant-JSON app under
 that variant's server settings. Meant for A/B-ing a change (`make bench` measures the suite).
 """
 

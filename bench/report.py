@@ -88,22 +88,6 @@ def markdown(document: dict[str, Any], results_path: Path, chart_name: str) -> s
                 f"{o['target']} | {_verdict(o['passed'])} |"
             )
         lines.append("")
-    if document.get("server_comparison"):
-        lines += [
-            "### HTTP servers (`serve --server`), same run",
-            "",
-            "| Server | ceiling req/s | ceiling CPU µs/req | GET /collection/ (10 x 5) req/s "
-            "| its p99 ms | its CPU µs/req |",
-            "| --- | ---: | ---: | ---: | ---: | ---: |",
-        ]
-        for entry in document["server_comparison"]:
-            c, r = entry["ceiling"], entry["list_10x5"]
-            lines.append(
-                f"| {entry['server']} | {c['requests_per_s']:,.0f} | "
-                f"{c['cpu_us_per_request']:.0f} | {r['requests_per_s']:,.0f} | "
-                f"{r['p99_ms']:.1f} | {r['cpu_us_per_request']:.0f} |"
-            )
-        lines.append("")
     return "\n".join(lines)
 
 

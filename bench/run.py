@@ -81,7 +81,6 @@ class Options:
     docs: Path | None
     server_arguments: list[str] = field(default_factory=list)
     counter_overhead: bool = True
-    compare_servers: bool = True
 
 
 @dataclass(slots=True)
@@ -157,10 +156,9 @@ def settle(server: Server, quiet_percent: float = 25, limit_s: float = 60) -> No
             return
 
 
-def measure_ceiling(options: Options, extra_arguments: tuple[str, ...] = ()) -> dict[str, Any]:
+def measure_ceiling(options: Options) -> dict[str, Any]:
     script = ceiling_script()
-    arguments = [*options.server_arguments, *extra_arguments]
-    with ceiling_server(options.workers, arguments) as server:
+    with ceiling_server(options.workers, options.server_arguments) as server:
         result, cpu, rss, cpu_us = _measure(server, "/", script, options, 200, 5)
     print(
         f"  ceiling: {result.requests_per_s:,.0f} req/s, p99 {result.p99_ms:.1f} ms, "
@@ -477,23 +475,6 @@ def run_throughput(
     return seeded_s
 
 
-def compare_servers(options: Options, environment: dict[str, str]) -> list[dict[str, Any]]:
-    """The ceiling and GET /collection/ (10 x 5) under each HTTP server `serve` offers."""
-    outcomes = []
-    list_scenario = next(s for s in SCENARIOS if s.key == "list_10x5")
-    for name in ("uvicorn", "granian"):
-        print(f"server {name}:", flush=True)
-        extra = ("--server", name)
-        ceiling = measure_ceiling(options, extra)
-        arguments = [*options.server_arguments, *extra]
-        with service_server(options.workers, environment, arguments) as server:
-            prefix = secrets.token_hex(4)
-            data = asyncio.run(seed(server.url, prefix, large_collections=0))
-            result = run_scenario(server, list_scenario, data, prefix, options, "embedded", ceiling)
-        outcomes.append({"server": name, "ceiling": ceiling, "list_10x5": asdict(result)})
-    return outcomes
-
-
 def counter_overhead(
     variant: str, environment: dict[str, str], backend: str, options: Options
 ) -> dict[str, Any]:
@@ -633,9 +614,6 @@ def parse_options(argv: list[str] | None) -> Options:
     parser.add_argument("--no-docs", action="store_true", help="write the JSON only")
     parser.add_argument("--no-counter-overhead", action="store_true")
     parser.add_argument(
-        "--no-server-comparison", action="store_true", help="skip uvicorn vs granian"
-    )
-    parser.add_argument(
         "server_arguments", nargs="*", help="extra `serve` options, given to both servers"
     )
     arguments = parser.parse_args(argv)
@@ -652,7 +630,6 @@ def parse_options(argv: list[str] | None) -> Options:
         docs=None if arguments.no_docs else arguments.docs,
         server_arguments=arguments.server_arguments,
         counter_overhead=not arguments.no_counter_overhead,
-        compare_servers=not arguments.no_server_comparison,
     )
     return options
 
@@ -682,20 +659,6 @@ def main(argv: list[str] | None = None) -> Path:
                 overheads.append(counter_overhead(key, environment, backend, options))
     print("ceiling again (drift check):", flush=True)
     ceiling_after = measure_ceiling(options)
-    servers: list[dict[str, Any]] = []
-    if options.compare_servers:
-        with tempfile.TemporaryDirectory(prefix="mc-bench-") as directory:
-            servers = compare_servers(
-                options,
-                {
-                    "SECRET_KEY": secrets.token_urlsafe(48),
-                    "LOG_LEVEL": "WARNING",
-                    **NO_AUTH_RATE_LIMITS,
-                    **NO_USER_BUDGETS,
-                    "DATABASE_URL": f"sqlite:///{directory}/servers.db",
-                    "DATA_DIR": directory,
-                },
-            )
     document = {
         "started_at": started.isoformat(timespec="seconds"),
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -719,7 +682,6 @@ def main(argv: list[str] | None = None) -> Path:
         "ceiling": {"before": ceiling_before, "after": ceiling_after},
         "variants": variants,
         "counter_overhead": overheads,
-        "server_comparison": servers,
     }
     options.output_dir.mkdir(parents=True, exist_ok=True)
     path = options.output_dir / f"{started.strftime('%Y-%m-%d_%H%M')}.json"

@@ -41,7 +41,6 @@ def test_bench_run_writes_results_report_and_chart(tmp_path: Path) -> None:
             "--scenarios",
             "list_10x5,unauthenticated",
             "--no-counter-overhead",
-            "--no-server-comparison",
             "--output-dir",
             str(tmp_path / "results"),
             "--docs",

@@ -20,16 +20,11 @@ from tests.processes import ServerProcess
 pytestmark = pytest.mark.slow
 
 BIG_HEADER_BYTES = 80 * 1024 * 1024
-SERVERS = ["uvicorn", "granian"]
 
 
-@pytest.fixture(scope="module", params=SERVERS)
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServerProcess]:
-    if request.param == "granian":
-        pytest.importorskip("granian")  # an optional server
-    data_dir: Path = tmp_path_factory.mktemp(f"edge-{request.param}")
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    data_dir: Path = tmp_path_factory.mktemp("edge")
     environment = {
         "DATABASE_URL": f"sqlite:///{data_dir / 'edge.db'}",
         "DATA_DIR": str(data_dir),
@@ -37,7 +32,7 @@ def server(
         "HTTP_KEEP_ALIVE_TIMEOUT": "1",
         "HTTP_MAX_CONCURRENT_REQUESTS": "2",
     }
-    with ServerProcess(environment, extra_arguments=("--server", str(request.param))) as process:
+    with ServerProcess(environment) as process:
         yield process
 
 
@@ -126,8 +121,6 @@ def test_an_idle_keep_alive_connection_is_closed(server: ServerProcess) -> None:
         assert closed_by_server(sock)
 
 
-# Granian starts its header-read timeout at the first byte (a documented gap: SECURITY.md).
-@pytest.mark.parametrize("server", ["uvicorn"], indirect=True)
 def test_a_connection_that_never_sends_is_closed(server: ServerProcess) -> None:
     with connect(server) as sock:
         assert closed_by_server(sock)

@@ -1,4 +1,4 @@
-"""One version, `--version`, Granian optional (clear error without it), settings docs generated."""
+"""One version, `--version`, matplotlib in the bench extra only, settings docs generated."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from movie_collections import __version__
-from movie_collections.cli import GRANIAN_MISSING, main
+from movie_collections.cli import main
 from movie_collections.core.settings import Settings
 from movie_collections.core.settings_doc import render_configuration
 
@@ -27,21 +27,6 @@ def test_version_option(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--version"])
     assert exit_info.value.code == 0
     assert capsys.readouterr().out.strip() == f"movie-collections {__version__}"
-
-
-def test_granian_is_an_extra_and_its_absence_is_a_clear_error(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    dependencies = " ".join(PYPROJECT["project"]["dependencies"])
-    assert "granian" not in dependencies
-    assert any(
-        d.startswith("granian") for d in PYPROJECT["project"]["optional-dependencies"]["granian"]
-    )
-    monkeypatch.setitem(sys.modules, "granian", None)  # as if not installed
-    with pytest.raises(SystemExit) as exit_info:
-        main(["serve", "--server", "granian"])
-    assert exit_info.value.code == GRANIAN_MISSING
-    assert "movie-collections[granian]" in GRANIAN_MISSING
 
 
 def test_matplotlib_is_in_the_bench_extra_only() -> None:

@@ -53,15 +53,7 @@ def command_migrate(_arguments: argparse.Namespace) -> None:
     _migrate(settings)
 
 
-GRANIAN_MISSING = (
-    "movie-collections: --server granian needs Granian, an optional extra: "
-    "pip install 'movie-collections[granian]'"
-)
-
-
 def command_serve(arguments: argparse.Namespace) -> None:
-    if arguments.server == "granian":
-        _require_granian()
     if arguments.access_log:
         os.environ["ACCESS_LOG"] = "true"  # the workers read their settings from it
     settings = _load_settings()
@@ -114,11 +106,6 @@ def run_server(
     exactly the server, loop, HTTP parser and logging settings of the service.
     """
     settings = settings or _load_settings()
-    if arguments.server == "granian":
-        _run_granian(
-            app, factory=factory, arguments=arguments, log_level=log_level, settings=settings
-        )
-        return
     import uvicorn
 
     from movie_collections.core.http_edge import PROTOCOL_PATH
@@ -152,57 +139,6 @@ def run_server(
     supervisor.run()
     if supervisor.failure is not None:
         sys.exit(f"movie-collections serve: {supervisor.failure}")
-
-
-def _run_granian(
-    app: str, *, factory: bool, arguments: argparse.Namespace, log_level: str, settings: Settings
-) -> None:
-    """Granian (a Rust HTTP server) with the same options; X-Forwarded-* handled as uvicorn does.
-
-    Granian does not read X-Forwarded-* itself, so each worker wraps the app in uvicorn's own
-    ProxyHeadersMiddleware (movie_collections.granian_app), trusting the same proxies. Its
-    header-read timeout also closes idle keep-alive connections; a head larger than its read
-    buffer is answered 431.
-    """
-    from granian.constants import Interfaces
-    from granian.http import HTTP1Settings
-    from granian.log import LogLevels
-    from granian.server import Server
-
-    os.environ["MOVIE_COLLECTIONS_ASGI_TARGET"] = app
-    os.environ["MOVIE_COLLECTIONS_ASGI_FACTORY"] = "1" if factory else ""
-    os.environ["FORWARDED_ALLOW_IPS"] = arguments.forwarded_allow_ips or ""
-    Server(
-        "movie_collections.granian_app:create_proxied_app",
-        address=arguments.host,
-        port=arguments.port,
-        interface=Interfaces.ASGI,
-        workers=arguments.workers,
-        factory=True,
-        log_level=LogLevels(max(log_level, "INFO", key=logging.getLevelName).lower()),
-        log_access=False,  # the app writes the access log (ACCESS_LOG)
-        # Granian's own lines through the root logger too, in LOG_FORMAT.
-        log_dictconfig={
-            "version": 1,
-            "disable_existing_loggers": False,
-            "formatters": {},
-            "handlers": {},
-            "loggers": {"_granian": {"propagate": True}},
-        },
-        workers_kill_timeout=arguments.graceful_timeout,
-        respawn_failed_workers=True,
-        http1_settings=HTTP1Settings(
-            header_read_timeout=int(settings.http_header_read_timeout * 1000),
-            max_buffer_size=settings.http_max_header_bytes,
-        ),
-    ).serve()
-
-
-def _require_granian() -> None:
-    try:
-        import granian  # noqa: F401
-    except ImportError:
-        sys.exit(GRANIAN_MISSING)
 
 
 def command_settings_doc(_arguments: argparse.Namespace) -> None:
@@ -334,12 +270,6 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=20,
         help="seconds to finish in-flight requests on SIGTERM (default 20)",
-    )
-    serve.add_argument(
-        "--server",
-        choices=["uvicorn", "granian"],
-        default="uvicorn",
-        help="HTTP server (default uvicorn; granian needs the granian extra)",
     )
     serve.set_defaults(handler=command_serve)
 

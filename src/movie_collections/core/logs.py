@@ -30,7 +30,7 @@ QUIET_LOGGERS = (
     "uvicorn.access",  # the app writes the access log (ACCESS_LOG), never uvicorn
 )
 # uvicorn's own lines (start, stop, worker deaths) stay; its DEBUG ones (connections) do not.
-SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.asgi", "_granian", "granian")
+SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.asgi")
 
 
 class _RequestIdFilter(logging.Filter):
