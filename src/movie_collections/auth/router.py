@@ -12,8 +12,9 @@ from movie_collections.auth.password_policy import check_new_password
 from movie_collections.auth.schemas import Credentials, CurrentUser, RefreshRequest, TokenPair
 from movie_collections.container import get_container
 from movie_collections.core.errors import problem_responses
+from movie_collections.core.openapi import operation_id
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(tags=["auth"], generate_unique_id_function=operation_id)
 
 REFRESH_OPERATION = "refreshToken"
 LOGOUT_OPERATION = "logout"

@@ -34,13 +34,18 @@ from movie_collections.collection.schemas import (
 )
 from movie_collections.container import get_container
 from movie_collections.core.errors import NotFound, problem_responses
+from movie_collections.core.openapi import operation_id
 from movie_collections.core.responses import json_response
 from movie_collections.idempotency.service import Claim, StoredResponse, request_hash
 from movie_collections.ratelimit.budgets import Budget
 from movie_collections.ratelimit.dependencies import WritingUserId
 
-router = APIRouter(prefix="/collection", tags=["collections"])
-shared_router = APIRouter(prefix="/shared", tags=["collections"])
+router = APIRouter(
+    prefix="/collection", tags=["collections"], generate_unique_id_function=operation_id
+)
+shared_router = APIRouter(
+    prefix="/shared", tags=["collections"], generate_unique_id_function=operation_id
+)
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 

@@ -7,11 +7,14 @@ from fastapi import APIRouter, Request, Response
 from movie_collections.auth.dependencies import CurrentOperatorId, CurrentUserId
 from movie_collections.container import get_container
 from movie_collections.core.errors import ServiceUnavailable, problem_responses
+from movie_collections.core.openapi import operation_id
 from movie_collections.core.responses import json_response
 from movie_collections.counter.backend import CounterLost, CounterUnavailable
 from movie_collections.counter.schemas import RequestCount, ResetDone
 
-router = APIRouter(prefix="/request-count", tags=["request counter"])
+router = APIRouter(
+    prefix="/request-count", tags=["request counter"], generate_unique_id_function=operation_id
+)
 
 
 @router.get(

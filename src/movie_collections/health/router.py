@@ -16,9 +16,10 @@ from sqlalchemy import text
 
 from movie_collections.container import Container, get_container
 from movie_collections.core.errors import PROBLEM_MEDIA_TYPE, problem_responses
+from movie_collections.core.openapi import operation_id
 from movie_collections.core.request_id import current_request_id
 
-router = APIRouter(prefix="/health", tags=["health"])
+router = APIRouter(prefix="/health", tags=["health"], generate_unique_id_function=operation_id)
 
 LIVE_PATH = "/health/live"
 READY_PATH = "/health/ready"

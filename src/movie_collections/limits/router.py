@@ -7,10 +7,11 @@ from fastapi import APIRouter, Request
 from movie_collections.auth.dependencies import CurrentUserId
 from movie_collections.container import get_container
 from movie_collections.core.errors import problem_responses
+from movie_collections.core.openapi import operation_id
 from movie_collections.limits.schemas import Limits
 from movie_collections.limits.service import api_limits
 
-router = APIRouter(tags=["limits"])
+router = APIRouter(tags=["limits"], generate_unique_id_function=operation_id)
 
 
 @router.get(

@@ -10,11 +10,12 @@ from fastapi import APIRouter, Request, Response
 from movie_collections.container import get_container
 from movie_collections.core.errors import Unauthorized
 from movie_collections.core.metrics import METRICS_CONTENT_TYPE, exposition
+from movie_collections.core.openapi import operation_id
 
 METRICS_PATH = "/metrics"
 
 # Not in the OpenAPI document: it is for the operator's scraper, not for API clients.
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, generate_unique_id_function=operation_id)
 
 
 @router.get(METRICS_PATH)

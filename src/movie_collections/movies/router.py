@@ -8,10 +8,11 @@ from fastapi import APIRouter, Query, Request, Response
 
 from movie_collections.container import get_container
 from movie_collections.core.errors import Unprocessable, problem_responses
+from movie_collections.core.openapi import operation_id
 from movie_collections.movies.schemas import MoviePage
 from movie_collections.ratelimit.dependencies import MoviesUserId
 
-router = APIRouter(prefix="/movies", tags=["movies"])
+router = APIRouter(prefix="/movies", tags=["movies"], generate_unique_id_function=operation_id)
 
 
 @router.get(
