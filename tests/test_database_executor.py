@@ -54,3 +54,20 @@ async def test_one_of_matches_a_list_of_any_length_on_either_database(
                 )
     finally:
         await database.close()
+
+
+async def test_one_of_finds_rows_by_index_on_sqlite(tmp_path: Path) -> None:
+    table = Table("probe", MetaData(), Column("id", Uuid, primary_key=True), Column("n", Integer))
+    chosen = select(table.c.n).where(OneOf(table.c.id, "ids"))
+    database = Database(make_settings(f"sqlite:///{tmp_path}/probe.db", tmp_path / "data"))
+    try:
+        async with database.connection() as connection:
+            await connection.execute(
+                text(str(CreateTable(table).compile(dialect=database.dialect)))
+            )
+            sql = database.compile(chosen).sql
+            plan = connection.raw.execute(f"EXPLAIN QUERY PLAN {sql}", ["[]"]).fetchall()
+        assert any("SEARCH probe USING" in row[-1] for row in plan), plan
+        assert not any(row[-1].startswith("SCAN probe") for row in plan), plan
+    finally:
+        await database.close()

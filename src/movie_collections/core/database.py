@@ -79,14 +79,14 @@ class Base(DeclarativeBase):
 
 
 class OneOf(ColumnElement[bool]):
-    """`column` is one of the list bound as `name`: one statement for any length of list."""
+    """`column` is one of the list bound as `name`: one statement for any length of list.
+    Left untyped: typed Boolean, it would be compared to 1 on SQLite, which then scans."""
 
     inherit_cache = True
     _traverse_internals = [  # noqa: RUF012 (as SQLAlchemy declares it)
         ("column", InternalTraversal.dp_clauseelement),
         ("values", InternalTraversal.dp_clauseelement),
     ]
-    type = Boolean()
 
     def __init__(self, column: ColumnElement[Any], name: str) -> None:
         self.column = column
