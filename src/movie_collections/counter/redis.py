@@ -222,13 +222,9 @@ class RedisCounter:
         return waiter
 
     async def total(self) -> int:
-        try:
-            await self._check_marker()
-        except (TimeoutError, RedisError, OSError) as error:
-            raise CounterUnavailable("Redis is unreachable") from error
+        values = await self._exact(self._shared_read)
         if self._marker == LOST:
             raise CounterLost("Redis lost the count")
-        values = await self._exact(self._shared_read)
         return sum(int(value) for value in values if value is not None)
 
     async def reset(self) -> None:
@@ -270,6 +266,8 @@ class RedisCounter:
         return drained
 
     async def _drained_read(self, _keys: Sequence[None]) -> dict[None, list[bytes | None]]:
+        """The marker checked, then the shards read once this process's counts are in."""
+        await self._check_marker()
         return {None: await self._drained(self._read_shards)()}
 
     async def _shared_read(self) -> list[bytes | None]:
