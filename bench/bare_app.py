@@ -25,12 +25,16 @@ def bare_app(container: Container) -> Any:
         extra: list[tuple[bytes, bytes]] = []
         if path == "/collection/":
             body = await service.list_collections(
-                container.database, container.list_answers, user_id
+                container.database, container.versions, container.list_answers, user_id
             )
         elif path.startswith("/collection/"):
             collection_id = uuid.UUID(path.split("/")[2])
             found = await service.get_collection(
-                container.database, container.detail_answers, user_id, collection_id
+                container.database,
+                container.versions,
+                container.detail_answers,
+                user_id,
+                collection_id,
             )
             body, extra = found.body, [(b"etag", found.etag.encode())]
         else:

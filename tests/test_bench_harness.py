@@ -86,3 +86,19 @@ def test_heavy_writer_bodies_are_the_heaviest_the_budgets_allow() -> None:
     genres = [split_genres(movie.genres) for movie in payload.movies]
     assert {len(names) for names in genres} == {settings.max_genres_per_movie}
     assert len({name for names in genres for name in names}) == settings.max_genres_per_collection
+
+
+@pytest.mark.parametrize("bare", [False, True], ids=["routes", "bare"])
+def test_profile_app_serves_the_three_reads_with_and_without_fastapi(bare: bool) -> None:
+    for scenario in ("list", "detail", "count"):
+        command = [sys.executable, "-m", "bench.profile_app", scenario, "--requests", "40"]
+        completed = subprocess.run(
+            command + (["--bare"] if bare else []),
+            cwd=REPOSITORY,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert completed.returncode == 0, completed.stdout + completed.stderr
+        assert "statuses {200: 40}" in completed.stdout, completed.stdout
