@@ -88,6 +88,8 @@ def test_register_and_create_a_collection_with_the_keyboard_only(
 
     page.goto("/#/collections")
     expect(page.get_by_role("heading", level=1, name="My collections")).to_be_focused()
+    # The form is tabbed to once the view has rendered it (the list loads meanwhile).
+    expect(page.get_by_label("Collection title")).to_be_visible()
     for _ in range(15):
         page.keyboard.press("Tab")
         if page.evaluate("() => document.activeElement.name") == "title":
