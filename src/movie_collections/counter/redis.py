@@ -160,10 +160,9 @@ class RedisCounter:
         self._maintainer: asyncio.Task[None] | None = None
         self._sender: asyncio.Task[None] | None = None
         self._stopping = False
-        # Concurrent reads share one drain and shard read, started after each of them was
-        # asked: exact for each (every count of this process made before it is in Redis
-        # before the shards are read), one flush and one round trip for all of them.
-        # Concurrent reads share one, started after they asked (the key is always None).
+        # Concurrent reads share one marker check, drain and shard read, started after each
+        # of them was asked: exact for each (every count of this process made before it is in
+        # Redis before the shards are read). The key is always None.
         self._drained_reads = FreshBatches(self._drained_read)
 
     # --- the RequestCounter protocol -----------------------------------------------------
