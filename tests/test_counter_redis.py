@@ -440,3 +440,33 @@ async def test_a_count_found_missing_is_lost_until_a_reset(
     assert await newcomer.total() == 3
     await running.stop()
     await newcomer.stop()
+
+
+async def test_a_read_of_a_lost_count_stays_lost_when_a_reset_ends_before_it_answers(
+    shared_redis: tuple[Redis, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The read judges the marker it found, not one a reset wrote while it was on its way back:
+    what is left of a lost count is never answered as a number."""
+    redis, prefix = shared_redis
+    counter = await started(redis, prefix)
+    await redis.set(counter.marker_key, b"lost")
+    await redis.set(counter.shard_keys[0], 999)  # what is left of the lost count
+    read_shards = counter._read_shards
+    shards_read, answer = asyncio.Event(), asyncio.Event()
+
+    async def read_then_pause() -> list[bytes | None]:
+        values = await read_shards()
+        shards_read.set()
+        await answer.wait()
+        return values
+
+    monkeypatch.setattr(counter, "_read_shards", read_then_pause)
+    reading = asyncio.ensure_future(counter.total())
+    await shards_read.wait()
+    monkeypatch.setattr(counter, "_read_shards", read_shards)
+    await counter.reset()  # a new count starts while the read is still on its way back
+    answer.set()
+    with pytest.raises(CounterLost):
+        await reading
+    assert await counter.total() == 0
+    await counter.stop()

@@ -111,7 +111,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             gc.unfreeze()  # what this app made at startup may be collected again
 
     # Routes are matched in this order: the busiest first (their paths never overlap). They go
-    # straight into the app's one table: include_router would match each router's twice.
+    # straight into the app's one table: include_router would match each router's twice. So
+    # app.dependency_overrides does not reach them: tests choose settings, not overrides.
     routers = [collection_router, counter_router, movies_router, auth_router, limits_router]
     routers += [health_router, web_router, shared_router, docs_router]
     routers += [metrics_router] if metrics else []

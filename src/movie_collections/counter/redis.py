@@ -15,7 +15,7 @@ import math
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import AbstractConnection
@@ -63,6 +63,8 @@ return {'lost', 1}
 LOST = b"lost"
 MAX_IN_FLIGHT = 32  # batches sent and not yet answered; beyond it increments wait in memory
 _ShardOperation = Callable[[], Awaitable[list[bytes | None]]]
+_MarkedRead = tuple[bytes, list[bytes | None]]  # the marker as the read found it, the shards
+T = TypeVar("T")
 _Target = tuple[str, type[AbstractConnection], dict[str, Any]]  # name, connection class, kwargs
 
 
@@ -221,8 +223,8 @@ class RedisCounter:
         return waiter
 
     async def total(self) -> int:
-        values = await self._exact(self._shared_read)
-        if self._marker == LOST:
+        marker, values = await self._exact(self._shared_read)
+        if marker == LOST:  # as this read found it: a reset meanwhile is not this read's
             raise CounterLost("Redis lost the count")
         return sum(int(value) for value in values if value is not None)
 
@@ -264,15 +266,16 @@ class RedisCounter:
 
         return drained
 
-    async def _drained_read(self, _keys: Sequence[None]) -> dict[None, list[bytes | None]]:
+    async def _drained_read(self, _keys: Sequence[None]) -> dict[None, _MarkedRead]:
         """The marker checked, then the shards read once this process's counts are in."""
         await self._check_marker()
-        return {None: await self._drained(self._read_shards)()}
+        marker = self._marker
+        return {None: (marker, await self._drained(self._read_shards)())}
 
-    async def _shared_read(self) -> list[bytes | None]:
-        return await self._drained_reads.get(None) or []  # the key is always there
+    async def _shared_read(self) -> _MarkedRead:
+        return await self._drained_reads.get(None) or (b"", [])  # the key is always there
 
-    async def _exact(self, operation: _ShardOperation) -> list[bytes | None]:
+    async def _exact(self, operation: Callable[[], Awaitable[T]]) -> T:
         """Run `operation` (drained first) only if its result can be exact; CounterUnavailable
         otherwise."""
         loop = asyncio.get_running_loop()
