@@ -23,36 +23,27 @@ def test_bench_run_writes_results_report_and_chart(tmp_path: Path) -> None:
     ensure_wrk()  # installed from Debian's packages when missing, as `make bench` does
     docs = tmp_path / "benchmarks.md"
     docs.write_text("# Benchmarks\n\nHand-written text that must survive.\n")
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.run",
-            "--duration",
-            "1",
-            "--warmup",
-            "0",
-            "--connections",
-            "8",
-            "--variants",
-            "embedded",
-            "--large-collections",
-            "2",
-            "--scenarios",
-            "list_10x5,unauthenticated",
-            "--no-counter-overhead",
-            "--output-dir",
-            str(tmp_path / "results"),
-            "--docs",
-            str(docs),
-        ],
-        cwd=REPOSITORY,
-        capture_output=True,
-        text=True,
+    _run_module(
+        "bench.run",
+        "--duration",
+        "1",
+        "--warmup",
+        "0",
+        "--connections",
+        "8",
+        "--variants",
+        "embedded",
+        "--large-collections",
+        "2",
+        "--scenarios",
+        "list_10x5,unauthenticated",
+        "--no-counter-overhead",
+        "--output-dir",
+        str(tmp_path / "results"),
+        "--docs",
+        str(docs),
         timeout=300,
-        check=False,
     )
-    assert completed.returncode == 0, completed.stdout + completed.stderr
     [results_file] = (tmp_path / "results").glob("*.json")
     results = json.loads(results_file.read_text())
     assert results["ceiling"]["before"]["requests_per_s"] > 0
@@ -91,14 +82,22 @@ def test_heavy_writer_bodies_are_the_heaviest_the_budgets_allow() -> None:
 @pytest.mark.parametrize("bare", [False, True], ids=["routes", "bare"])
 def test_profile_app_serves_the_three_reads_with_and_without_fastapi(bare: bool) -> None:
     for scenario in ("list", "detail", "count"):
-        command = [sys.executable, "-m", "bench.profile_app", scenario, "--requests", "40"]
-        completed = subprocess.run(
-            command + (["--bare"] if bare else []),
-            cwd=REPOSITORY,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert completed.returncode == 0, completed.stdout + completed.stderr
+        options = ["--bare"] if bare else []
+        completed = _run_module("bench.profile_app", scenario, "--requests", "40", *options)
         assert "statuses {200: 40}" in completed.stdout, completed.stdout
+
+
+def _run_module(
+    module: str, *arguments: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`python -m module arguments` from the repository; its output, once it succeeded."""
+    completed = subprocess.run(
+        [sys.executable, "-m", module, *arguments],
+        cwd=REPOSITORY,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    return completed
