@@ -69,8 +69,8 @@ class BodySizeLimitMiddleware:
             response = problem_response(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, self._message())
             await response(scope, receive, send)
             return
-        if declared is not None:
-            await self.app(scope, receive, send)
+        if declared is not None or not _is_chunked(scope):
+            await self.app(scope, receive, send)  # bodyless, or no longer than it declared
             return
         # No declared length (chunked): read the body here, within the limit, and replay it.
         # The app would buffer it whole anyway, so this costs no extra memory.
@@ -110,6 +110,11 @@ def replay_body(chunks: list[bytes], pending: Message | None, receive: Receive) 
         return await receive()
 
     return replaying_receive
+
+
+def _is_chunked(scope: Scope) -> bool:
+    """Whether a body of undeclared length follows (without it and Content-Length, none does)."""
+    return any(name == b"transfer-encoding" for name, _ in scope["headers"])
 
 
 def _declared_length(scope: Scope) -> int | None:
