@@ -1,15 +1,19 @@
-"""The executor's own promises: statements built per call do not pile up; OneOf binds a list."""
+"""The executor's own promises: statements built per call do not pile up; OneOf binds a list;
+a PostgreSQL error that means "try again" is a 503, not a 500."""
 
 from __future__ import annotations
 
 import uuid
 from pathlib import Path
 
+import asyncpg
+import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, Uuid, insert, literal, select, text
 from sqlalchemy.schema import CreateTable
 
-from movie_collections.core.database import Database, OneOf
-from tests.conftest import make_settings
+from movie_collections.core.database import Database, DatabaseUnavailable, OneOf
+from tests.conftest import _truncate_postgres, make_settings, register
+from tests.security_helpers import client_for
 
 
 async def test_statements_built_per_call_do_not_grow_the_compiled_cache(
@@ -69,5 +73,47 @@ async def test_one_of_finds_rows_by_index_on_sqlite(tmp_path: Path) -> None:
             plan = connection.raw.execute(f"EXPLAIN QUERY PLAN {sql}", ["[]"]).fetchall()
         assert any("SEARCH probe USING" in row[-1] for row in plan), plan
         assert not any(row[-1].startswith("SCAN probe") for row in plan), plan
+    finally:
+        await database.close()
+
+
+@pytest.mark.postgres
+async def test_a_write_waiting_on_a_row_lock_past_the_statement_timeout_is_503(
+    postgres_database: str, tmp_path: Path
+) -> None:
+    await _truncate_postgres(postgres_database)
+    settings = make_settings(postgres_database, tmp_path / "data", database_statement_timeout=0.3)
+    async with client_for(settings) as client:
+        auth = await register(client)
+        created = await client.post("/collection/", json={"title": "held"}, headers=auth)
+        path = f"/collection/{created.json()['collection_uuid']}/"
+        holder = await asyncpg.connect(postgres_database)
+        try:
+            async with holder.transaction():  # another session keeps the row locked
+                await holder.execute(
+                    "SELECT 1 FROM collections WHERE id = $1 FOR UPDATE",
+                    uuid.UUID(path.split("/")[2]),
+                )
+                response = await client.put(path, json={"title": "changed"}, headers=auth)
+        finally:
+            await holder.close()
+        assert response.status_code == 503, response.text
+        assert response.headers["Retry-After"] == "1"
+        assert (await client.get(path, headers=auth)).json()["title"] == "held"
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("sqlstate", ["40P01", "40001", "57014"])
+async def test_deadlocks_and_serialization_failures_are_unavailable(
+    postgres_database: str, tmp_path: Path, sqlstate: str
+) -> None:
+    database = Database(make_settings(postgres_database, tmp_path / "data"))
+    await database.start()
+    try:
+        with pytest.raises(DatabaseUnavailable):
+            async with database.transaction(write=True) as connection:
+                await connection.execute(
+                    text(f"DO $$ BEGIN RAISE EXCEPTION 'x' USING ERRCODE = '{sqlstate}'; END $$")
+                )
     finally:
         await database.close()

@@ -25,6 +25,7 @@ from movie_collections.collection.repository import collection_movies, collectio
 from movie_collections.core.database import (
     Connection,
     Database,
+    DatabaseUnavailable,
     ForeignKeyViolation,
     UniqueViolation,
 )
@@ -181,6 +182,49 @@ async def test_a_failing_write_fails_alone(
             "SELECT title FROM collections WHERE id = ?", (earlier.hex,)
         )
     assert title == "renamed"
+
+
+def fill_the_disk(collection_id: uuid.UUID) -> Write:
+    """A write that finds the disk full: SQLite then rolls back the whole transaction."""
+
+    async def step(connection: Connection) -> None:
+        raw = connection.raw  # type: ignore[attr-defined]
+        pages = raw.execute("PRAGMA page_count").fetchone()[0]
+        raw.execute(f"PRAGMA max_page_count = {pages + 1}")
+        try:
+            row = {**movie_row(collection_id, 99), "description": "x" * 200_000}
+            await connection.execute(INSERT_MOVIE, row)
+        finally:
+            raw.execute("PRAGMA max_page_count = 4294967294")
+
+    return step
+
+
+async def test_a_write_that_loses_the_whole_batch_fails_the_batch_and_no_more(
+    database: Path, owner: uuid.UUID, outsider: SqliteWriteLock, writer: Database
+) -> None:
+    """Disk full mid-batch: the writes before it in the batch are lost and told so (503), the
+    write itself is a 503 too, and the writes after it go into a batch of their own."""
+    before, after = uuid.uuid4(), uuid.uuid4()
+    await outsider.acquire()  # the three writes queue, and take their turns in one batch
+    try:
+        writes = [
+            asyncio.ensure_future(write(writer, steps))
+            for steps in (
+                create(before, owner, 2),
+                [fill_the_disk(before)],
+                create(after, owner, 3),
+            )
+        ]
+        await asyncio.sleep(0.3)
+    finally:
+        outsider.release()
+    results = await asyncio.gather(*writes, return_exceptions=True)
+
+    assert isinstance(results[0], DatabaseUnavailable)
+    assert isinstance(results[1], DatabaseUnavailable)
+    assert results[2] is None
+    assert stored(database) == {after.hex: 3}
 
 
 async def test_many_writes_queued_behind_the_lock_all_commit(

@@ -117,9 +117,10 @@ class ForeignKeyViolation(Exception):
     """A referenced row does not exist (a deleted user's token still verifies)."""
 
 
-# SQLSTATEs that mean "the server is not there right now": class 08 (connection), 53 (out of
-# resources: disk full, too many connections), 57P (shutting down, starting up).
-_UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "53", "57P")
+# SQLSTATEs that mean "not now, try again": class 08 (connection), 53 (out of resources: disk
+# full, too many connections), 57P (shutting down, starting up), 57014 (statement timeout, e.g.
+# waiting on a row lock), 40 (deadlock, serialization failure).
+_UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "53", "57P", "57014", "40")
 # Driver errors that mean the same, by type: a connection the server closed or cut mid-operation
 # (InterfaceError, InternalClientError "cannot switch to state ..."), one that cannot be made.
 _UNAVAILABLE_TYPES = (
@@ -507,12 +508,19 @@ class Database:
             try:
                 yield _SqliteConnection(raw, self.compile)
             except BaseException:
-                raw.execute("ROLLBACK TO write")
+                if raw.in_transaction:
+                    raw.execute("ROLLBACK TO write")
                 raise
             finally:
-                raw.execute("RELEASE write")
+                if raw.in_transaction:
+                    raw.execute("RELEASE write")
         finally:
-            self._end_write(batch)
+            # SQLite rolls back the whole transaction on some errors (disk full, I/O):
+            # every write of the batch is lost, this one's error says why.
+            if raw.in_transaction:
+                self._end_write(batch)
+            else:
+                self._end_batch(batch, DatabaseUnavailable("the write batch was rolled back"))
         # Shielded: the batch's other writers wait on the same commit.
         await asyncio.shield(batch.committed)
 
@@ -570,20 +578,25 @@ class Database:
             self._commit(batch)
 
     def _commit(self, batch: _WriteBatch) -> None:
-        self._batch = None
         try:
             batch.raw.execute("COMMIT")
         except sqlite3.Error as error:
-            batch.raw.rollback()
-            batch.committed.set_exception(classify(error))
-            batch.committed.exception()  # retrieved: its writers may all have failed already
+            self._end_batch(batch, classify(error))
         else:
+            self._end_batch(batch, None)
+
+    def _end_batch(self, batch: _WriteBatch, error: BaseException | None) -> None:
+        """The batch is over, committed (no error) or lost; the next writer opens another."""
+        self._batch = None
+        if error is None:
             batch.committed.set_result(None)
-        finally:
-            self._give_back_sqlite(batch.raw)
-            assert self.write_lock is not None
-            self.write_lock.release()
-            self._pass_turn()
+        else:
+            batch.committed.set_exception(error)
+            batch.committed.exception()  # retrieved: its writers may all have failed already
+        self._give_back_sqlite(batch.raw)  # rolls back what a failed COMMIT left open
+        assert self.write_lock is not None
+        self.write_lock.release()
+        self._pass_turn()
 
     def _pass_turn(self) -> None:
         """The turn to the next writer waiting; with none, the open batch is committed once
