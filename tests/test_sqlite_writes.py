@@ -5,6 +5,8 @@ waiting past the busy timeout is a 503."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import shutil
 import signal
 import sqlite3
@@ -29,7 +31,7 @@ from movie_collections.core.database import (
     ForeignKeyViolation,
     UniqueViolation,
 )
-from movie_collections.core.sqlite_write_lock import SqliteWriteLock
+from movie_collections.core.sqlite_write_lock import SqliteWriteLock, lock_path
 from tests.conftest import make_settings, movie, register
 from tests.processes import NO_USER_BUDGETS, TEST_SECRET, ServerProcess
 
@@ -227,6 +229,36 @@ async def test_a_write_that_loses_the_whole_batch_fails_the_batch_and_no_more(
     assert stored(database) == {after.hex: 3}
 
 
+async def test_a_writer_that_gave_up_on_the_lock_leaves_it_whole_to_the_next(
+    database: Path, outsider: SqliteWriteLock
+) -> None:
+    """A writer leaves while its thread waits on for the lock file (the request was cancelled,
+    or timed out): the next writer takes that wait over, and holds the lock as long as it
+    believes it does."""
+    await outsider.acquire()
+    impatient = SqliteWriteLock(database, timeout_s=5)
+    try:
+        leaving = asyncio.ensure_future(impatient.acquire())
+        await asyncio.sleep(0.1)
+        leaving.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await leaving
+        next_writer = asyncio.ensure_future(impatient.acquire())
+        await asyncio.sleep(0.1)
+        outsider.release()
+        await next_writer
+        await asyncio.sleep(0.2)  # the given-up wait's thread has long been granted the lock
+        probe = os.open(lock_path(database), os.O_RDWR)
+        try:
+            with pytest.raises(BlockingIOError):  # held: another process would have to wait
+                fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(probe)
+        impatient.release()
+    finally:
+        impatient.close()
+
+
 async def test_many_writes_queued_behind_the_lock_all_commit(
     database: Path, owner: uuid.UUID, outsider: SqliteWriteLock, writer: Database
 ) -> None:
@@ -287,7 +319,7 @@ async def test_a_process_killed_holding_the_lock_does_not_wedge_the_writers(
             sys.executable,
             "-c",
             "import asyncio, time; from pathlib import Path;"
-            "from movie_collections.core.sqlite_write_lock import SqliteWriteLock;"
+            "from movie_collections.core.sqlite_write_lock import SqliteWriteLock, lock_path;"
             f"asyncio.run(SqliteWriteLock(Path({str(database)!r}), 5).acquire());"
             "print('held', flush=True); time.sleep(600)",
         ],

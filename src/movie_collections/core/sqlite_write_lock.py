@@ -27,6 +27,9 @@ class SqliteWriteLock:
         self._in_process: asyncio.Lock | None = None
         self._fd = -1
         self._fd_pid = -1
+        # A wait for the file lock whose writer gave up: the next writer takes it over (a
+        # second wait on the same descriptor would be granted with it, and undone with it).
+        self._abandoned: asyncio.Future[None] | None = None
 
     def _file(self) -> int:
         """The lock file, opened by this process (a descriptor inherited over fork would share
@@ -60,24 +63,30 @@ class SqliteWriteLock:
         fd = self._file()
         if fd < 0:
             return
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            pass
-        # Another process writes: wait on a thread, so the event loop never blocks.
-        waiting = asyncio.ensure_future(asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX))
+        waiting, self._abandoned = self._abandoned, None
+        if waiting is None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                pass
+            # Another process writes: wait on a thread, so the event loop never blocks.
+            waiting = asyncio.ensure_future(asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX))
         try:
             await asyncio.wait_for(asyncio.shield(waiting), self._timeout_s)
         except (TimeoutError, asyncio.CancelledError) as error:
-            waiting.add_done_callback(self._unlock_when_taken)  # given up: let it go when taken
+            self._abandoned = waiting
+            waiting.add_done_callback(self._unlock_if_abandoned)
             if isinstance(error, TimeoutError):
                 raise sqlite3.OperationalError("database is locked") from None
             raise
 
-    def _unlock_when_taken(self, waiting: asyncio.Future[None]) -> None:
-        if not waiting.cancelled() and waiting.exception() is None:
-            self._unlock_file()
+    def _unlock_if_abandoned(self, waiting: asyncio.Future[None]) -> None:
+        """Taken with nobody to use it: let it go."""
+        if self._abandoned is waiting:
+            self._abandoned = None
+            if not waiting.cancelled() and waiting.exception() is None:
+                self._unlock_file()
 
     def _unlock_file(self) -> None:
         fd = self._file()
