@@ -7,12 +7,16 @@ import csv
 import io
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import literal, select
 
-from tests.conftest import movie, register
+from movie_collections.collection import transfer
+from movie_collections.core.database import Database
+from tests.conftest import make_settings, movie, register
 from tests.test_collections import create
 
 _COLLECTION_ID = re.compile(rb'"uuid":"[0-9a-f-]{36}","title"')
@@ -172,3 +176,48 @@ async def test_the_export_document_is_documented_and_versioned(client: httpx.Asy
     body = schema["paths"]["/collection/import/"]["post"]["requestBody"]
     assert body["content"]["application/json"]["schema"]["$ref"].endswith("/CollectionsExport")
     assert json.dumps(schema["paths"]["/collection/export/"]["get"]).count("text/csv") == 1
+
+
+async def _import_titles(client: httpx.AsyncClient, auth: dict[str, str], count: int) -> list[str]:
+    titles = [f"c{n:03}" for n in range(count)]
+    document = _document(*({"title": title, "movies": [movie(1)]} for title in titles))
+    imported = await client.post("/collection/import/", json=document, headers=auth)
+    assert imported.status_code == 201, imported.text
+    return titles
+
+
+async def test_an_export_of_several_pages_has_every_collection_once_in_order(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    titles = await _import_titles(client, auth, 2 * transfer.EXPORT_PAGE + 3)
+    document = (await _export(client, auth, "json")).json()
+    assert [c["title"] for c in document["collections"]] == titles
+    rows = list(csv.DictReader(io.StringIO((await _export(client, auth, "csv")).text)))
+    assert [row["collection_title"] for row in rows] == titles
+
+
+async def test_a_stalled_export_download_holds_no_database_connection(
+    client: httpx.AsyncClient, auth: dict[str, str], app: FastAPI, database_url: str, tmp_path: Path
+) -> None:
+    """A client that stops reading its export keeps no connection (nor snapshot) from others."""
+    titles = await _import_titles(client, auth, transfer.EXPORT_PAGE + 5)
+    owner_id = app.state.container.tokens.user_id_from(auth["Authorization"].split()[1])
+    settings = make_settings(
+        database_url,
+        tmp_path / "one",
+        database_pool_size=1,
+        database_max_overflow=0,
+        database_pool_timeout=0.5,
+    )
+    database = Database(settings)
+    await database.start()
+    try:
+        download = transfer.export_json(database, owner_id)
+        chunks = [await anext(download), await anext(download)]  # the opening, one collection
+        async with database.connection() as connection:  # the pool's one connection is free
+            assert await connection.fetch_value(select(literal(1))) == 1
+        chunks += [chunk async for chunk in download]
+    finally:
+        await database.close()
+    exported = json.loads(b"".join(chunks))
+    assert [c["title"] for c in exported["collections"]] == titles

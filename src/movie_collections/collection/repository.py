@@ -227,7 +227,9 @@ _OWNERS = collections.c.owner_id == bindparam("owner_id")
 _TITLE_MATCHES = collections.c.title_key.like(bindparam("pattern"), escape="\\")
 
 
-def _page_statement(sort: str, after: bool, search: bool) -> Select[Any]:
+def _page_statement(
+    columns: Sequence[ColumnElement[Any]], sort: str, after: bool, search: bool
+) -> Select[Any]:
     key, descending = _SORT_KEYS[sort]
     where: ColumnElement[bool] = _OWNERS
     if search:
@@ -237,16 +239,16 @@ def _page_statement(sort: str, after: bool, search: bool) -> Select[Any]:
         row = tuple_(key, collections.c.id)
         where = where & (row < seen if descending else row > seen)
     order = (key.desc(), collections.c.id.desc()) if descending else (key, collections.c.id)
-    return (
-        select(*(_collection_column(field) for field in SUMMARY_FIELDS), key)
-        .where(where)
-        .order_by(*order)
-        .limit(bindparam("limit"))
-    )
+    return select(*columns).where(where).order_by(*order).limit(bindparam("limit"))
 
 
 _PAGES = {
-    (sort, after, search): _page_statement(sort, after, search)
+    (sort, after, search): _page_statement(
+        [*(_collection_column(field) for field in SUMMARY_FIELDS), _SORT_KEYS[sort][0]],
+        sort,
+        after,
+        search,
+    )
     for sort in _SORT_KEYS
     for after in (False, True)
     for search in (False, True)
@@ -256,11 +258,15 @@ _COUNTS = {
     True: select(func.count()).select_from(collections).where(_OWNERS & _TITLE_MATCHES),
 }
 # The export: every collection of the owner, oldest first, with what only it shows.
-_EXPORTED = (
-    select(collections.c.id, collections.c.created_at, collections.c.updated_at)
-    .where(_OWNERS)
-    .order_by(collections.c.created_at, collections.c.id)
-)
+_EXPORTED = {
+    after: _page_statement(
+        [collections.c.id, collections.c.created_at, collections.c.updated_at],
+        "created",
+        after,
+        search=False,
+    )
+    for after in (False, True)
+}
 
 _IS_SHARED = collection_shares.c.collection_id == bindparam("collection_id")
 _SHARE = select(collection_shares.c.token, collection_shares.c.created_at).where(_IS_SHARED)
@@ -623,10 +629,17 @@ async def top_genres(connection: Connection, owner_id: uuid.UUID) -> str:
 
 
 async def exported_collections(
-    connection: Connection, owner_id: uuid.UUID
+    connection: Connection,
+    owner_id: uuid.UUID,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
 ) -> list[tuple[uuid.UUID, datetime, datetime]]:
-    """Id, creation and last change time of each of the owner's collections, oldest first."""
-    rows = await connection.fetch(_EXPORTED, {"owner_id": owner_id})
+    """Id, creation and last change time of up to `limit` of the owner's collections, oldest
+    first, from the one after `after` (its creation time and id) on."""
+    parameters: dict[str, Any] = {"owner_id": owner_id, "limit": limit}
+    if after is not None:
+        parameters["after_key"], parameters["after_id"] = after
+    rows = await connection.fetch(_EXPORTED[after is not None], parameters)
     return [(row[0], row[1], row[2]) for row in rows]
 
 

@@ -21,6 +21,7 @@ from movie_collections.collection.schemas import (
 from movie_collections.core.database import Connection, Database
 from movie_collections.core.errors import BadRequest, Unauthorized, Unprocessable
 
+EXPORT_PAGE = 20  # collections per read
 CSV_COLUMNS = ("collection_title", "position", "movie_uuid", "title", "genres", "note")
 # Spreadsheets run a cell starting with one of these as a formula: such cells get a leading
 # apostrophe (OWASP's advice on CSV injection).
@@ -37,13 +38,18 @@ async def check_user(database: Database, owner_id: uuid.UUID) -> None:
 async def _collections(
     database: Database, owner_id: uuid.UUID
 ) -> AsyncIterator[ExportedCollection]:
-    """The owner's collections oldest first, read in one snapshot."""
-    async with database.transaction() as connection:
-        for collection_id, created_at, updated_at in await repository.exported_collections(
-            connection, owner_id
-        ):
-            detail = await repository.read_detail(connection, owner_id, collection_id)
-            assert detail is not None  # the same snapshot listed it
+    """The owner's collections oldest first, read a page at a time, each page one snapshot: no
+    connection is held while the client downloads (a stalled download would keep it)."""
+    after: tuple[datetime, uuid.UUID] | None = None
+    while True:
+        async with database.transaction() as connection:
+            listed = await repository.exported_collections(connection, owner_id, after, EXPORT_PAGE)
+            page = []
+            for collection_id, created_at, updated_at in listed:
+                detail = await repository.read_detail(connection, owner_id, collection_id)
+                assert detail is not None  # the same snapshot listed it
+                page.append((collection_id, created_at, updated_at, detail))
+        for collection_id, created_at, updated_at, detail in page:
             yield ExportedCollection.model_validate(
                 {
                     "uuid": collection_id,
@@ -53,6 +59,10 @@ async def _collections(
                     "movies": detail.movies,
                 }
             )
+        if len(listed) < EXPORT_PAGE:
+            return
+        last_id, last_created, _ = listed[-1]
+        after = (last_created, last_id)
 
 
 async def export_json(database: Database, owner_id: uuid.UUID) -> AsyncIterator[bytes]:
