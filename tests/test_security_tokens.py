@@ -119,6 +119,8 @@ async def test_token_of_a_deleted_user_is_401_everywhere(client: httpx.AsyncClie
         ("PUT", f"/collection/{collection}/", {"title": "Renamed"}),
         ("DELETE", f"/collection/{collection}/", None),
         ("GET", f"/collection/{uuid.uuid4()}/", None),
+        ("GET", "/collection/export/", None),
+        ("POST", "/collection/import/", {"format": "movie-collections/v1", "collections": []}),
         ("DELETE", "/me/", None),
     ]
     for method, path, body in attempts:

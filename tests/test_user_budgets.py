@@ -18,6 +18,8 @@ from tests.processes import ServerProcess
 from tests.security_helpers import bearer, client_for, register_pair, settings_with
 from tests.services import REDIS_TEST_URL, redis_reachable, skip_or_fail
 
+MOVIES_WRITTEN = "movies_written_per_user_per_minute"
+
 
 async def _user(client: httpx.AsyncClient) -> dict[str, str]:
     return bearer((await register_pair(client))["access_token"])
@@ -141,10 +143,28 @@ async def test_movies_written_per_user_per_minute(database_url: str, tmp_path: P
             await client.post(path + "movies/", json={"movies": [movie(99)]}, headers=auth),
             await client.put(path, json={"movies": [movie(99)]}, headers=auth),
         ):
-            _assert_budget(over, 429, "movies_written_per_user_per_minute")
+            _assert_budget(over, 429, MOVIES_WRITTEN)
         # Writes without movies cost none of it; another user has a budget of their own.
         assert (await client.put(path, json={"title": "r"}, headers=auth)).status_code == 200
         assert (await _create(client, other, movies=ten)).status_code == 201
+
+
+async def test_copies_of_shared_collections_spend_the_movies_written(
+    database_url: str, tmp_path: Path
+) -> None:
+    settings = settings_with(
+        database_url, tmp_path, max_movies_per_collection=10, movies_written_per_user_per_minute=25
+    )
+    async with client_for(settings) as client:
+        sharer, copier = await _user(client), await _user(client)
+        shared = await _create(client, sharer, movies=[movie(n) for n in range(10)])
+        path = f"/collection/{shared.json()['collection_uuid']}/share/"
+        url = (await client.post(path, headers=sharer)).json()["data"]["url"]
+        for _ in range(2):  # 20 of 25
+            assert (await client.post(url + "copy/", headers=copier)).status_code == 201
+        _assert_budget(await client.post(url + "copy/", headers=copier), 429, MOVIES_WRITTEN)
+        listed = await client.get("/collection/", headers=copier)
+        assert len(listed.json()["data"]["collections"]) == 2
 
 
 def test_movie_budget_below_a_full_collection_is_refused() -> None:

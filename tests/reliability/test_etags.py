@@ -106,6 +106,20 @@ async def test_if_match_accepts_a_list_and_star_and_rejects_weak_or_foreign_tags
     assert star.status_code == 200
 
 
+async def test_a_list_header_sent_on_several_lines_is_one_list(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    path = f"/collection/{await create(client, auth)}/"
+    etag = (await client.get(path, headers=auth)).headers["ETag"]
+    [(name, value)] = auth.items()
+    for header in ("If-None-Match", "If-Match"):
+        lines = [(name, value), (header, '"zzz"'), (header, etag)]
+        if header == "If-None-Match":
+            assert (await client.get(path, headers=lines)).status_code == 304
+        else:
+            assert (await client.put(path, json={"title": "t"}, headers=lines)).status_code == 200
+
+
 async def test_if_match_on_an_unknown_or_foreign_collection_is_still_404(
     client: httpx.AsyncClient, auth: dict[str, str]
 ) -> None:

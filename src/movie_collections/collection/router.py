@@ -65,6 +65,12 @@ _HEADER_DESCRIPTIONS = {
 }
 
 
+def _header(request: Request, name: str) -> str | None:
+    """A list header's value: repeated lines are one comma-separated list (RFC 9110, 5.3)."""
+    values = request.headers.getlist(name)
+    return ", ".join(values) if values else None
+
+
 def _reads_header(name: str) -> dict[str, Any]:
     """`openapi_extra=` documenting an optional request header the endpoint reads itself."""
     parameter = {
@@ -324,6 +330,7 @@ async def import_collections(user_id: WritingUserId, request: Request) -> Respon
     container = get_container(request)
     settings = container.settings
     document = transfer.parse_import(await request.body(), settings.max_movies_per_collection)
+    await transfer.check_user(container.database, user_id)  # an empty document writes nothing
     movies = sum(len(collection.movies or ()) for collection in document.collections)
     await container.user_budgets.spend(Budget.MOVIES_WRITTEN, user_id, movies)
     async with container.database.transaction(write=True) as connection:
@@ -353,7 +360,7 @@ async def get_collection(
     found = await service.get_collection(
         container.database, container.versions, container.detail_answers, user_id, collection_id
     )
-    if_none_match = request.headers.get(IF_NONE_MATCH)
+    if_none_match = _header(request, IF_NONE_MATCH)
     if if_none_match_hits(if_none_match, collection_id, found.version):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": found.etag})
     return json_response(found.body, headers={"ETag": found.etag})
@@ -376,7 +383,7 @@ async def update_collection(
     the collection as it is now, with its new `ETag`."""
     container = get_container(request)
     collection_id = service.parse_collection_id(collection_uuid)
-    condition = parse_if_match(request.headers.get(IF_MATCH), collection_id)
+    condition = parse_if_match(_header(request, IF_MATCH), collection_id)
     service.check_movie_count(payload.movies, container.settings.max_movies_per_collection)
     CollectionBudget.from_settings(container.settings).check_movies(payload.movies)
     if payload.movies is not None:
@@ -402,7 +409,7 @@ async def delete_collection(
     """Deletes the collection and its movies (204); with `If-Match`, only the version named."""
     database = get_container(request).database
     collection_id = service.parse_collection_id(collection_uuid)
-    condition = parse_if_match(request.headers.get(IF_MATCH), collection_id)
+    condition = parse_if_match(_header(request, IF_MATCH), collection_id)
     async with database.transaction(write=True) as connection:
         await service.delete(connection, user_id, collection_id, condition)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -425,7 +432,7 @@ async def add_movies(
     `already_present` and not added twice. Answers the whole collection with its new `ETag`."""
     container = get_container(request)
     collection_id = service.parse_collection_id(collection_uuid)
-    condition = parse_if_match(request.headers.get(IF_MATCH), collection_id)
+    condition = parse_if_match(_header(request, IF_MATCH), collection_id)
     await container.user_budgets.spend(Budget.MOVIES_WRITTEN, user_id, len(payload.movies))
     async with container.database.transaction(write=True) as connection:
         body, etag = await service.add_movies(
@@ -449,7 +456,7 @@ def _movie_write(
         movie_id = uuid.UUID(movie_uuid)
     except ValueError as error:
         raise NotFound(service.MOVIE_NOT_FOUND) from error
-    return collection_id, movie_id, parse_if_match(request.headers.get(IF_MATCH), collection_id)
+    return collection_id, movie_id, parse_if_match(_header(request, IF_MATCH), collection_id)
 
 
 @router.delete(
@@ -589,7 +596,10 @@ async def read_shared(token: str, user_id: CurrentUserId, request: Request) -> R
 async def copy_shared(token: str, user_id: WritingUserId, request: Request) -> Response:
     container = get_container(request)
     budget = CollectionBudget.from_settings(container.settings)
+    payload = await service.shared_copy(container.database, token)
+    budget.check_movies(payload.movies)
+    await container.user_budgets.spend(Budget.MOVIES_WRITTEN, user_id, len(payload.movies))
     async with container.database.transaction(write=True) as connection:
-        collection_id = await service.copy_shared(connection, user_id, token, budget)
+        collection_id = await service.create(connection, user_id, payload, budget)
     body = CollectionCreated(collection_uuid=collection_id).model_dump_json().encode()
     return json_response(body, status.HTTP_201_CREATED)

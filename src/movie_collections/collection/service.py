@@ -464,11 +464,9 @@ async def read_shared(database: Database, token: str) -> bytes:
     return answer_json(SharedCollection.model_validate(answer))
 
 
-async def copy_shared(
-    connection: Connection, owner_id: uuid.UUID, token: str, budget: CollectionBudget
-) -> uuid.UUID:
-    """POST /shared/<token>/copy/: a new collection of the caller's, like the shared one."""
-    _found, detail = await _shared(connection, token)
-    payload = CollectionCreate.model_validate({**detail.fields, "movies": detail.movies})
-    budget.check_movies(payload.movies)
-    return await create(connection, owner_id, payload, budget)
+async def shared_copy(database: Database, token: str) -> CollectionCreate:
+    """POST /shared/<token>/copy/: the collection to create, like the shared one (as read now;
+    created by `create` in a write transaction of its own, once the budgets allow it)."""
+    async with database.transaction() as connection:
+        _found, detail = await _shared(connection, token)
+    return CollectionCreate.model_validate({**detail.fields, "movies": detail.movies})

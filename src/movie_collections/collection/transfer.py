@@ -29,7 +29,8 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 async def check_user(database: Database, owner_id: uuid.UUID) -> None:
-    """Before the answer starts streaming: a deleted user's token is 401, not an empty file."""
+    """A deleted user's token is 401 before an export streams (not an empty file) and before an
+    import that may write nothing."""
     async with database.connection() as connection:
         if not await repository.user_exists(connection, owner_id):
             raise Unauthorized(service.USER_GONE)
