@@ -23,13 +23,30 @@ async def test_wrong_method_is_405_problem(client: httpx.AsyncClient) -> None:
     assert response.headers["content-type"] == "application/problem+json"
 
 
+async def test_head_is_get_without_the_body(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    created = await client.post("/collection/", json={"title": "Heads"}, headers=auth)
+    for path in (f"/collection/{created.json()['collection_uuid']}/", "/me/", "/collection/"):
+        got, head = await client.get(path, headers=auth), await client.head(path, headers=auth)
+        assert head.status_code == got.status_code == 200
+        assert head.content == b""
+        for name in ("content-type", "content-length", "etag"):
+            assert head.headers.get(name) == got.headers.get(name), (path, name)
+    assert (await client.head("/collection/")).status_code == 401
+    refused = await client.head("/register/")
+    assert refused.status_code == 405
+    assert refused.headers["allow"] == "POST"
+    assert refused.content == b""
+
+
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
     [
         ("PATCH", "/register/", "POST"),
-        ("DELETE", "/collection/", "GET, POST"),  # two routes share the path
-        ("PATCH", "/collection/0c8f0e3a-5b7e-4a39-9a43-6f1d2f5a1e00/", "DELETE, GET, PUT"),
-        ("PUT", "/request-count/", "GET"),
+        ("DELETE", "/collection/", "GET, HEAD, POST"),  # two routes share the path
+        ("PATCH", "/collection/0c8f0e3a-5b7e-4a39-9a43-6f1d2f5a1e00/", "DELETE, GET, HEAD, PUT"),
+        ("PUT", "/request-count/", "GET, HEAD"),
     ],
 )
 async def test_405_names_every_method_of_the_path(

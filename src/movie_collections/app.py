@@ -36,6 +36,7 @@ from movie_collections.core.metrics import (
 )
 from movie_collections.core.middleware import (
     BodySizeLimitMiddleware,
+    HeadMiddleware,
     RequestIdMiddleware,
     UnhandledErrorMiddleware,
 )
@@ -136,9 +137,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount(STATIC_PATH, client_files(), name="static")
     app.mount(DOCS_ASSETS_PATH, docs_assets(), name="docs-assets")
     # Added innermost first: telemetry sees every request first (when on), then the counter,
-    # ids, admission (the Host check and the concurrency cap), CORS, the size limit, and the
-    # catch-all for errors nobody handled closest to the app.
+    # ids, admission (the Host check and the concurrency cap), CORS, the size limit, HEAD as
+    # GET, and the catch-all for errors nobody handled closest to the app.
     app.add_middleware(UnhandledErrorMiddleware)
+    app.add_middleware(HeadMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     if settings.cors_origin_list:
         app.add_middleware(CORSMiddleware, **cors_options(settings.cors_origin_list))

@@ -261,12 +261,14 @@ def _allowed_methods(request: Request) -> str:
     """Every method some route of this path answers. Starlette's 405 names only the methods
     of the first route whose path matched (GET for /collection/, which POST serves too), so
     each method is tried against the routes through their public `matches`."""
-    allowed = []
+    allowed = set()
     for method in _METHODS:
         scope = {**request.scope, "method": method}
         if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
-            allowed.append(method)
-    return ", ".join(allowed)
+            allowed.add(method)
+    if "GET" in allowed:
+        allowed.add("HEAD")  # core/middleware.py HeadMiddleware
+    return ", ".join(sorted(allowed))
 
 
 _METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")

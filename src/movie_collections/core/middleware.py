@@ -1,4 +1,5 @@
-"""Plain ASGI middleware: request ids and the body-size limit (no BaseHTTPMiddleware overhead)."""
+"""Plain ASGI middleware: request ids, HEAD, the body-size limit and the catch-all for errors
+(no BaseHTTPMiddleware overhead)."""
 
 from __future__ import annotations
 
@@ -151,3 +152,23 @@ class UnhandledErrorMiddleware:
             if response_started:
                 raise
             await unexpected_error_response(error)(scope, receive, send)
+
+
+class HeadMiddleware:
+    """HEAD is answered as GET without the body, headers included (RFC 9110, 9.3.2): FastAPI's
+    routes answer only the methods they declare."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_without_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, send_without_body)
