@@ -107,13 +107,20 @@ async def test_a_write_waiting_on_a_row_lock_past_the_statement_timeout_is_503(
 async def test_deadlocks_and_serialization_failures_are_unavailable(
     postgres_database: str, tmp_path: Path, sqlstate: str
 ) -> None:
-    database = Database(make_settings(postgres_database, tmp_path / "data"))
+    """A 503, and the connection, which is sound, stays in the pool."""
+    settings = make_settings(
+        postgres_database, tmp_path / "data", database_pool_size=1, database_max_overflow=0
+    )
+    database = Database(settings)
     await database.start()
+    backend = text("SELECT pg_backend_pid()")
     try:
+        [(pid,)] = await database.fetch(backend)
         with pytest.raises(DatabaseUnavailable):
             async with database.transaction(write=True) as connection:
                 await connection.execute(
                     text(f"DO $$ BEGIN RAISE EXCEPTION 'x' USING ERRCODE = '{sqlstate}'; END $$")
                 )
+        assert await database.fetch(backend) == [(pid,)]
     finally:
         await database.close()

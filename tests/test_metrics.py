@@ -76,6 +76,7 @@ async def test_requests_are_counted_by_route_template_method_and_status(
         "missing": sample("http_requests_total", route="unmatched", method="GET", status="404"),
         "other": sample("http_requests_total", route="unmatched", method="OTHER", status="404"),
         "seconds": sample("http_request_duration_seconds_count", route=detail, method="GET"),
+        "head": sample("http_requests_total", route=detail, method="HEAD", status="200"),
     }
     auth = await register(client)
     created = await client.post(
@@ -84,6 +85,7 @@ async def test_requests_are_counted_by_route_template_method_and_status(
     uuid = created.json()["collection_uuid"]
     for _ in range(3):
         assert (await client.get(f"/collection/{uuid}/", headers=auth)).status_code == 200
+    assert (await client.head(f"/collection/{uuid}/", headers=auth)).status_code == 200
     secret_path = f"/no/such/{secrets.token_hex(8)}"
     assert (await client.get(secret_path)).status_code == 404
     assert (await client.request("BREW", secret_path)).status_code == 404
@@ -93,6 +95,10 @@ async def test_requests_are_counted_by_route_template_method_and_status(
     assert (
         sample("http_request_duration_seconds_count", route=detail, method="GET")
         == before["seconds"] + 3
+    )
+    assert (
+        sample("http_requests_total", route=detail, method="HEAD", status="200")
+        == before["head"] + 1
     )
     assert (
         sample("http_requests_total", route="unmatched", method="GET", status="404")

@@ -109,6 +109,11 @@ class DatabaseUnavailable(Exception):
     """The database cannot be reached, is shutting down, or is locked or full: answer 503."""
 
 
+class DatabaseBusy(DatabaseUnavailable):
+    """A statement gave way (statement timeout, deadlock, serialization failure) on a sound
+    connection: answer 503, and keep the connection."""
+
+
 class UniqueViolation(Exception):
     """A row with this key exists already."""
 
@@ -117,10 +122,12 @@ class ForeignKeyViolation(Exception):
     """A referenced row does not exist (a deleted user's token still verifies)."""
 
 
-# SQLSTATEs that mean "not now, try again": class 08 (connection), 53 (out of resources: disk
-# full, too many connections), 57P (shutting down, starting up), 57014 (statement timeout, e.g.
-# waiting on a row lock), 40 (deadlock, serialization failure).
-_UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "53", "57P", "57014", "40")
+# SQLSTATEs that mean "the server is not there right now": class 08 (connection), 53 (out of
+# resources: disk full, too many connections), 57P (shutting down, starting up).
+_UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "53", "57P")
+# And "not now, try again" on a sound connection: 57014 (statement timeout, e.g. waiting on a
+# row lock), class 40 (deadlock, serialization failure).
+_BUSY_SQLSTATE_PREFIXES = ("57014", "40")
 # Driver errors that mean the same, by type: a connection the server closed or cut mid-operation
 # (InterfaceError, InternalClientError "cannot switch to state ..."), one that cannot be made.
 _UNAVAILABLE_TYPES = (
@@ -150,10 +157,12 @@ def classify(error: BaseException) -> BaseException:
         return ForeignKeyViolation(str(error))
     if isinstance(error, _UNAVAILABLE_TYPES):
         return DatabaseUnavailable(f"{type(error).__name__}: {error}")
-    if isinstance(error, asyncpg.PostgresError) and str(error.sqlstate or "").startswith(
-        _UNAVAILABLE_SQLSTATE_PREFIXES
-    ):
-        return DatabaseUnavailable(f"{type(error).__name__}: {error}")
+    if isinstance(error, asyncpg.PostgresError):
+        sqlstate = str(error.sqlstate or "")
+        if sqlstate.startswith(_UNAVAILABLE_SQLSTATE_PREFIXES):
+            return DatabaseUnavailable(f"{type(error).__name__}: {error}")
+        if sqlstate.startswith(_BUSY_SQLSTATE_PREFIXES):
+            return DatabaseBusy(f"{type(error).__name__}: {error}")
     return error
 
 
@@ -437,11 +446,12 @@ class Database:
         opened_at: float = acquired.opened_at
         try:
             yield _PostgresConnection(acquired, self.compile)
-        except DatabaseUnavailable:
-            # Broken mid-operation: never handed out again. (asyncpg may have released one
-            # the server closed already: InterfaceError.)
-            with contextlib.suppress(asyncpg.InterfaceError):
-                acquired.terminate()
+        except DatabaseUnavailable as error:
+            if not isinstance(error, DatabaseBusy):
+                # Broken mid-operation: never handed out again. (asyncpg may have released one
+                # the server closed already: InterfaceError.)
+                with contextlib.suppress(asyncpg.InterfaceError):
+                    acquired.terminate()
             raise
         finally:
             DATABASE_CONNECTIONS_IN_USE.dec()
@@ -593,10 +603,12 @@ class Database:
         else:
             batch.committed.set_exception(error)
             batch.committed.exception()  # retrieved: its writers may all have failed already
-        self._give_back_sqlite(batch.raw)  # rolls back what a failed COMMIT left open
-        assert self.write_lock is not None
-        self.write_lock.release()
-        self._pass_turn()
+        try:
+            self._give_back_sqlite(batch.raw)  # rolls back what a failed COMMIT left open
+        finally:  # whatever happened to the connection, the next writer is not wedged
+            assert self.write_lock is not None
+            self.write_lock.release()
+            self._pass_turn()
 
     def _pass_turn(self) -> None:
         """The turn to the next writer waiting; with none, the open batch is committed once
@@ -643,12 +655,17 @@ class Database:
         return raw
 
     def _give_back_sqlite(self, raw: sqlite3.Connection) -> None:
-        if raw.in_transaction:  # a failure left it half-way: start clean next time
-            raw.rollback()
-        self._idle.append(raw)
-        DATABASE_CONNECTIONS_IN_USE.dec()
-        assert self._sqlite_slots is not None
-        self._sqlite_slots.release()
+        try:
+            if raw.in_transaction:  # a failure left it half-way: start clean next time
+                raw.rollback()
+            self._idle.append(raw)
+        except sqlite3.Error:  # it cannot even roll back: the next take opens a new one
+            with contextlib.suppress(sqlite3.Error):
+                raw.close()
+        finally:
+            DATABASE_CONNECTIONS_IN_USE.dec()
+            assert self._sqlite_slots is not None
+            self._sqlite_slots.release()
 
     def _open_sqlite(self) -> sqlite3.Connection:
         path = self.settings.sqlite_path

@@ -171,4 +171,9 @@ class HeadMiddleware:
                 message = {**message, "body": b""}
             await send(message)
 
-        await self.app({**scope, "method": "GET"}, receive, send_without_body)
+        # A copy: the server reads the method of its own scope while the answer goes out.
+        as_get = {**scope, "method": "GET"}
+        try:
+            await self.app(as_get, receive, send_without_body)
+        finally:  # what routing found, for the telemetry and logs outside
+            scope.update({key: as_get[key] for key in ("route", "endpoint") if key in as_get})
