@@ -174,6 +174,19 @@ async def test_persistent_failure_is_502_after_every_attempt(
     assert upstream.calls() == 4  # FAST_UPSTREAM's movies_api_attempts
 
 
+@pytest.mark.parametrize("kind", ["huge", "gzipbomb"])
+async def test_an_upstream_answer_past_the_byte_limit_is_refused_unread(
+    client: httpx.AsyncClient, auth: dict[str, str], upstream: MockUpstreamProcess, kind: str
+) -> None:
+    """32 MiB, streamed or as a 32 KiB gzip bomb: never read past MOVIES_API_MAX_BODY_BYTES."""
+    upstream.control(fail_next=100, failure_kinds=[kind])
+    response = await client.get("/movies/", headers=auth)
+    assert response.status_code == 502, response.text
+    assert response.json()["detail"] == (
+        "The movie catalogue answered with more than 1048576 bytes."
+    )
+
+
 async def test_unreachable_upstream_is_502(
     make_client: MakeClient,
 ) -> None:

@@ -33,3 +33,17 @@ def test_requests_sharing_a_call_share_its_body_and_a_new_call_gets_its_own() ->
     # Another link base (Host) gets links of its own.
     other = bodies.body(shared, 2, URL("http://other.example/movies/"))
     assert json.loads(other)["next"] == "http://other.example/movies/?page=3"
+
+
+def test_an_upstream_link_without_a_plain_page_number_means_the_adjacent_page() -> None:
+    for hostile in (
+        "http://up/?page=\u00b2",
+        "http://up/?page=" + "9" * 5000,
+        "http://up/?page=-3",
+    ):
+        page = UpstreamPage.model_validate(
+            {"count": 30, "next": hostile, "previous": None, "data": []}
+        )
+        assert json.loads(PageBodies().body(page, 2, HERE))["next"] == (
+            "http://api.example/movies/?page=3"
+        )

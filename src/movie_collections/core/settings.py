@@ -148,6 +148,12 @@ class Settings(BaseSettings):
     movies_api_read_timeout: float = Field(
         4.0, gt=0, le=120, description="Seconds per attempt between bytes from the upstream."
     )
+    movies_api_max_body_bytes: int = Field(
+        1_048_576,
+        ge=4096,
+        description="Largest upstream answer read, decompressed; a larger one is refused (502) "
+        "without reading further.",
+    )
     movies_api_deadline: float = Field(
         10.0,
         gt=0,

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hmac
 import json
 import logging
 import random
+import zlib
 from collections import Counter
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
@@ -26,7 +28,8 @@ from movie_collections.mock_upstream.catalogue import (
 
 logger = logging.getLogger(__name__)
 
-FAILURE_KINDS = ("5xx", "reset", "html", "hang", "429", "badjson")
+FAILURE_KINDS = ("5xx", "reset", "html", "hang", "429", "badjson", "huge", "gzipbomb")
+HUGE_BYTES = 32 * 1024 * 1024  # the body of "huge" and, decompressed, of "gzipbomb"
 DEFAULT_PATH = "/api/v1/maya/movies/"
 
 Scope = dict[str, Any]
@@ -216,6 +219,12 @@ class MockUpstream:
             await _send(send, 200, body, b"text/html")
         elif kind == "badjson":
             await _send_json(send, 200, {"message": "Service temporarily busy"})
+        elif kind == "huge":  # a page padded to HUGE_BYTES, streamed
+            await _send_padded_page(send)
+        elif kind == "gzipbomb":  # a valid page that takes HUGE_BYTES once decompressed
+            await _send(
+                send, 200, _gzip_bomb(), b"application/json", [(b"content-encoding", b"gzip")]
+            )
         elif kind == "hang":
             await asyncio.sleep(self.behaviour.hang_seconds)
             await _send(send, 504, b"gateway timeout", b"text/plain")
@@ -279,6 +288,27 @@ async def _send(
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+_PADDED_HEAD = b'{"count": 0, "next": null, "previous": null, "data": [], "padding": "'
+_CHUNK = 1024 * 1024
+
+
+async def _send_padded_page(send: Any) -> None:
+    start = {"status": 200, "headers": [(b"content-type", b"application/json")]}
+    await send({"type": "http.response.start", **start})
+    await send({"type": "http.response.body", "body": _PADDED_HEAD, "more_body": True})
+    for _ in range(HUGE_BYTES // _CHUNK):
+        await send({"type": "http.response.body", "body": b" " * _CHUNK, "more_body": True})
+    await send({"type": "http.response.body", "body": b'"}'})
+
+
+@functools.cache
+def _gzip_bomb() -> bytes:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: the gzip format
+    parts = [compressor.compress(_PADDED_HEAD)]
+    parts += [compressor.compress(b" " * _CHUNK) for _ in range(HUGE_BYTES // _CHUNK)]
+    return b"".join([*parts, compressor.compress(b'"}'), compressor.flush()])
 
 
 async def _send_json(

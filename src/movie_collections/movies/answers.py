@@ -7,6 +7,7 @@ only reaches requests of the call it was made from. Nothing outlives the call: n
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qs, urlsplit
 
 from starlette.datastructures import URL
@@ -58,6 +59,10 @@ def _linked_page(link: str | None, *, default: int) -> int | None:
     if not link:
         return None
     values = parse_qs(urlsplit(link).query).get("page")
-    if values and values[0].isdigit() and int(values[0]) >= 1:
+    if values and _PAGE_NUMBER.fullmatch(values[0]) and int(values[0]) >= 1:
         return int(values[0])
     return default if default >= 1 else None
+
+
+# ASCII digits only, and few enough for int() (str.isdigit takes "²", which int() refuses).
+_PAGE_NUMBER = re.compile(r"[0-9]{1,9}")

@@ -188,8 +188,13 @@ class MoviesClient:
                 seconds * 1000,
             )
 
+        limit = settings.movies_api_max_body_bytes
         try:
-            response = await self._http.get(self._url, params={"page": page}, timeout=timeout)
+            request = self._http.stream("GET", self._url, params={"page": page}, timeout=timeout)
+            async with request as response:
+                # Only a 200's body is read, and never past the limit (a gzip bomb or an
+                # endless body would otherwise take the worker's memory).
+                body = await _body_within(response, limit) if response.status_code == 200 else b""
         except httpx.TimeoutException as error:
             log("timeout", f"timeout ({type(error).__name__})")
             return _RetryableFailure(UpstreamTimeout("The movie catalogue did not answer in time."))
@@ -204,8 +209,13 @@ class MoviesClient:
 
         status = response.status_code
         if status == 200:
+            if body is None:
+                log("too_large", f"body larger than {limit} bytes")
+                return _RetryableFailure(
+                    UpstreamBadAnswer(f"The movie catalogue answered with more than {limit} bytes.")
+                )
             try:
-                result = UpstreamPage.model_validate_json(response.content)
+                result = UpstreamPage.model_validate_json(body)
             except ValidationError:
                 log("bad_body", "bad body (HTTP 200 without the expected JSON)")
                 return _RetryableFailure(
@@ -232,6 +242,18 @@ class MoviesClient:
             )
         log("refused", f"refused (HTTP {status})", logging.ERROR)
         raise UpstreamBadAnswer(f"The movie catalogue refused the request (HTTP {status}).")
+
+
+async def _body_within(response: httpx.Response, limit: int) -> bytes | None:
+    """The body, decompressed, or None as soon as it is longer than `limit` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _retry_after_seconds(response: httpx.Response) -> float | None:
