@@ -33,6 +33,19 @@ def test_bounded_by_bytes_least_recently_used_out_first() -> None:
     assert answers.get(third, 1) == b"cccc"
 
 
+def test_the_text_of_keys_counts_against_the_bytes() -> None:
+    """Pages are kept per URL, which the client may pad: the padding is paid for."""
+    answers: VersionedCache[tuple[uuid.UUID, str]] = VersionedCache(max_bytes=10_000)
+    owner = uuid.uuid4()
+    keys = [(owner, f"/collection/?limit=5&pad={'x' * 1000}&n={n}") for n in range(30)]
+    for key in keys:
+        answers.put(key, 1, b"{}")
+    assert answers.get(keys[0], 1) is None  # 30 URLs of 1 kB do not fit in 10 kB
+    assert answers.get(keys[-1], 1) == b"{}"
+    answers.put((owner, "/collection/?" + "x" * 10_000), 1, b"{}")  # alone past the budget
+    assert answers.get((owner, "/collection/?" + "x" * 10_000), 1) is None
+
+
 @pytest.fixture
 async def two_hosts(
     database_url: str, tmp_path: Path

@@ -151,10 +151,25 @@ async def test_429_is_retried_after_the_retry_after_delay(
     assert upstream.calls() == 2
 
 
-async def test_retry_after_beyond_the_deadline_answers_now(
+async def test_a_retry_after_no_date_can_hold_is_ignored(
     client: httpx.AsyncClient, auth: dict[str, str], upstream: MockUpstreamProcess
 ) -> None:
-    upstream.control(fail_next=1, failure_kinds=["429"], retry_after="60")
+    """A year past any datetime made the date parser overflow: it was a 500."""
+    far = "Mon, 01 Jan 99999999999999999999 00:00:00 GMT"
+    upstream.control(fail_next=1, failure_kinds=["429"], retry_after=far)
+    response = await client.get("/movies/", headers=auth)
+    assert response.status_code == 200, response.text
+    assert upstream.calls() == 2
+
+
+@pytest.mark.parametrize("retry_after", ["60", "1e999", "Fri, 31 Dec 9999 23:59:59 GMT"])
+async def test_retry_after_beyond_the_deadline_answers_now(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    upstream: MockUpstreamProcess,
+    retry_after: str,
+) -> None:
+    upstream.control(fail_next=1, failure_kinds=["429"], retry_after=retry_after)
     started = time.monotonic()
     response = await client.get("/movies/", headers=auth)
     assert response.status_code == 502

@@ -267,6 +267,6 @@ def _retry_after_seconds(response: httpx.Response) -> float | None:
         pass
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # a year no datetime holds overflows
         return None
     return max(when.timestamp() - time.time(), 0.0)
