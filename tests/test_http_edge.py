@@ -1,4 +1,5 @@
-"""The HTTP edge of a real server is bounded: head size, head read time, idle time, concurrency.
+"""The HTTP edge of a real server is bounded: head size, head and body read time, idle time,
+concurrency.
 
 Each attack runs while another client asks `/health/live`, which must still answer.
 """
@@ -29,6 +30,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         "DATABASE_URL": f"sqlite:///{data_dir / 'edge.db'}",
         "DATA_DIR": str(data_dir),
         "HTTP_HEADER_READ_TIMEOUT": "1",
+        "HTTP_BODY_READ_TIMEOUT": "3",
         "HTTP_KEEP_ALIVE_TIMEOUT": "1",
         "HTTP_MAX_CONCURRENT_REQUESTS": "2",
     }
@@ -58,10 +60,22 @@ def closed_by_server(sock: socket.socket) -> bool:
     return True
 
 
+def stalled_posts(server: ServerProcess, count: int) -> list[socket.socket]:
+    """Requests in flight whose bodies never come (1 byte of 100 sent)."""
+    held = [connect(server) for _ in range(count)]
+    for sock in held:
+        sock.sendall(
+            b"POST /register/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+        )
+    return held
+
+
 def test_the_defaults_bound_the_edge() -> None:
     defaults = Settings(_env_file=None)  # type: ignore[call-arg]
     assert defaults.http_max_header_bytes <= 64 * 1024
     assert defaults.http_header_read_timeout <= 30
+    assert defaults.http_body_read_timeout <= 120
     assert defaults.http_keep_alive_timeout <= 30
     # make bench drives 64 connections per worker: they must never meet the cap.
     assert 64 < defaults.http_max_concurrent_requests <= 4096
@@ -130,13 +144,8 @@ def test_beyond_the_concurrency_cap_requests_get_503_problem_with_retry_after(
     server: ServerProcess,
 ) -> None:
     """Two requests held in flight (their bodies never come) fill the cap of 2."""
-    held = [connect(server) for _ in range(2)]
+    held = stalled_posts(server, 2)
     try:
-        for sock in held:
-            sock.sendall(
-                b"POST /register/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
-            )
         refused = None
         for _ in range(200):
             response = httpx.get(f"{server.url}/health/live", timeout=10)
@@ -156,4 +165,21 @@ def test_beyond_the_concurrency_cap_requests_get_503_problem_with_retry_after(
         if health_answers(server):
             break
         time.sleep(0.05)
+    assert health_answers(server)
+
+
+def test_bodies_that_never_come_get_408_and_give_their_slots_back(server: ServerProcess) -> None:
+    """Two requests whose bodies stall fill the cap of 2; the body-read timeout (3 s) answers
+    them 408 and closes them, and the service answers everyone again."""
+    held = stalled_posts(server, 2)
+    try:
+        for sock in held:
+            answer = b""
+            while b"\r\n\r\n" not in answer and (chunk := sock.recv(4096)):
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n"), answer
+            assert closed_by_server(sock)
+    finally:
+        for sock in held:
+            sock.close()
     assert health_answers(server)

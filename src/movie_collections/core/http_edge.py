@@ -1,7 +1,8 @@
-"""uvicorn's httptools protocol with a bounded request head: a size cap and a read deadline.
+"""uvicorn's httptools protocol with a bounded request: a head size cap and read deadlines for
+the head and the body.
 
-llhttp buffers a header of any size and uvicorn has no header-read timeout, so without this
-one 80 MB header, or one header byte every few seconds, holds a connection and its memory.
+llhttp buffers a header of any size and uvicorn has no read timeouts, so without this one 80 MB
+header, or one byte every few seconds, holds a connection, its memory and an admission slot.
 """
 
 from __future__ import annotations
@@ -23,23 +24,23 @@ PROTOCOL_PATH = "movie_collections.core.http_edge:BoundedHttpToolsProtocol"
 
 
 @cache
-def _head_limits() -> tuple[int, float]:
+def _limits() -> tuple[int, float, float]:
     """Read once per worker process, from the environment `serve` validated at start."""
     settings = Settings()
-    return settings.http_max_header_bytes, settings.http_header_read_timeout
+    return (
+        settings.http_max_header_bytes,
+        settings.http_header_read_timeout,
+        settings.http_body_read_timeout,
+    )
 
 
-def head_too_large_response(max_bytes: int) -> bytes:
+def _closing_problem(status: int, title: str, detail: str) -> bytes:
+    """A problem+json answer written straight to the socket, before it is closed."""
     body = json.dumps(
-        {
-            "type": "about:blank",
-            "title": "Request Header Fields Too Large",
-            "status": 431,
-            "detail": f"The request line and headers are larger than {max_bytes} bytes.",
-        }
+        {"type": "about:blank", "title": title, "status": status, "detail": detail}
     ).encode()
     head = (
-        "HTTP/1.1 431 Request Header Fields Too Large\r\n"
+        f"HTTP/1.1 {status} {title}\r\n"
         f"content-type: {PROBLEM_MEDIA_TYPE}\r\n"
         f"content-length: {len(body)}\r\n"
         "connection: close\r\n\r\n"
@@ -47,9 +48,21 @@ def head_too_large_response(max_bytes: int) -> bytes:
     return head.encode() + body
 
 
+def head_too_large_response(max_bytes: int) -> bytes:
+    detail = f"The request line and headers are larger than {max_bytes} bytes."
+    return _closing_problem(431, "Request Header Fields Too Large", detail)
+
+
+def body_too_slow_response(seconds: float) -> bytes:
+    detail = f"The request body did not arrive within {seconds:g} seconds."
+    return _closing_problem(408, "Request Timeout", detail)
+
+
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
     """Closes a connection whose request head is over `HTTP_MAX_HEADER_BYTES` (after a 431)
-    or not complete `HTTP_HEADER_READ_TIMEOUT` seconds after the connection or its first byte."""
+    or not complete `HTTP_HEADER_READ_TIMEOUT` seconds after the connection or its first byte,
+    or whose body is not complete `HTTP_BODY_READ_TIMEOUT` seconds after its head (after a 408,
+    if no answer has started)."""
 
     def __init__(
         self,
@@ -59,10 +72,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         _loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
-        self.max_head_bytes, self.head_timeout = _head_limits()
+        self.max_head_bytes, self.head_timeout, self.body_timeout = _limits()
         self.reading_head = True
         self.head_bytes = 0
         self.head_timer: TimerHandle | None = None
+        self.body_timer: TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -70,6 +84,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_head_timer()
+        self._disarm_body_timer()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -99,9 +114,12 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.reading_head = False
         self.head_bytes = 0
         self._disarm_head_timer()
+        if any(name in _BODY_HEADERS for name, _ in self.headers):
+            self.body_timer = self.loop.call_later(self.body_timeout, self._body_timed_out)
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
+        self._disarm_body_timer()
         super().on_message_complete()
         self.reading_head = True
 
@@ -118,3 +136,20 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.head_timer = None
         if self.reading_head and not self.transport.is_closing():
             self.transport.close()
+
+    def _disarm_body_timer(self) -> None:
+        if self.body_timer is not None:
+            self.body_timer.cancel()
+            self.body_timer = None
+
+    def _body_timed_out(self) -> None:
+        """The app, waiting for the body, is told the client left (FastAPI: a 400 to nobody)."""
+        self.body_timer = None
+        if self.transport.is_closing():
+            return
+        if self.cycle is not None and not self.cycle.response_started:
+            self.transport.write(body_too_slow_response(self.body_timeout))
+        self.transport.close()
+
+
+_BODY_HEADERS = frozenset({b"content-length", b"transfer-encoding"})

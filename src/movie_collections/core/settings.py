@@ -303,6 +303,13 @@ class Settings(BaseSettings):
         description="Seconds a client has to send a request's line and headers, counted from "
         "its connection or its request's first byte; then the connection is closed.",
     )
+    http_body_read_timeout: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        description="Seconds a client has to send a request's body, counted from the end of "
+        "its headers; then 408 and the connection is closed.",
+    )
     http_keep_alive_timeout: int = Field(
         5, ge=1, le=300, description="Seconds an idle keep-alive connection is kept open."
     )
