@@ -408,6 +408,24 @@ async def test_an_app_write_waiting_past_the_busy_timeout_is_503(
             assert again.status_code == 200
 
 
+async def test_made_up_refresh_tokens_never_wait_for_the_write_lock(
+    database: Path, tmp_path: Path, outsider: SqliteWriteLock
+) -> None:
+    """Anyone may send a refresh token: one never issued is refused without queuing."""
+    settings = make_settings(f"sqlite:///{database}", tmp_path / "data", sqlite_busy_timeout=0.3)
+    app = create_app(settings)
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            await outsider.acquire()
+            try:
+                made_up = {"refresh_token": "made-up-" + "x" * 40}
+                assert (await client.post("/token/refresh/", json=made_up)).status_code == 401
+                assert (await client.post("/logout/", json=made_up)).status_code == 204
+            finally:
+                outsider.release()
+
+
 async def test_a_file_locked_by_another_sqlite_writer_is_503_and_reads_go_on(
     database: Path, tmp_path: Path
 ) -> None:

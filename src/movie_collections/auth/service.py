@@ -83,6 +83,8 @@ async def refresh(
     first): the whole family is revoked, so both lose it and the owner must log in again.
     """
     token_hash = hash_refresh_token(refresh_token)
+    if not await _issued(database, token_hash):
+        raise Unauthorized(INVALID_REFRESH_TOKEN)
     now = datetime.now(UTC)
     new_token: str | None = None
     revoked_family: uuid.UUID | None = None
@@ -109,10 +111,19 @@ async def logout(database: Database, refresh_token: str) -> None:
     """Revokes the token's whole family. An unknown token is not an error: the outcome the
     client wants (that token no longer works) already holds, and the answer reveals nothing."""
     token_hash = hash_refresh_token(refresh_token)
+    if not await _issued(database, token_hash):
+        return
     async with database.transaction(write=True) as connection:
         record = await repository.find_refresh_token(connection, token_hash)
         if record is not None:
             await repository.revoke_family(connection, record.family_id, datetime.now(UTC))
+
+
+async def _issued(database: Database, token_hash: str) -> bool:
+    """Whether this refresh token was ever issued, read without the write lock: tokens made up
+    by anyone (no authentication is needed to send one) never queue among the writers."""
+    async with database.connection() as connection:
+        return await repository.find_refresh_token(connection, token_hash) is not None
 
 
 async def delete_account(database: Database, user_id: uuid.UUID) -> None:
