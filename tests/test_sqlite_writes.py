@@ -34,6 +34,7 @@ from movie_collections.core.database import (
 from movie_collections.core.sqlite_write_lock import SqliteWriteLock, lock_path
 from tests.conftest import make_settings, movie, register
 from tests.processes import NO_USER_BUDGETS, TEST_SECRET, ServerProcess
+from tests.security_helpers import client_for
 
 INSERT_COLLECTION = insert(collections)
 INSERT_MOVIE = insert(collection_movies)
@@ -413,17 +414,14 @@ async def test_made_up_refresh_tokens_never_wait_for_the_write_lock(
 ) -> None:
     """Anyone may send a refresh token: one never issued is refused without queuing."""
     settings = make_settings(f"sqlite:///{database}", tmp_path / "data", sqlite_busy_timeout=0.3)
-    app = create_app(settings)
-    async with LifespanManager(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            await outsider.acquire()
-            try:
-                made_up = {"refresh_token": "made-up-" + "x" * 40}
-                assert (await client.post("/token/refresh/", json=made_up)).status_code == 401
-                assert (await client.post("/logout/", json=made_up)).status_code == 204
-            finally:
-                outsider.release()
+    async with client_for(settings) as client:
+        await outsider.acquire()
+        try:
+            made_up = {"refresh_token": "made-up-" + "x" * 40}
+            assert (await client.post("/token/refresh/", json=made_up)).status_code == 401
+            assert (await client.post("/logout/", json=made_up)).status_code == 204
+        finally:
+            outsider.release()
 
 
 async def test_a_file_locked_by_another_sqlite_writer_is_503_and_reads_go_on(
