@@ -163,8 +163,8 @@ async def main_async(arguments: argparse.Namespace) -> str | None:
         if arguments.bare:
             from bench.bare_app import bare_app
 
-            if arguments.scenario not in ("list", "detail", "count"):
-                raise SystemExit("--bare serves list, detail and count only")
+            if arguments.scenario not in ("list", "detail", "count", "create"):
+                raise SystemExit("--bare serves list, detail, count and create only")
             app = bare_app(app.state.container)
         make = requests[arguments.scenario]
         for index in range(min(200, arguments.requests)):  # warm-up: caches, pools, JIT-less paths
