@@ -250,3 +250,33 @@ async def test_a_version_no_collection_can_have_is_a_mismatch_not_an_error(
             f"/collection/{collection_id}/", headers={**auth, "If-None-Match": tag}
         )
         assert read.status_code == 200
+
+
+async def test_a_write_whose_if_none_match_names_the_current_version_is_412(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    """RFC 9110 section 13.1.2: on anything but GET and HEAD a true If-None-Match condition
+    fails the request (412); `*` names any version, so it refuses writes to what exists."""
+    collection_id = await create(client, auth)
+    path = f"/collection/{collection_id}/"
+    movie_path = f"{path}movies/{movie(1)['uuid']}/"
+    current = (await client.get(path, headers=auth)).headers["ETag"]
+    writes = [
+        ("PUT", path, {"title": "x"}),
+        ("POST", f"{path}movies/", {"movies": [movie(2)]}),
+        ("PATCH", movie_path, {"note": "n"}),
+        ("DELETE", movie_path, None),
+        ("DELETE", path, None),
+    ]
+    for value in ("*", current, f"W/{current}", f'"zzz", {current}'):
+        for method, url, body in writes:
+            headers = {**auth, "If-None-Match": value}
+            refused = await client.request(method, url, json=body, headers=headers)
+            assert refused.status_code == 412, (method, url, value, refused.text)
+            assert refused.headers["ETag"] == current
+    assert (await client.get(path, headers=auth)).headers["ETag"] == current
+    # Naming another version lets every write through.
+    for method, url, body in writes:
+        headers = {**auth, "If-None-Match": '"zzz"'}
+        response = await client.request(method, url, json=body, headers=headers)
+        assert response.status_code in (200, 204), (method, url, response.text)

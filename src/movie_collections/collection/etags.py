@@ -72,5 +72,22 @@ def if_none_match_hits(header: str | None, collection_id: uuid.UUID, version: in
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Preconditions:
+    """A write's If-Match and If-None-Match (RFC 9110 section 13.1): the write goes ahead only
+    if the current version matches the first and none of the second (`*`: there is one)."""
+
+    if_match: IfMatch | None
+    if_none_match: str | None
+
+    def allow(self, collection_id: uuid.UUID, version: int) -> bool:
+        if self.if_match is not None and not self.if_match.allows(version):
+            return False
+        return not if_none_match_hits(self.if_none_match, collection_id, version)
+
+
+UNCONDITIONAL = Preconditions(None, None)
+
+
 def _entity_tags(header: str) -> list[tuple[bool, str]]:
     return [(bool(weak), opaque) for weak, opaque in _ENTITY_TAG.findall(header)]

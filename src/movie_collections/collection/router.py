@@ -15,7 +15,7 @@ from movie_collections.auth.dependencies import CurrentUserId
 from movie_collections.collection import service, transfer
 from movie_collections.collection.budget import CollectionBudget
 from movie_collections.collection.cursors import cursors_for
-from movie_collections.collection.etags import IfMatch, if_none_match_hits, parse_if_match
+from movie_collections.collection.etags import Preconditions, if_none_match_hits, parse_if_match
 from movie_collections.collection.schemas import (
     CollectionCreate,
     CollectionCreated,
@@ -57,7 +57,8 @@ IDEMPOTENCY_KEY = "Idempotency-Key"
 _HEADER_DESCRIPTIONS = {
     IF_MATCH: "Only change the collection if its ETag is one of these (or `*`); otherwise 412 "
     "with the current ETag.",
-    IF_NONE_MATCH: "Answer 304 without a body if the collection still has this ETag.",
+    IF_NONE_MATCH: "On GET, 304 without a body if the collection still has one of these ETags; "
+    "on a change, 412 if it has one of them (`*`: any).",
     IDEMPOTENCY_KEY: "A unique key per intended create (e.g. a UUID). Retrying with the same "
     "key and body answers like the first attempt instead of creating again; the same key "
     "with another body is 422, while the first attempt is still running 409. Keys are "
@@ -71,16 +72,26 @@ def _header(request: Request, name: str) -> str | None:
     return ", ".join(values) if values else None
 
 
-def _reads_header(name: str) -> dict[str, Any]:
-    """`openapi_extra=` documenting an optional request header the endpoint reads itself."""
-    parameter = {
-        "name": name,
-        "in": "header",
-        "required": False,
-        "schema": {"type": "string"},
-        "description": _HEADER_DESCRIPTIONS[name],
-    }
-    return {"parameters": [parameter]}
+def _preconditions(request: Request, collection_id: uuid.UUID) -> Preconditions:
+    return Preconditions(
+        parse_if_match(_header(request, IF_MATCH), collection_id),
+        _header(request, IF_NONE_MATCH),
+    )
+
+
+def _reads_header(*names: str) -> dict[str, Any]:
+    """`openapi_extra=` documenting optional request headers the endpoint reads itself."""
+    parameters = [
+        {
+            "name": name,
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": _HEADER_DESCRIPTIONS[name],
+        }
+        for name in names
+    ]
+    return {"parameters": parameters}
 
 
 _REPLAYED = {
@@ -371,7 +382,7 @@ async def get_collection(
     response_model=CollectionDetail,
     responses=_with_etag(400, 401, 404, 412, 413, 422, 429, 503),
     summary="Change the title, description or whole movie list of a collection",
-    openapi_extra=_reads_header(IF_MATCH),
+    openapi_extra=_reads_header(IF_MATCH, IF_NONE_MATCH),
 )
 async def update_collection(
     collection_uuid: CollectionId,
@@ -383,7 +394,7 @@ async def update_collection(
     the collection as it is now, with its new `ETag`."""
     container = get_container(request)
     collection_id = service.parse_collection_id(collection_uuid)
-    condition = parse_if_match(_header(request, IF_MATCH), collection_id)
+    condition = _preconditions(request, collection_id)
     service.check_movie_count(payload.movies, container.settings.max_movies_per_collection)
     CollectionBudget.from_settings(container.settings).check_movies(payload.movies)
     if payload.movies is not None:
@@ -399,7 +410,7 @@ async def update_collection(
     response_class=Response,
     responses=_with_etag(401, 404, 412, 429, 503, success=None),
     summary="Delete a collection",
-    openapi_extra=_reads_header(IF_MATCH),
+    openapi_extra=_reads_header(IF_MATCH, IF_NONE_MATCH),
 )
 async def delete_collection(
     collection_uuid: CollectionId,
@@ -409,7 +420,7 @@ async def delete_collection(
     """Deletes the collection and its movies (204); with `If-Match`, only the version named."""
     database = get_container(request).database
     collection_id = service.parse_collection_id(collection_uuid)
-    condition = parse_if_match(_header(request, IF_MATCH), collection_id)
+    condition = _preconditions(request, collection_id)
     async with database.transaction(write=True) as connection:
         await service.delete(connection, user_id, collection_id, condition)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -420,7 +431,7 @@ async def delete_collection(
     response_model=MoviesAppended,
     responses=_with_etag(400, 401, 404, 412, 413, 422, 429, 503),
     summary="Append movies to a collection (ones already there are reported, not doubled)",
-    openapi_extra=_reads_header(IF_MATCH),
+    openapi_extra=_reads_header(IF_MATCH, IF_NONE_MATCH),
 )
 async def add_movies(
     collection_uuid: CollectionId,
@@ -432,7 +443,7 @@ async def add_movies(
     `already_present` and not added twice. Answers the whole collection with its new `ETag`."""
     container = get_container(request)
     collection_id = service.parse_collection_id(collection_uuid)
-    condition = parse_if_match(_header(request, IF_MATCH), collection_id)
+    condition = _preconditions(request, collection_id)
     await container.user_budgets.spend(Budget.MOVIES_WRITTEN, user_id, len(payload.movies))
     async with container.database.transaction(write=True) as connection:
         body, etag = await service.add_movies(
@@ -449,14 +460,14 @@ async def add_movies(
 
 def _movie_write(
     collection_uuid: str, movie_uuid: str, request: Request
-) -> tuple[uuid.UUID, uuid.UUID, IfMatch | None]:
-    """The ids and If-Match of a write to one movie of a collection (a bad id is a 404)."""
+) -> tuple[uuid.UUID, uuid.UUID, Preconditions]:
+    """The ids and preconditions of a write to one movie of a collection (a bad id is a 404)."""
     collection_id = service.parse_collection_id(collection_uuid)
     try:
         movie_id = uuid.UUID(movie_uuid)
     except ValueError as error:
         raise NotFound(service.MOVIE_NOT_FOUND) from error
-    return collection_id, movie_id, parse_if_match(_header(request, IF_MATCH), collection_id)
+    return collection_id, movie_id, _preconditions(request, collection_id)
 
 
 @router.delete(
@@ -465,7 +476,7 @@ def _movie_write(
     response_class=Response,
     responses=_with_etag(401, 404, 412, 429, 503, success=204),
     summary="Remove one movie from a collection",
-    openapi_extra=_reads_header(IF_MATCH),
+    openapi_extra=_reads_header(IF_MATCH, IF_NONE_MATCH),
 )
 async def remove_movie(
     collection_uuid: CollectionId,
@@ -489,7 +500,7 @@ async def remove_movie(
     description="`note` (null removes it) and/or `position` (0-based; the movies in between "
     "shift by one); a field left out stays as it is. Answers the collection and its new ETag.",
     operation_id="updateMovie",
-    openapi_extra=_reads_header(IF_MATCH),
+    openapi_extra=_reads_header(IF_MATCH, IF_NONE_MATCH),
 )
 async def change_movie(
     collection_uuid: CollectionId,

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from movie_collections.collection import repository
 from movie_collections.collection.budget import CollectionBudget
 from movie_collections.collection.cursors import Cursors, Position
-from movie_collections.collection.etags import IfMatch, etag_for
+from movie_collections.collection.etags import UNCONDITIONAL, Preconditions, etag_for
 from movie_collections.collection.schemas import (
     CollectionCreate,
     CollectionDetail,
@@ -84,8 +84,8 @@ async def _not_found(connection: Connection, owner_id: uuid.UUID) -> NotFound | 
 
 def _stale(collection_id: uuid.UUID, version: int) -> PreconditionFailed:
     return PreconditionFailed(
-        "The collection has changed since you read it (If-Match does not match); "
-        "fetch it again and retry.",
+        "The collection's version fails the request's If-Match or If-None-Match: it has "
+        "changed since you read it, or it exists; fetch it again and retry.",
         headers={"ETag": etag_for(collection_id, version)},
     )
 
@@ -220,13 +220,14 @@ async def lock(
     connection: Connection,
     owner_id: uuid.UUID,
     collection_id: uuid.UUID,
-    if_match: IfMatch | None,
+    conditions: Preconditions,
 ) -> int:
-    """Lock the collection for this write transaction and check If-Match against its version."""
+    """Lock the collection for this write transaction and check the preconditions against
+    its version."""
     version = await repository.read_version(connection, owner_id, collection_id, lock=True)
     if version is None:
         raise await _not_found(connection, owner_id)
-    if if_match is not None and not if_match.allows(version):
+    if not conditions.allow(collection_id, version):
         raise _stale(collection_id, version)
     return version
 
@@ -236,10 +237,10 @@ async def update(
     owner_id: uuid.UUID,
     collection_id: uuid.UUID,
     payload: CollectionUpdate,
-    if_match: IfMatch | None,
+    conditions: Preconditions,
 ) -> Answer:
     """PUT: change what is given; the movie list, if given, replaces the whole list."""
-    await lock(connection, owner_id, collection_id, if_match)
+    await lock(connection, owner_id, collection_id, conditions)
     changes = payload.model_dump(exclude={"movies"}, exclude_unset=True)
     version, fields = await repository.update_collection(
         connection, owner_id, collection_id, changes
@@ -260,9 +261,9 @@ async def delete(
     connection: Connection,
     owner_id: uuid.UUID,
     collection_id: uuid.UUID,
-    if_match: IfMatch | None,
+    conditions: Preconditions,
 ) -> None:
-    await lock(connection, owner_id, collection_id, if_match)
+    await lock(connection, owner_id, collection_id, conditions)
     await repository.delete_collection(connection, owner_id, collection_id)
 
 
@@ -272,12 +273,12 @@ async def add_movies(
     collection_id: uuid.UUID,
     movies: Sequence[Movie],
     movie_limit: int,
-    if_match: IfMatch | None,
+    conditions: Preconditions,
     budget: CollectionBudget,
 ) -> tuple[bytes, str]:
     """Append the movies not there yet, in the order given; report those already there.
     The MoviesAppended answer and the new ETag."""
-    await lock(connection, owner_id, collection_id, if_match)
+    await lock(connection, owner_id, collection_id, conditions)
     present = set(await repository.movie_uuids(connection, collection_id))
     already_present = [movie.uuid for movie in movies if movie.uuid in present]
     new_movies = [movie for movie in movies if movie.uuid not in present]
@@ -309,10 +310,10 @@ async def remove_movie(
     owner_id: uuid.UUID,
     collection_id: uuid.UUID,
     movie_uuid: uuid.UUID,
-    if_match: IfMatch | None,
+    conditions: Preconditions,
 ) -> str:
     """Take one movie out; the collection's new ETag."""
-    await lock(connection, owner_id, collection_id, if_match)
+    await lock(connection, owner_id, collection_id, conditions)
     if not await repository.remove_movie(connection, collection_id, movie_uuid):
         raise NotFound(MOVIE_NOT_FOUND)
     version, _ = await repository.update_collection(connection, owner_id, collection_id)
@@ -379,11 +380,11 @@ async def change_movie(
     collection_id: uuid.UUID,
     movie_uuid: uuid.UUID,
     change: MovieChange,
-    if_match: IfMatch | None,
+    conditions: Preconditions,
 ) -> Answer:
     """PATCH of one movie: its note (null removes it) and/or its position (the movies in
     between shift by one). Genres are untouched."""
-    await lock(connection, owner_id, collection_id, if_match)
+    await lock(connection, owner_id, collection_id, conditions)
     moved = await repository.movie_position(connection, collection_id, movie_uuid)
     if moved is None:
         raise NotFound(MOVIE_NOT_FOUND)
@@ -416,7 +417,7 @@ async def share(
     connection: Connection, owner_id: uuid.UUID, collection_id: uuid.UUID
 ) -> tuple[bytes, bool]:
     """The collection's link, made now if it has none: the answer, and whether it is new."""
-    await lock(connection, owner_id, collection_id, None)
+    await lock(connection, owner_id, collection_id, UNCONDITIONAL)
     found = await repository.read_share(connection, collection_id)
     if found is not None:
         return _share_json(collection_id, *found), False
@@ -436,7 +437,7 @@ async def read_share(database: Database, owner_id: uuid.UUID, collection_id: uui
 
 
 async def unshare(connection: Connection, owner_id: uuid.UUID, collection_id: uuid.UUID) -> None:
-    await lock(connection, owner_id, collection_id, None)
+    await lock(connection, owner_id, collection_id, UNCONDITIONAL)
     await repository.delete_share(connection, collection_id)
 
 
