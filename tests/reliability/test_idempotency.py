@@ -206,6 +206,18 @@ async def test_malformed_keys_are_400(
     assert response.status_code == 400
 
 
+async def test_a_key_sent_on_two_lines_is_400_and_creates_nothing(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    """The header is one item (draft-ietf-httpapi-idempotency-key-header): two lines are a
+    list, which names no key; picking one of them could replay the wrong create."""
+    for keys in (("a", "b"), ("a", "a")):
+        lines = [*auth.items(), *(("Idempotency-Key", key) for key in keys)]
+        response = await client.post("/collection/", json=BODY, headers=lines)
+        assert response.status_code == 400, response.text
+    assert (await client.get("/collection/", headers=auth)).json()["data"]["collections"] == []
+
+
 async def age_keys(app: FastAPI, by: timedelta, column: str) -> None:
     """Move the keys' clock back, as if `by` had passed."""
     async with container_of(app).database.transaction(write=True) as connection:

@@ -259,7 +259,7 @@ async def create_collection(
     budget.check_movies(payload.movies)
     keys = container.idempotency
     claim: Claim | None = None
-    idempotency_key = request.headers.get(IDEMPOTENCY_KEY)
+    idempotency_key = _header(request, IDEMPOTENCY_KEY)  # two lines join into an invalid key
     if idempotency_key is not None:
         claimed = await keys.claim(user_id, idempotency_key, request_hash(payload))
         if isinstance(claimed, StoredResponse):
