@@ -80,11 +80,32 @@ def test_heavy_writer_bodies_are_the_heaviest_the_budgets_allow() -> None:
 
 
 @pytest.mark.parametrize("bare", [False, True], ids=["routes", "bare"])
-def test_profile_app_serves_the_three_reads_with_and_without_fastapi(bare: bool) -> None:
-    for scenario in ("list", "detail", "count"):
+def test_profile_app_serves_the_reads_and_the_create_with_and_without_fastapi(bare: bool) -> None:
+    for scenario, status in (("list", 200), ("detail", 200), ("count", 200), ("create", 201)):
         options = ["--bare"] if bare else []
         completed = _run_module("bench.profile_app", scenario, "--requests", "40", *options)
-        assert "statuses {200: 40}" in completed.stdout, completed.stdout
+        assert f"statuses {{{status}: 40}}" in completed.stdout, completed.stdout
+
+
+def test_the_sql_floor_writes_what_the_api_writes() -> None:
+    """bench.sql_floor's statements leave the rows a POST /collection/ of its body leaves:
+    the collection, its movies in order, and the genre counts the favourites are read from."""
+    from bench import sql_floor
+    from bench.seed import collection_body
+
+    from movie_collections.collection.repository import genre_counts
+    from movie_collections.collection.schemas import CollectionCreate
+
+    raw, owner_id = sql_floor.database()
+    payload = CollectionCreate.model_validate(collection_body(1000, 10))
+    sql_floor.run(raw, [sql_floor.statements(owner_id, payload) for _ in range(70)])
+    assert raw.execute("SELECT count(*) FROM collections").fetchone() == (70,)
+    positions = raw.execute("SELECT DISTINCT position FROM collection_movies ORDER BY 1")
+    assert [row[0] for row in positions] == list(range(len(payload.movies)))
+    assert raw.execute("SELECT count(*) FROM collection_movies").fetchone() == (700,)
+    user_genres = dict(raw.execute("SELECT genre, occurrences FROM user_genres").fetchall())
+    assert user_genres == {g: 70 * n for g, n in genre_counts(payload.movies).items()}
+    _run_module("bench.sql_floor", "--requests", "20")
 
 
 def _run_module(
