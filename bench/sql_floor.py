@@ -1,10 +1,8 @@
 """What a create's SQL alone costs on SQLite: the floor under `profile_app create`.
 
-`python -m bench.sql_floor --requests 3000` runs the statements a `POST /collection/` of the
-benchmark's body runs (the collection, its movies, its genre counts; triggers included), with
-their parameters built beforehand, in savepoints of 64-write transactions like the group
-commit, and reports the CPU per create. No Python runs between the statements but the loop.
-"""
+`python -m bench.sql_floor --requests 3000` runs the statements of a `POST /collection/` of
+the benchmark's body (triggers included), parameters built beforehand, in savepoints of
+64-write transactions like the group commit, and reports the CPU per create."""
 
 from __future__ import annotations
 
