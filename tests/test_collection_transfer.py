@@ -3,6 +3,7 @@ trip is byte-identical apart from ids and times; a bad document changes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -167,6 +168,31 @@ async def test_an_import_past_the_budgets_creates_nothing(
         for c in (await client.get("/collection/", headers=auth)).json()["data"]["collections"]
     ]
     assert titles == ["b", "a", "Existing"]
+    refused = await client.post("/collection/import/", json=crowded, headers=auth)
+    assert refused.json()["limit"] == "max_movies_per_collection"
+
+
+async def test_concurrent_imports_of_one_user_with_no_collection_budget_all_succeed(
+    client: httpx.AsyncClient, auth: dict[str, str], app: FastAPI
+) -> None:
+    """MAX_COLLECTIONS_PER_USER=0 (no budget): one user's imports still take turns. Each takes
+    the genre-count locks of several collections; taken in other orders by two imports at
+    once, they deadlocked on PostgreSQL (503)."""
+    app.state.container.settings.max_collections_per_user = 0
+    genres = ["Drama", "Comedy", "Horror", "Crime"]
+    document = _document(
+        *(
+            {"title": f"c{n}", "movies": [movie(n, genres[n % 4]), movie(n + 10, genres[n // 2])]}
+            for n in range(8)
+        )
+    )
+    for _ in range(5):
+        answers = await asyncio.gather(
+            *(client.post("/collection/import/", json=document, headers=auth) for _ in range(4))
+        )
+        assert [answer.status_code for answer in answers] == [201] * 4, answers[0].text
+    listed = (await client.get("/collection/", headers=auth)).json()["data"]
+    assert len(listed["collections"]) == 5 * 4 * 8
 
 
 async def test_the_export_document_is_documented_and_versioned(client: httpx.AsyncClient) -> None:

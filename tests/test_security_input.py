@@ -148,12 +148,16 @@ async def test_limits_are_settings_enforced_and_reported(database_url: str, tmp_
         assert limits["auth_attempts_per_username"] == 10_000
 
         four = {"title": "t", "movies": [movie(index) for index in range(4)]}
-        assert (await client.post("/collection/", json=four, headers=auth)).status_code == 422
+        refused = await client.post("/collection/", json=four, headers=auth)
+        assert refused.status_code == 422
+        assert refused.json()["limit"] == "max_movies_per_collection"
         three = {"title": "t", "movies": [movie(index) for index in range(3)]}
         created = await client.post("/collection/", json=three, headers=auth)
         assert created.status_code == 201
         path = f"/collection/{created.json()['collection_uuid']}/"
-        assert (await client.put(path, json=four, headers=auth)).status_code == 422
+        refused = await client.put(path, json=four, headers=auth)
+        assert refused.status_code == 422
+        assert refused.json()["limit"] == "max_movies_per_collection"
 
         huge = {"title": "t", "description": "x" * 5000}
         response = await client.post("/collection/", json=huge, headers=auth)

@@ -136,6 +136,7 @@ async def test_the_limit_is_the_setting(tmp_path: object, database_url: str) -> 
                 f"/collection/{collection_id}/movies/", json={"movies": [movie(3)]}, headers=auth
             )
             assert appended.status_code == 422
+            assert appended.json()["limit"] == "max_movies_per_collection"
             put = await client.put(
                 f"/collection/{collection_id}/",
                 json={"movies": [movie(1), movie(2), movie(3)]},

@@ -1,5 +1,6 @@
-"""The per-user size budgets of collections: how many a user may have, and how many genres
-(and how long) their movies may carry. Each refusal is a 422 naming its GET /limits/ entry."""
+"""The size budgets of collections: how many a user may have, how many movies each holds, and
+how many genres (and how long) their movies may carry. Each refusal is a 422 naming its
+GET /limits/ entry."""
 
 from __future__ import annotations
 
@@ -12,6 +13,17 @@ from movie_collections.collection.schemas import Movie
 from movie_collections.core.database import Connection
 from movie_collections.core.errors import Unprocessable
 from movie_collections.core.settings import Settings
+
+
+def check_movie_count(count: int, limit: int, where: str = "") -> None:
+    """MAX_MOVIES_PER_COLLECTION (it may be set below the schema's maximum): `count` movies in
+    one collection, checked before any SQL; `where` names the collection in a document."""
+    if count > limit:
+        raise Unprocessable(
+            f"{where}A collection holds at most {limit} movies (max_movies_per_collection); "
+            f"this would make {count}.",
+            limit="max_movies_per_collection",
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +45,9 @@ class CollectionBudget:
     async def ensure_room(self, connection: Connection, owner_id: uuid.UUID, adding: int) -> None:
         """May this user create `adding` more collections? 422 if not. Call inside the write
         transaction that creates them: the owner stays locked until it ends, so concurrent
-        creates never exceed the budget (one user's creates wait for each other)."""
+        creates never exceed the budget, and imports, which take the genre-count locks of
+        several collections, never deadlock each other on PostgreSQL (even with no budget)."""
+        await repository.lock_owner(connection, owner_id)
         if not self.max_collections_per_user:
             return
         have = await repository.count_collections(connection, owner_id)

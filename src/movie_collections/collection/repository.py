@@ -382,11 +382,13 @@ async def user_exists(connection: Connection, owner_id: uuid.UUID) -> bool:
     return await connection.fetch_one(_USER_EXISTS, {"owner_id": owner_id}) is not None
 
 
+async def lock_owner(connection: Connection, owner_id: uuid.UUID) -> None:
+    """The owner's row stays locked until the transaction ends: one user's creates take turns."""
+    await connection.fetch_value(_LOCK_OWNER, {"owner_id": owner_id})
+
+
 async def count_collections(connection: Connection, owner_id: uuid.UUID) -> int:
-    """How many collections the owner has, with their row locked until the transaction ends."""
-    key = {"owner_id": owner_id}
-    await connection.fetch_value(_LOCK_OWNER, key)
-    return int(await connection.fetch_value(_COUNTS[False], key) or 0)
+    return int(await connection.fetch_value(_COUNTS[False], {"owner_id": owner_id}) or 0)
 
 
 async def genre_names(connection: Connection, collection_id: uuid.UUID) -> set[str]:

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from movie_collections.auth.dependencies import CurrentUserId
 from movie_collections.collection import service, transfer
-from movie_collections.collection.budget import CollectionBudget
+from movie_collections.collection.budget import CollectionBudget, check_movie_count
 from movie_collections.collection.cursors import cursors_for
 from movie_collections.collection.etags import Preconditions, if_none_match_hits, parse_if_match
 from movie_collections.collection.schemas import (
@@ -254,7 +254,8 @@ async def create_collection(
     `Idempotent-Replayed: true`) instead of creating a second collection."""
     container = get_container(request)
     database = container.database
-    service.check_movie_count(payload.movies, container.settings.max_movies_per_collection)
+    if payload.movies is not None:
+        check_movie_count(len(payload.movies), container.settings.max_movies_per_collection)
     budget = CollectionBudget.from_settings(container.settings)
     budget.check_movies(payload.movies)
     keys = container.idempotency
@@ -395,7 +396,8 @@ async def update_collection(
     container = get_container(request)
     collection_id = service.parse_collection_id(collection_uuid)
     condition = _preconditions(request, collection_id)
-    service.check_movie_count(payload.movies, container.settings.max_movies_per_collection)
+    if payload.movies is not None:
+        check_movie_count(len(payload.movies), container.settings.max_movies_per_collection)
     CollectionBudget.from_settings(container.settings).check_movies(payload.movies)
     if payload.movies is not None:
         await container.user_budgets.spend(Budget.MOVIES_WRITTEN, user_id, len(payload.movies))

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from movie_collections.collection import repository
-from movie_collections.collection.budget import CollectionBudget
+from movie_collections.collection.budget import CollectionBudget, check_movie_count
 from movie_collections.collection.cursors import Cursors, Position
 from movie_collections.collection.etags import UNCONDITIONAL, Preconditions, etag_for
 from movie_collections.collection.schemas import (
@@ -58,12 +58,6 @@ class Answer:
     @property
     def etag(self) -> str:
         return etag_for(self.collection_id, self.version)
-
-
-def check_movie_count(movies: Sequence[Movie] | None, limit: int) -> None:
-    """MAX_MOVIES_PER_COLLECTION may be set below the schema's maximum; checked before SQL."""
-    if movies is not None and len(movies) > limit:
-        raise Unprocessable(f"A collection holds at most {limit} movies.")
 
 
 def parse_collection_id(raw: str) -> uuid.UUID:
@@ -283,11 +277,7 @@ async def add_movies(
     already_present = [movie.uuid for movie in movies if movie.uuid in present]
     new_movies = [movie for movie in movies if movie.uuid not in present]
     if new_movies:
-        count = len(present) + len(new_movies)
-        if count > movie_limit:
-            raise Unprocessable(
-                f"A collection holds at most {movie_limit} movies; this would make {count}."
-            )
+        check_movie_count(len(present) + len(new_movies), movie_limit)
         budget.check_movies(new_movies, await repository.genre_names(connection, collection_id))
         await repository.insert_movies(
             connection, owner_id, collection_id, new_movies, first_position=len(present)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pydantic import ValidationError
 
 from movie_collections.collection import repository, service
-from movie_collections.collection.budget import CollectionBudget
+from movie_collections.collection.budget import CollectionBudget, check_movie_count
 from movie_collections.collection.schemas import (
     CollectionsExport,
     CollectionsImport,
@@ -124,10 +124,7 @@ def parse_import(body: bytes, movie_limit: int) -> CollectionsImport:
             raise BadRequest("The request body is not valid JSON.") from error
         raise Unprocessable(f"{_location(first['loc'])}: {first['msg']}") from error
     for index, collection in enumerate(document.collections):
-        if len(collection.movies) > movie_limit:
-            raise Unprocessable(
-                f"collections[{index}].movies: a collection holds at most {movie_limit} movies."
-            )
+        check_movie_count(len(collection.movies), movie_limit, f"collections[{index}].movies: ")
     return document
 
 
