@@ -108,9 +108,11 @@ async def test_search_is_case_insensitive_and_literal(
 
 
 def _tampered(cursor: str) -> str:
+    """The cursor with its collection id changed by one digit, the signature kept."""
     payload, mac = cursor.split(".")
     raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
-    altered = raw.replace(b'"-created"', b'"created"')
+    last = raw[-3:-2]
+    altered = raw[:-3] + (b"0" if last != b"0" else b"1") + raw[-2:]
     assert altered != raw
     return base64.urlsafe_b64encode(altered).rstrip(b"=").decode() + "." + mac
 
@@ -138,6 +140,21 @@ async def test_forged_altered_or_foreign_cursors_are_400(
         response = await client.get("/collection/", params=params, headers=headers)
         assert response.status_code == 400, params
         assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize("character", ["\u0390", "\U0001f600", "\u0001"])
+async def test_the_next_page_of_the_longest_titles_and_searches_is_served(
+    client: httpx.AsyncClient, auth: dict[str, str], character: str
+) -> None:
+    """A cursor carries the title it stops at; it stays under the cursor's length limit for
+    any title (ΐ casefolds to 3 characters, 😀 is 4 bytes, a control character 6 escaped)."""
+    title = character * 200
+    for _ in range(3):
+        await create(client, auth, title=title)
+    query = httpx.QueryParams({"sort": "title", "limit": 1, "q": title})
+    titles, datas = await _pages(client, auth, f"/collection/?{query}")
+    assert titles == [[title]] * 3
+    assert all(len(httpx.URL(d["next"]).params["cursor"]) <= 2000 for d in datas[:-1])
 
 
 @pytest.mark.parametrize(
