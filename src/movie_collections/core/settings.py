@@ -263,7 +263,7 @@ class Settings(BaseSettings):
     writes_per_user_per_minute: int = Field(
         120,
         ge=0,
-        description="Collection writes (POST, PUT, DELETE) per user per sliding minute "
+        description="Collection writes (POST, PUT, PATCH, DELETE) per user per sliding minute "
         "(429 beyond); 0: no limit.",
     )
     movies_written_per_user_per_minute: int = Field(
