@@ -145,6 +145,9 @@ async def test_patch_errors(client: httpx.AsyncClient, auth: dict[str, str]) -> 
     assert (await _patch(client, auth, cid, 1, {"position": 2})).status_code == 422
     assert (await _patch(client, auth, cid, 1, {"position": -1})).status_code == 422
     assert (await _patch(client, auth, cid, 1, {"position": None})).status_code == 422
+    for not_an_integer in (True, "1", 1.0):  # JSON integers only
+        moved = await _patch(client, auth, cid, 1, {"position": not_an_integer})
+        assert moved.status_code == 422, not_an_integer
     assert (await _patch(client, auth, cid, 1, {})).status_code == 422
     assert (await _patch(client, auth, cid, 3, {"note": "x"})).status_code == 404
     not_uuid = await client.patch(

@@ -243,6 +243,7 @@ class MovieChange(BaseModel):
             Field(
                 ge=0,
                 lt=MAX_MOVIES_PER_COLLECTION,
+                strict=True,  # a JSON integer: not `true`, `"1"` or `1.0`
                 description="0-based; the movie moves here and the others shift.",
             ),
         ]
