@@ -11,7 +11,7 @@ from typing import Any
 from pydantic_core import to_json
 
 from movie_collections.collection import service
-from movie_collections.collection.budget import CollectionBudget
+from movie_collections.collection.budget import CollectionBudget, check_movie_count
 from movie_collections.collection.schemas import CollectionCreate, CollectionCreated
 from movie_collections.container import Container
 from movie_collections.ratelimit.budgets import Budget
@@ -25,7 +25,7 @@ def bare_app(container: Container) -> Any:
         await container.user_budgets.spend(Budget.WRITES, user_id)
         message = await receive()
         payload = CollectionCreate.model_validate_json(message["body"])
-        service.check_movie_count(payload.movies, container.settings.max_movies_per_collection)
+        check_movie_count(len(payload.movies), container.settings.max_movies_per_collection)
         budget = CollectionBudget.from_settings(container.settings)
         budget.check_movies(payload.movies)
         await container.user_budgets.spend(Budget.MOVIES_WRITTEN, user_id, len(payload.movies))
