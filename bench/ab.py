@@ -1,19 +1,9 @@
-"""Interleaved A/B of two (or more) source trees under the real server, for a noisy machine.
+"""Interleaved A/B of source trees under the real server, for a noisy machine: `python -m
+bench.ab --variant main=/tmp/base/src --variant new=src --scenarios create,replace`.
 
-    git archive main src | tar -x -C /tmp/base      # the "before" tree
-    .venv/bin/python -m bench.ab --variant main=/tmp/base/src --variant new=src \
-        --rounds 3 --scenarios create,replace
-    .venv/bin/python -m bench.ab --variant quiet=src --variant logged=src \
-        --serve-args "logged=--access-log" --scenarios list_10x5,detail
-
-Each round starts every variant's server in turn (`movie-collections serve --workers 2`, its
-package imported from the given tree, a fresh SQLite file), seeds it, warms each scenario up
-for 2 s and measures it with wrk (64 connections) while sampling the server's CPU. Rounds
-alternate the variants, so load from other work on the machine falls on both; the summary
-gives the median of the rounds. `--serve-args NAME=ARGS` gives a variant's server extra `serve`
-options (the access log, say); the scenario `ceiling` measures the constant-JSON app under
-that variant's server settings. Meant for A/B-ing a change (`make bench` measures the suite).
-"""
+Rounds alternate the variants (`serve --workers 2`, a fresh SQLite file, seeded, 2 s warm-up,
+wrk at 64 connections, server CPU sampled), so other load falls on both; the summary is the
+median of the rounds. `--serve-args NAME=ARGS` adds `serve` options; `ceiling` is a scenario."""
 
 from __future__ import annotations
 

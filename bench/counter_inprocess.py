@@ -1,14 +1,9 @@
-"""The request counter's own CPU cost per request, in one process, without HTTP.
+"""The request counter's own CPU cost per request, in one process, without HTTP:
+`python bench/counter_inprocess.py [--requests 20000] [--concurrency 25]`.
 
-    .venv/bin/python bench/counter_inprocess.py [--requests 20000] [--concurrency 25]
-
-Drives `RequestCounterMiddleware` around a trivial ASGI app (one response start, one body)
-on uvloop, `--concurrency` requests in flight, with the counter off, local and Redis (the
-machine's Redis under a random prefix, removed afterwards), in interleaved rounds, and
-reports the process CPU time per request (the flusher's round trips included) and its
-difference to "off". This is the counter's cost alone: what `counter_overhead.py` measures
-through a real server, without the server's share and with far less noise.
-"""
+`RequestCounterMiddleware` around a trivial ASGI app on uvloop, counter off, local and Redis
+(a random prefix, removed afterwards), in interleaved rounds: CPU per request (the flusher's
+round trips included) and its difference to "off"."""
 
 from __future__ import annotations
 

@@ -1,15 +1,9 @@
-"""Throughput of a trivial authenticated endpoint (GET /me/) with the request counter off,
-local and Redis, in one run, with wrk as the load generator.
+"""Server CPU per request of GET /me/ with the request counter off, local and Redis, under wrk:
+`python bench/counter_overhead.py [--duration 4] [--rounds 8] [--workers 2]`.
 
-    .venv/bin/python bench/counter_overhead.py [--duration 4] [--rounds 8] [--workers 2]
-
-One server (`movie-collections serve --workers N`) per backend runs for the whole benchmark,
-side by side; each round gives every backend one wrk slice, back to back, in rotated order,
-so the drift of a shared machine hits all backends alike. The figure that matters is server
-CPU per request (user + system of the server's process group from /proc), over all slices
-and as the median of the per-round ratios to "off". wrk is installed with apt-get when it
-is missing.
-"""
+One server per backend runs throughout; each round gives every backend one wrk slice, in
+rotated order, so a shared machine's drift hits all alike. The figure is server CPU per
+request (from /proc), over all slices and as the median of the per-round ratios to "off"."""
 
 from __future__ import annotations
 

@@ -1,11 +1,9 @@
-"""Write amplification: other users' POST /collection/ while one user posts, back to back and
+"""Write amplification: other users' POST /collection/ while one user posts, nonstop and
 ignoring every 429, the heaviest bodies the per-user budgets allow (issue 18).
 
-Sized from the server's own GET /limits/: the most movies, each with the longest title, the
-most genres (the collection's whole genre budget in use) and as much description as the body
-limit leaves. The other users post 10-movie collections at a steady pace within their budget,
-measured first alone, then beside the heavy user (who runs in a process of its own).
-"""
+The heavy bodies are sized from GET /limits/ (most movies, longest titles, the whole genre
+budget, the rest of the body limit in descriptions); the others post 10-movie collections at
+a steady pace, measured alone, then beside the heavy user (a process of its own)."""
 
 from __future__ import annotations
 

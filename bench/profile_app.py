@@ -1,11 +1,9 @@
 """CPU cost per request of one endpoint, in process, without HTTP or load generator noise.
 
-`python -m bench.profile_app list --requests 3000 [--profile out.txt]` builds the real app on a
-fresh SQLite file, seeds it through the app, then drives the ASGI callable directly with
-`--concurrency` requests in flight, and reports the process CPU time per request (the worker
-threads included). On a busy shared machine this is far steadier than req/s, so
-it is what A/B comparisons of an optimisation use; wrk runs (`make bench`) give the real figures.
-"""
+`python -m bench.profile_app list --requests 3000 [--bare] [--profile out.txt]`: the real app
+on a fresh SQLite file, seeded through it, driven as an ASGI callable with `--concurrency`
+requests in flight; the process CPU per request. Steadier than req/s on a busy machine, so
+A/B comparisons use it; `make bench` gives the real figures."""
 
 from __future__ import annotations
 

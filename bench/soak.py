@@ -1,27 +1,9 @@
-"""Soak test: many clients, a mixed scenario, a multi-worker server, and a checker that loses
-track of nothing.
+"""Soak test: many clients, a mixed scenario, a multi-worker server, and an exact checker:
+`python -m bench.soak --duration 300 [--faults]` (make soak, soak-ci, soak-faults).
 
-Every simulated user is driven by exactly one client task, so the checker's model of that
-user's collections is exact: every read is compared with it while the soak runs, and at the end
-every acknowledged write must be present and every acknowledged delete gone. Also checked: no
-5xx other than the documented upstream 502/504 of GET /movies/, the request counter equals the
-number of requests sent since its reset, and the server's memory (RSS) stays flat.
-
-    python -m bench.soak --duration 300          # make soak
-    python -m bench.soak --duration 60           # make soak-ci
-    python -m bench.soak --faults --duration 60  # make soak-faults (root: private servers, tmpfs)
-
-With --faults the run has two legs of half the duration each, with faults injected under load:
-PostgreSQL + Redis (private servers: a worker SIGKILLed, PostgreSQL stopped with `-m fast` and
-restarted, Redis SIGKILLed and restarted), then SQLite and the local counter on a tmpfs (the
-disk filled, a worker SIGKILLed while it is full, the disk freed). A 503 problem+json with
-Retry-After and a cut connection are then allowed answers (the write is left out of the
-checks as uncertain); the count must lie between the requests sent minus the cut ones and
-the requests sent.
-
-Exit status 0 when there were no anomalies, 1 otherwise. The summary is printed as JSON (and
-written to --report when given).
-"""
+One task per user keeps an exact model: every read, every acknowledged write and delete, the
+request count and a flat RSS are checked; with --faults, worker kills, PostgreSQL and Redis
+restarts and a full disk are injected (see docs/reliability.md). Exit status 1 on anomalies."""
 
 from __future__ import annotations
 

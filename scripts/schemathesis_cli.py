@@ -1,12 +1,8 @@
 """The Schemathesis CLI, with a guard against a CPython 3.11 bug that aborts a run.
 
-On CPython 3.11 before 3.11.8, `ast.parse` can raise a spurious
-`SystemError: AST constructor recursion depth mismatch` (CPython gh-106905) depending on the
-stack depth it is called at. Hypothesis parses source files only to *describe* lambdas in
-strategy reprs, so a failure there is cosmetic, yet it surfaces as a Schemathesis runtime error
-that fails the run. Here such a description falls back to a placeholder; nothing that is sent
-to the API or checked in its answers changes.
-"""
+Before 3.11.8, `ast.parse` can raise a spurious `SystemError: AST constructor recursion depth
+mismatch` (CPython gh-106905). Hypothesis parses source only to describe lambdas in reprs,
+so such a failure falls back to a placeholder; nothing sent or checked changes."""
 
 from __future__ import annotations
 

@@ -1,11 +1,8 @@
 """Schemathesis hooks of `make fuzz`: precondition headers naming the collection in the path.
 
-Generated `If-Match` / `If-None-Match` values are random text that never names the addressed
-collection, so the version parser would never see them. Here such a header becomes an entity
-tag of the path's collection whose version is malformed: a known bad spelling (sign, spaces,
-leading zeros, non-ASCII digits, past a BIGINT) or the generated text itself. The check
-`malformed_precondition_never_matches` fails the run if one ever matches.
-"""
+Generated `If-Match` / `If-None-Match` values never name the addressed collection; here they
+become its entity tag with a malformed version (sign, spaces, leading zeros, non-ASCII digits,
+past a BIGINT) or the generated text, and `malformed_precondition_never_matches` checks them."""
 
 from __future__ import annotations
 
