@@ -6,7 +6,9 @@ import asyncio
 import hashlib
 from pathlib import Path
 
+import asyncpg
 import httpx
+import pytest
 from sqlalchemy import select
 
 from movie_collections.auth.repository import refresh_tokens, users
@@ -148,3 +150,42 @@ async def test_password_hash_is_upgraded_on_login_when_parameters_change(
     async with client_for(stronger) as client:
         login = await client.post("/login/", json={"username": "upgrade", "password": PASSWORD})
         assert login.status_code == 200
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("revoker", ["reuse", "logout"])
+async def test_a_revocation_also_revokes_the_token_a_concurrent_refresh_issues(
+    postgres_database: str, tmp_path: Path, revoker: str
+) -> None:
+    """The thief refreshes T1 while the owner re-presents the spent T0 (or logs out with it):
+    the token the thief's refresh issues meanwhile is revoked with the rest of the family.
+    Another connection holds T1's row lock, so both requests are in flight at once."""
+    settings = settings_with(postgres_database, tmp_path)
+    async with client_for(settings) as client:
+        t0 = (await register_pair(client))["refresh_token"]
+        t1 = (await _refresh(client, t0)).json()["refresh_token"]
+        blocker = await asyncpg.connect(postgres_database)
+        try:
+            transaction = blocker.transaction()
+            await transaction.start()
+            await blocker.execute(
+                "SELECT 1 FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",
+                hashlib.sha256(t1.encode()).hexdigest(),
+            )
+            thief = asyncio.create_task(_refresh(client, t1))
+            await asyncio.sleep(0.5)  # the thief's refresh waits on T1's lock
+            if revoker == "reuse":
+                owner = asyncio.create_task(_refresh(client, t0))
+            else:
+                owner = asyncio.create_task(client.post("/logout/", json={"refresh_token": t0}))
+            await asyncio.sleep(0.5)  # and so does the owner's revocation, queued behind it
+            await transaction.rollback()
+            stolen, revoked = await thief, await owner
+        finally:
+            await blocker.close()
+        assert revoked.status_code == (401 if revoker == "reuse" else 204)
+        if stolen.status_code == 200:  # the thief's refresh went first: its token is revoked
+            t2 = stolen.json()["refresh_token"]
+            assert (await _refresh(client, t2)).status_code == 401
+        else:
+            assert stolen.status_code == 401

@@ -45,6 +45,13 @@ _FIND_REFRESH_TOKEN = select(
     refresh_tokens.c.used_at,
     refresh_tokens.c.revoked_at,
 ).where(_THIS_TOKEN)
+# Waits for the family's refreshes in flight (each holds the lock of the token it spends):
+# the UPDATE after it, a new snapshot in READ COMMITTED, then sees the tokens they issued.
+_LOCK_FAMILY = (
+    select(refresh_tokens.c.id)
+    .where(refresh_tokens.c.family_id == bindparam("family"))
+    .with_for_update()
+)
 _REVOKE_FAMILY = (
     update(refresh_tokens)
     .where(refresh_tokens.c.family_id == bindparam("family"), refresh_tokens.c.revoked_at.is_(None))
@@ -144,4 +151,6 @@ async def find_refresh_token(connection: Connection, token_hash: str) -> Refresh
 
 
 async def revoke_family(connection: Connection, family_id: uuid.UUID, now: datetime) -> None:
+    """Every token of the family, including one a refresh running now is issuing."""
+    await connection.fetch(_LOCK_FAMILY, {"family": family_id})
     await connection.execute(_REVOKE_FAMILY, {"family": family_id, "now": now})
