@@ -47,6 +47,18 @@ async def test_login_is_limited_per_username(database_url: str, tmp_path: Path) 
         assert (await _login(client, "someone-else")).status_code == 401
 
 
+async def test_logins_the_database_could_not_answer_are_not_failures(tmp_path: Path) -> None:
+    """A client retrying through an outage (503) is not locked out once the database is back:
+    only wrong passwords count."""
+    unreachable = "postgresql://postgres@127.0.0.1:9/nothing_listens_here"
+    settings = settings_with(
+        unreachable, tmp_path, auth_rate_limit_per_username=2, auth_rate_limit_per_address=2
+    )
+    async with client_for(settings) as client:
+        for _ in range(5):
+            assert (await _login(client, "target", PASSWORD)).status_code == 503
+
+
 async def test_login_is_limited_per_address(database_url: str, tmp_path: Path) -> None:
     settings = settings_with(
         database_url, tmp_path, auth_rate_limit_per_username=100, auth_rate_limit_per_address=4

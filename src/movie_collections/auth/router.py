@@ -11,7 +11,7 @@ from movie_collections.auth.dependencies import CurrentUserId
 from movie_collections.auth.password_policy import check_new_password
 from movie_collections.auth.schemas import Credentials, CurrentUser, RefreshRequest, TokenPair
 from movie_collections.container import get_container
-from movie_collections.core.errors import problem_responses
+from movie_collections.core.errors import InvalidCredentials, problem_responses
 from movie_collections.core.openapi import operation_id
 
 router = APIRouter(tags=["auth"], generate_unique_id_function=operation_id)
@@ -89,15 +89,21 @@ async def login(credentials: Credentials, request: Request) -> TokenPair:
     container = get_container(request)
     limiter = container.auth_rate_limiter
     attempt = await limiter.check("login", credentials.username, client_address(request))
-    pair = await service.login(
-        container.database,
-        container.passwords,
-        container.tokens,
-        container.settings.refresh_token_ttl,
-        credentials,
-    )
-    await limiter.succeeded(attempt)
-    return pair
+    failed = False
+    try:
+        return await service.login(
+            container.database,
+            container.passwords,
+            container.tokens,
+            container.settings.refresh_token_ttl,
+            credentials,
+        )
+    except InvalidCredentials:
+        failed = True
+        raise
+    finally:
+        if not failed:  # a success, or no answer (503): no guess was made
+            await limiter.release(attempt)
 
 
 @router.get(

@@ -84,8 +84,8 @@ class AuthRateLimiter:
             )
         return attempt
 
-    async def succeeded(self, attempt: Attempt) -> None:
-        """The attempt was not a failure: it no longer counts."""
+    async def release(self, attempt: Attempt) -> None:
+        """The attempt was not a failure (it succeeded, or got no answer): it no longer counts."""
         if attempt.limits:
             await self._store.release(attempt.limits, attempt.hit_id)
 
