@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -132,6 +133,9 @@ async def test_a_restart_while_idle_costs_no_request(
         asyncpg.CrashShutdownError("terminating connection because of crash of another process"),
         asyncpg.TooManyConnectionsError("sorry, too many clients already"),
         ConnectionResetError(104, "Connection reset by peer"),
+        asyncpg.InvalidCatalogNameError('database "gone" does not exist'),  # dropped
+        asyncpg.InvalidPasswordError('password authentication failed for user "app"'),
+        TimeoutError(),  # a server that never answered (command timeout)
     ],
     ids=type,
 )
@@ -181,3 +185,88 @@ async def _fails_mid_transaction(
             await connection.fetch_value(_BACKEND_PID)
         else:
             await connection.execute(_RAISE_ADMIN_SHUTDOWN)
+
+
+class Partition:
+    """A TCP proxy to PostgreSQL that can stop passing bytes, as a network partition or a frozen
+    server does: connections stay open, and nothing comes back."""
+
+    def __init__(self, target: httpx.URL) -> None:
+        self._target = target
+        self.passing = asyncio.Event()
+        self.passing.set()
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def __aenter__(self) -> int:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream = await asyncio.open_connection(self._target.host, self._target.port or 5432)
+        for source, sink in ((reader, upstream[1]), (upstream[0], writer)):
+            task = asyncio.create_task(self._pump(source, sink))
+            self._tasks.add(task)
+
+    async def _pump(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        while data := await source.read(65536):
+            await self.passing.wait()
+            sink.write(data)
+        sink.close()
+
+
+async def test_a_database_that_stops_answering_is_503_within_its_timeouts(
+    postgres_database: str, tmp_path: Path
+) -> None:
+    """Connections already pooled to a server that no longer answers (the pool warm, a
+    partition): every endpoint that needs the database answers 503 once its client timeout
+    (statement timeout + grace) passes, readiness within its 2 s, and all is well once the
+    network heals."""
+    target = httpx.URL(postgres_database.replace("postgresql://", "http://"))
+    partition = Partition(target)
+    async with partition as port:
+        url = postgres_database.replace(f"{target.host}:{target.port or 5432}", f"127.0.0.1:{port}")
+        settings = make_settings(
+            url, tmp_path / "data", database_statement_timeout=1, database_pool_timeout=1
+        )
+        app = create_app(settings)
+        async with (
+            LifespanManager(app),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+            ) as client,
+        ):
+            name = f"partition_{uuid.uuid4().hex[:8]}"
+            auth = await register(client, name)
+            body = {"title": "before", "movies": [movie(1)]}
+            collection = (await client.post("/collection/", json=body, headers=auth)).json()
+            path = f"/collection/{collection['collection_uuid']}/"
+            assert (await client.get(path, headers=auth)).status_code == 200
+
+            partition.passing.clear()
+            requests = {
+                "list": client.get("/collection/", headers=auth),
+                "detail": client.get(path, headers=auth),
+                "create": client.post("/collection/", json=body, headers=auth),
+                "login": client.post("/login/", json={"username": name, "password": PASSWORD}),
+            }
+            for what, request in requests.items():
+                # A bound for the test alone: without client timeouts these never answered.
+                response = await asyncio.wait_for(request, timeout=30)
+                assert response.status_code == 503, (what, response.text)
+                assert response.headers["content-type"] == "application/problem+json", what
+            ready = await asyncio.wait_for(client.get("/health/ready"), timeout=10)
+            assert ready.status_code == 503
+            assert ready.json()["checks"]["database"] == "unavailable"
+
+            partition.passing.set()
+            assert (await client.get(path, headers=auth)).status_code == 200
+            created = await client.post("/collection/", json=body, headers=auth)
+            assert created.status_code == 201

@@ -124,7 +124,7 @@ class ForeignKeyViolation(Exception):
 
 # SQLSTATEs that mean "the server is not there right now": class 08 (connection), 53 (out of
 # resources: disk full, too many connections), 57P (shutting down, starting up).
-_UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "53", "57P")
+_UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "28", "3D", "53", "57P")
 # And "not now, try again" on a sound connection: 57014 (statement timeout, e.g. waiting on a
 # row lock), class 40 (deadlock, serialization failure).
 _BUSY_SQLSTATE_PREFIXES = ("57014", "40")
@@ -355,6 +355,14 @@ class _PostgresConnection(Connection):
             raise classify(error) from error
 
 
+def _connection_lost(error: BaseException) -> bool:
+    """Whether the connection an error came out of is unusable: broken or unanswered, or
+    cancelled mid-statement (a timeout around the request), its state unknown."""
+    if isinstance(error, DatabaseBusy):
+        return False
+    return isinstance(error, DatabaseUnavailable | asyncio.CancelledError)
+
+
 async def _session_left_as_is(_connection: Any) -> None:
     """No session state is ever set (no LISTEN, SET, cursors or session locks), so asyncpg's
     reset round trip on release is skipped; it still rolls back an open transaction first."""
@@ -446,10 +454,11 @@ class Database:
         opened_at: float = acquired.opened_at
         try:
             yield _PostgresConnection(acquired, self.compile)
-        except DatabaseUnavailable as error:
-            if not isinstance(error, DatabaseBusy):
-                # Broken mid-operation: never handed out again. (asyncpg may have released one
-                # the server closed already: InterfaceError.)
+        except BaseException as error:
+            if _connection_lost(error):
+                # Never handed out again, nor rolled back over a socket that may never answer:
+                # the server rolls back a closed session. (asyncpg may have released one the
+                # server closed already: InterfaceError.)
                 with contextlib.suppress(asyncpg.InterfaceError):
                     acquired.terminate()
             raise
@@ -459,7 +468,8 @@ class Database:
                 if time.monotonic() - opened_at > self._recycle:
                     with contextlib.suppress(asyncpg.InterfaceError):
                         await acquired.close(timeout=self._timeout)
-                await pool.release(acquired)  # nothing to do if it is closed
+                # Nothing to do if it is closed; else a rollback, bounded like the acquire.
+                await pool.release(acquired, timeout=self._timeout)
             except Exception as error:
                 raise classify(error) from error
 
@@ -482,10 +492,10 @@ class Database:
                 raise classify(error) from error
             try:
                 yield connection
-            except BaseException:
-                # A broken connection cannot roll back: the server does it.
-                with contextlib.suppress(Exception):
-                    await transaction.rollback()
+            except BaseException as error:
+                if not _connection_lost(error):  # else it is terminated: the server rolls back
+                    with contextlib.suppress(Exception):
+                        await transaction.rollback()
                 raise
             try:
                 await transaction.commit()
@@ -684,14 +694,17 @@ class Database:
         """Create the pool (PostgreSQL); it connects on first use, so a database that is down
         at start-up is a 503 per request, not a failed start."""
         if not self.is_sqlite and self._pool is None:
-            statement_timeout_ms = str(int(self.settings.database_statement_timeout * 1000))
+            statement_timeout = self.settings.database_statement_timeout
             try:
                 self._pool = await asyncpg.create_pool(
                     "postgresql:" + self.settings.database_url.split(":", 1)[1],
                     min_size=0,
                     max_size=self._size,
                     timeout=self._timeout,
-                    server_settings={"statement_timeout": statement_timeout_ms},
+                    server_settings={"statement_timeout": str(int(statement_timeout * 1000))},
+                    # A server that never answers (a partition) is given up on a little after
+                    # it would have cancelled the statement itself (57014, connection kept).
+                    command_timeout=statement_timeout + min(statement_timeout, 5.0),
                     reset=_session_left_as_is,
                     connection_class=_PooledConnection,
                 )

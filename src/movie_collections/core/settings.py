@@ -109,7 +109,10 @@ class Settings(BaseSettings):
         10.0, gt=0, description="Seconds to wait for a pooled connection."
     )
     database_statement_timeout: float = Field(
-        15.0, gt=0, description="Seconds before PostgreSQL cancels a statement."
+        15.0,
+        gt=0,
+        description="Seconds before PostgreSQL cancels a statement (503); a server that does "
+        "not answer at all is given up on after this plus up to 5 s more (503).",
     )
     database_pool_recycle: float = Field(
         300.0,
