@@ -80,6 +80,20 @@ async def test_forged_and_altered_tokens_are_401(client: httpx.AsyncClient) -> N
     assert (await client.get("/collection/", headers=bearer(forge(subject)))).status_code == 200
 
 
+async def test_a_token_after_several_spaces_or_before_trailing_whitespace_is_read(
+    client: httpx.AsyncClient,
+) -> None:
+    """`Bearer 1*SP b64token` (RFC 6750 section 2.1); whitespace around a field value is not
+    part of it (RFC 9110 section 5.5)."""
+    token = (await register_pair(client))["access_token"]
+    for value in (f"Bearer  {token}", f"Bearer {token} ", f"bearer \t{token}\t"):
+        response = await client.get("/me/", headers={"Authorization": value})
+        assert response.status_code == 200, repr(value)
+    for value in ("Bearer ", "Bearer  ", f"Bearer{token}"):
+        response = await client.get("/me/", headers={"Authorization": value})
+        assert response.status_code == 401, repr(value)
+
+
 async def test_rotated_key_still_verifies_old_tokens_until_removed(
     database_url: str, tmp_path: Path
 ) -> None:

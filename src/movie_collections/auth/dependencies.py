@@ -21,6 +21,7 @@ class BearerUser(HTTPBearer):
 
     async def __call__(self, request: Request) -> uuid.UUID:  # type: ignore[override]
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        token = token.strip(" \t")  # `Bearer 1*SP token` (RFC 6750), the field's OWS (RFC 9110)
         if scheme.lower() != "bearer" or not token:
             raise Unauthorized(AUTHENTICATION_REQUIRED)
         return get_container(request).tokens.user_id_from(token)
