@@ -45,11 +45,14 @@ class CollectionBudget:
     async def ensure_room(self, connection: Connection, owner_id: uuid.UUID, adding: int) -> None:
         """May this user create `adding` more collections? 422 if not. Call inside the write
         transaction that creates them: the owner stays locked until it ends, so concurrent
-        creates never exceed the budget, and imports, which take the genre-count locks of
-        several collections, never deadlock each other on PostgreSQL (even with no budget)."""
-        await repository.lock_owner(connection, owner_id)
+        creates never exceed the budget. Several at once (an import) take the genre-count
+        locks of several collections on PostgreSQL: they lock the owner even with no budget,
+        or two could deadlock; a single create takes one such lock and need not wait."""
         if not self.max_collections_per_user:
+            if adding > 1:
+                await repository.lock_owner(connection, owner_id)
             return
+        await repository.lock_owner(connection, owner_id)
         have = await repository.count_collections(connection, owner_id)
         if have + adding > self.max_collections_per_user:
             raise Unprocessable(
