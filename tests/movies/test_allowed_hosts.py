@@ -52,6 +52,18 @@ async def test_allowed_names_with_ports_brackets_and_subdomain_patterns(
             assert response.status_code == 400, host
 
 
+async def test_two_host_lines_are_refused_whichever_comes_first(
+    make_client: MakeClient, upstream: MockUpstreamProcess
+) -> None:
+    """RFC 9112 section 3.2: a request with more than one Host line is 400; serving it by one
+    of them would let a proxy in front and this service disagree on the target."""
+    async with make_client(allowed_hosts="*") as client:
+        for hosts in (["testserver", EVIL], [EVIL, "testserver"], ["testserver", "testserver"]):
+            response = await client.get("/limits/", headers=[("host", h) for h in hosts])
+            assert_refused_without_reflection(response)
+        assert (await client.get("/limits/", headers={"host": EVIL})).status_code == 401
+
+
 async def test_a_star_allows_every_host(
     make_client: MakeClient, upstream: MockUpstreamProcess
 ) -> None:

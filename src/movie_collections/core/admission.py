@@ -18,7 +18,7 @@ class AdmissionMiddleware:
     rather than queueing work the process cannot finish in time. With `allowed_hosts` (names,
     or `*.domain` for its subdomains), answers 400 to any other Host, so links and redirects,
     built from the Host, only ever name this service; `exempt_paths` (the probes and the
-    scrape, which come by address) are served whatever the Host."""
+    scrape, which come by address) are served whatever the Host. Two Host lines are 400."""
 
     def __init__(
         self,
@@ -41,8 +41,15 @@ class AdmissionMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        hosts = [value for name, value in scope["headers"] if name == b"host"]
+        if len(hosts) > 1:  # which one names the target would be a guess (RFC 9112, 3.2)
+            response = problem_response(
+                HTTPStatus.BAD_REQUEST, "A request has at most one Host header."
+            )
+            await response(scope, receive, send)
+            return
         if self.check_hosts and scope["path"] not in self.exempt_paths:
-            host = next((value for name, value in scope["headers"] if name == b"host"), b"")
+            host = hosts[0] if hosts else b""
             allowed = self.verdicts.get(host)
             if allowed is None:
                 allowed = self.allows(host_name(host))
