@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import sqlite3
 import time
@@ -48,6 +49,8 @@ from movie_collections.core.metrics import DATABASE_CONNECTIONS_IN_USE
 from movie_collections.core.private_paths import open_private_file
 from movie_collections.core.settings import Settings
 from movie_collections.core.sqlite_write_lock import SqliteWriteLock
+
+logger = logging.getLogger(__name__)
 
 Row = Sequence[Any]
 Parameters = Mapping[str, Any]
@@ -356,11 +359,9 @@ class _PostgresConnection(Connection):
 
 
 def _connection_lost(error: BaseException) -> bool:
-    """Whether the connection an error came out of is unusable: broken or unanswered, or
-    cancelled mid-statement (a timeout around the request), its state unknown."""
-    if isinstance(error, DatabaseBusy):
-        return False
-    return isinstance(error, DatabaseUnavailable | asyncio.CancelledError)
+    """Whether the connection an error came out of is broken or unanswered. (A cancelled one
+    is not: the release cancels its statement on the server and rolls back, within a bound.)"""
+    return isinstance(error, DatabaseUnavailable) and not isinstance(error, DatabaseBusy)
 
 
 async def _session_left_as_is(_connection: Any) -> None:
@@ -471,7 +472,9 @@ class Database:
                 # Nothing to do if it is closed; else a rollback, bounded like the acquire.
                 await pool.release(acquired, timeout=self._timeout)
             except Exception as error:
-                raise classify(error) from error
+                # asyncpg has terminated it and freed its slot. Not raised: the block's own
+                # outcome (a commit done, a 404) is the answer, not a 503 from the clean-up.
+                logger.warning("database connection not released cleanly: %r", error)
 
     @asynccontextmanager
     async def transaction(self, *, write: bool = False) -> AsyncIterator[Connection]:
@@ -493,7 +496,9 @@ class Database:
             try:
                 yield connection
             except BaseException as error:
-                if not _connection_lost(error):  # else it is terminated: the server rolls back
+                # A lost connection is terminated (the server rolls back); a cancelled one is
+                # rolled back by its release, within DATABASE_POOL_TIMEOUT.
+                if not (_connection_lost(error) or isinstance(error, asyncio.CancelledError)):
                     with contextlib.suppress(Exception):
                         await transaction.rollback()
                 raise
