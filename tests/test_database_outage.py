@@ -18,6 +18,7 @@ from movie_collections.core.database import Database, DatabaseUnavailable, class
 from movie_collections.core.migrate import upgrade_to_head
 from tests.conftest import PASSWORD, make_settings, movie, register
 from tests.private_services import PrivatePostgres, postgres_server_available
+from tests.security_helpers import client_for
 from tests.services import skip_or_fail
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -236,13 +237,7 @@ async def test_a_database_that_stops_answering_is_503_within_its_timeouts(
         settings = make_settings(
             url, tmp_path / "data", database_statement_timeout=1, database_pool_timeout=1
         )
-        app = create_app(settings)
-        async with (
-            LifespanManager(app),
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://testserver"
-            ) as client,
-        ):
+        async with client_for(settings) as client:
             name = f"partition_{uuid.uuid4().hex[:8]}"
             auth = await register(client, name)
             body = {"title": "before", "movies": [movie(1)]}
