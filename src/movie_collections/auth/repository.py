@@ -10,6 +10,7 @@ from typing import cast
 from sqlalchemy import Table, bindparam, delete, insert, select, update
 
 from movie_collections.auth.models import RefreshToken, User
+from movie_collections.collection.models import Collection
 from movie_collections.core.database import Connection, UniqueViolation
 
 users = cast(Table, User.__table__)
@@ -24,6 +25,20 @@ _SET_PASSWORD_HASH = (
 )
 _USERNAME_KEY = select(users.c.username_key).where(users.c.id == bindparam("user_id"))
 _DELETE_USER = delete(users).where(users.c.id == bindparam("user_id"))
+# Writes lock a collection or a refresh token, then a row that refers to the user (a KEY SHARE
+# lock on it). Deleting the user locks the same rows first, in one order, so it waits for
+# those writes instead of holding the user's row while they wait for it (a deadlock).
+_collections = cast(Table, Collection.__table__)
+_LOCK_ACCOUNT = (
+    select(_collections.c.id)
+    .where(_collections.c.owner_id == bindparam("user_id"))
+    .order_by(_collections.c.id)
+    .with_for_update(),
+    select(refresh_tokens.c.id)
+    .where(refresh_tokens.c.user_id == bindparam("user_id"))
+    .order_by(refresh_tokens.c.id)
+    .with_for_update(),
+)
 _INSERT_REFRESH_TOKEN = insert(refresh_tokens)
 _THIS_TOKEN = refresh_tokens.c.token_hash == bindparam("hash")
 # The condition is re-checked under the row lock, so of two concurrent uses exactly one wins
@@ -99,6 +114,8 @@ async def update_password_hash(
 
 async def delete_user(connection: Connection, user_id: uuid.UUID) -> bool:
     """Deletes the user; their collections and refresh tokens go with them (ON DELETE CASCADE)."""
+    for lock in _LOCK_ACCOUNT:
+        await connection.fetch(lock, {"user_id": user_id})
     return await connection.execute(_DELETE_USER, {"user_id": user_id}) > 0
 
 
