@@ -158,7 +158,11 @@ async def test_the_next_page_of_the_longest_titles_and_searches_is_served(
 
 
 @pytest.mark.parametrize(
-    "query", ["limit=0", "limit=101", "limit=x", "sort=name", "q=", "cursor=" + "a" * 2001]
+    "query",
+    [
+        *("limit=0", "limit=101", "limit=x", "limit=1_0", "limit=+5", "limit=5.0", "limit=%2B5"),
+        *("sort=name", "q=", "cursor=" + "a" * 2001),
+    ],
 )
 async def test_bad_parameters_are_422(
     client: httpx.AsyncClient, auth: dict[str, str], query: str

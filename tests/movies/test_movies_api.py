@@ -106,7 +106,10 @@ async def test_movies_need_authentication(
     assert upstream.calls() == 0
 
 
-@pytest.mark.parametrize("page", ["0", "-1", "abc", "1.5", "100001", ""])
+# Only decimal digits: Python's int() would also read "1_0", "+1", " 1" and "1.0" (as 10 and 1).
+@pytest.mark.parametrize(
+    "page", ["0", "-1", "abc", "1.5", "100001", "", "1_0", "%2B1", "+1", "1%20", "1.0", "%D9%A1"]
+)
 async def test_page_must_be_a_positive_integer(
     client: httpx.AsyncClient, auth: dict[str, str], upstream: MockUpstreamProcess, page: str
 ) -> None:

@@ -18,6 +18,8 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
+from movie_collections.core.query import QueryInt
+
 MAX_MOVIES_PER_COLLECTION = 1000
 
 EXAMPLE_MOVIE: dict[str, JsonValue] = {
@@ -148,7 +150,7 @@ DEFAULT_PAGE_SIZE = 20
 class ListQuery(BaseModel):
     """The query of GET /collection/ that turns paging on (any of these fields given)."""
 
-    limit: Annotated[int, Field(ge=1, le=100, description="Collections per page.")] = (
+    limit: Annotated[QueryInt, Field(ge=1, le=100, description="Collections per page.")] = (
         DEFAULT_PAGE_SIZE
     )
     cursor: Annotated[
