@@ -14,7 +14,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from tests.conftest import movie
+from tests.conftest import PASSWORD, movie
 from tests.security_helpers import bearer, client_for, register_pair, settings_with
 
 pytestmark = pytest.mark.postgres
@@ -61,3 +61,29 @@ async def test_a_write_in_flight_finishes_and_the_account_is_deleted_after_it(
             assert await writer.fetchval("SELECT count(*) FROM users WHERE id = $1", user_id) == 0
         finally:
             await writer.close()
+
+
+async def test_a_login_that_loses_the_race_with_the_deletion_is_401(
+    postgres_database: str, tmp_path: Path
+) -> None:
+    """The login reads the user, then its write waits on the deletion's lock of the user's
+    row: once the deletion commits, the new refresh token has no user (was a 500)."""
+    settings = settings_with(postgres_database, tmp_path)
+    async with client_for(settings) as client:
+        await register_pair(client, "leaving-login")
+        deleter = await asyncpg.connect(postgres_database)
+        try:
+            transaction = deleter.transaction()
+            await transaction.start()
+            await deleter.execute("DELETE FROM users WHERE username = 'leaving-login'")
+            login = asyncio.create_task(
+                client.post("/login/", json={"username": "leaving-login", "password": PASSWORD})
+            )
+            await asyncio.sleep(0.5)  # the login's insert waits on the deleted row's lock
+            assert not login.done()
+            await transaction.commit()
+            response = await asyncio.wait_for(login, 10)
+        finally:
+            await deleter.close()
+        assert response.status_code == 401, response.text
+        assert response.headers["content-type"] == "application/problem+json"

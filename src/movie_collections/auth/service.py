@@ -17,7 +17,7 @@ from movie_collections.auth import repository
 from movie_collections.auth.passwords import PasswordHashing
 from movie_collections.auth.schemas import Credentials, TokenPair
 from movie_collections.auth.tokens import TokenService
-from movie_collections.core.database import Connection, Database
+from movie_collections.core.database import Connection, Database, ForeignKeyViolation
 from movie_collections.core.errors import Conflict, InvalidCredentials, Unauthorized
 
 logger = logging.getLogger(__name__)
@@ -67,10 +67,13 @@ async def login(
         # The Argon2 parameters changed since this hash was made: upgrade it now that the
         # password is known.
         new_hash = await passwords.hash(credentials.password)
-    async with database.transaction(write=True) as connection:
-        if new_hash is not None:
-            await repository.update_password_hash(connection, user_id, new_hash)
-        refresh_token = await _new_refresh_token(connection, user_id, uuid.uuid4(), refresh_ttl)
+    try:
+        async with database.transaction(write=True) as connection:
+            if new_hash is not None:
+                await repository.update_password_hash(connection, user_id, new_hash)
+            refresh_token = await _new_refresh_token(connection, user_id, uuid.uuid4(), refresh_ttl)
+    except ForeignKeyViolation as error:  # the account was deleted since it was read
+        raise InvalidCredentials() from error
     return _pair(tokens, user_id, refresh_token, refresh_ttl)
 
 
