@@ -167,6 +167,30 @@ async def test_copies_of_shared_collections_spend_the_movies_written(
         assert len(listed.json()["data"]["collections"]) == 2
 
 
+async def test_an_import_of_more_movies_than_a_minutes_budget_is_422(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Waiting could never let it through: 422 naming the budget, and nothing is spent."""
+    settings = settings_with(
+        database_url, tmp_path, max_movies_per_collection=10, movies_written_per_user_per_minute=25
+    )
+    async with client_for(settings) as client:
+        auth = await _user(client)
+        document = {
+            "format": "movie-collections/v1",
+            "collections": [
+                {"title": f"c{c}", "movies": [movie(10 * c + n) for n in range(10)]}
+                for c in range(3)
+            ],
+        }
+        over = await client.post("/collection/import/", json=document, headers=auth)
+        problem = _assert_budget(over, 422, MOVIES_WRITTEN)
+        assert "30" in problem["detail"]
+        assert "retry-after" not in over.headers
+        document["collections"] = document["collections"][:2]  # 20 of 25: the budget is whole
+        assert (await client.post("/collection/import/", json=document, headers=auth)).is_success
+
+
 def test_movie_budget_below_a_full_collection_is_refused() -> None:
     with pytest.raises(ValueError, match="MOVIES_WRITTEN_PER_USER_PER_MINUTE"):
         Settings(_env_file=None, movies_written_per_user_per_minute=999)  # type: ignore[call-arg]

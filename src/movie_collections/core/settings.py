@@ -273,7 +273,8 @@ class Settings(BaseSettings):
         10_000,
         ge=0,
         description="Movies one user may write (create, PUT, append, import, copy) per sliding "
-        "minute (429 beyond); 0: no limit. Bounds the work of a user posting the largest bodies.",
+        "minute (429 beyond; 422 for one request with more); 0: no limit. Bounds the work of "
+        "a user posting the largest bodies.",
     )
     movies_per_user_per_minute: int = Field(
         120, ge=0, description="GET /movies/ per user per sliding minute (429 beyond); 0: none."

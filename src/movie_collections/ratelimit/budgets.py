@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from enum import Enum
 
-from movie_collections.core.errors import TooManyRequests
+from movie_collections.core.errors import TooManyRequests, Unprocessable
 from movie_collections.core.settings import Settings
 from movie_collections.ratelimit.backend import Limit, RateLimitStore, retry_after_seconds
 
@@ -46,10 +46,17 @@ class UserBudgets:
         )
 
     async def spend(self, budget: Budget, user_id: uuid.UUID, cost: int = 1) -> None:
-        """Takes `cost` from the user's budget; 429 with Retry-After when it has not that much."""
+        """Takes `cost` from the user's budget; 429 with Retry-After when it has not that much,
+        422 when the whole budget is less."""
         allowed = self.per_minute[budget]
         if not allowed or cost <= 0:
             return
+        if cost > allowed:  # never within a minute's budget: waiting would not help
+            raise Unprocessable(
+                f"This request asks for {cost} {_WHAT[budget]}; at most {allowed} fit in a "
+                f"minute ({budget.value}): send it in parts.",
+                limit=budget.value,
+            )
         limit = Limit(f"{budget.value}:{user_id.hex}", allowed, cost)
         wait_ms = await self.store.hit([limit], WINDOW_MS)
         if wait_ms > 0:
