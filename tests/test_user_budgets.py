@@ -125,6 +125,28 @@ async def test_writes_per_user_per_minute(database_url: str, tmp_path: Path) -> 
         assert (await _create(client, other)).status_code == 201
 
 
+async def test_replays_of_an_idempotent_create_are_answered_and_spend_no_write(
+    database_url: str, tmp_path: Path
+) -> None:
+    settings = settings_with(database_url, tmp_path, writes_per_user_per_minute=2)
+    async with client_for(settings) as client:
+        auth = await _user(client)
+        keyed = {**auth, "Idempotency-Key": "create-once"}
+        first = await client.post("/collection/", json={"title": "t"}, headers=keyed)
+        assert first.status_code == 201
+        for _ in range(3):  # no write: neither refused nor counted
+            replay = await client.post("/collection/", json={"title": "t"}, headers=keyed)
+            assert replay.status_code == 201, replay.text
+            assert replay.headers["idempotent-replayed"] == "true"
+            assert replay.json() == first.json()
+        assert (await _create(client, auth)).status_code == 201  # the second write
+        _assert_budget(await _create(client, auth), 429, "writes_per_user_per_minute")
+        # Over budget, the first answer is still answered again.
+        replay = await client.post("/collection/", json={"title": "t"}, headers=keyed)
+        assert replay.status_code == 201, replay.text
+        assert replay.json() == first.json()
+
+
 async def test_movies_written_per_user_per_minute(database_url: str, tmp_path: Path) -> None:
     settings = settings_with(
         database_url, tmp_path, max_movies_per_collection=10, movies_written_per_user_per_minute=25

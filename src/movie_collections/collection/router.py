@@ -245,7 +245,7 @@ async def list_collections(user_id: CurrentUserId, request: Request) -> Response
 )
 async def create_collection(
     payload: CollectionCreate,
-    user_id: WritingUserId,
+    user_id: CurrentUserId,
     request: Request,
 ) -> Response:
     """Creates the collection and its movies in one transaction and answers its uuid.
@@ -273,6 +273,7 @@ async def create_collection(
         claim = claimed
     async with keys.holding(claim):
         # Not for a replay (it writes nothing); a refusal here lets the key go, like any failure.
+        await container.user_budgets.spend(Budget.WRITES, user_id)
         await container.user_budgets.spend(Budget.MOVIES_WRITTEN, user_id, len(payload.movies))
         async with database.transaction(write=True) as connection:
             collection_id = await service.create(connection, user_id, payload, budget)
