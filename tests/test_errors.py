@@ -85,6 +85,7 @@ async def test_declared_oversized_body_is_413(
     )
     assert response.status_code == 413
     assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["limit"] == "max_body_bytes"
 
 
 async def test_streamed_oversized_body_is_413(
@@ -100,6 +101,7 @@ async def test_streamed_oversized_body_is_413(
         "/collection/", content=chunks(), headers={**auth, "content-type": "application/json"}
     )
     assert response.status_code == 413
+    assert response.json()["limit"] == "max_body_bytes"
 
 
 async def test_unexpected_error_is_500_problem_with_request_id(

@@ -119,6 +119,15 @@ async def test_page_must_be_a_positive_integer(
     assert upstream.calls() == 0
 
 
+async def test_a_page_past_movies_max_page_is_422_naming_the_limit(
+    client: httpx.AsyncClient, auth: dict[str, str], upstream: MockUpstreamProcess
+) -> None:
+    response = await client.get("/movies/?page=100001", headers=auth)
+    assert response.status_code == 422
+    assert response.json()["limit"] == "max_movies_page"
+    assert upstream.calls() == 0
+
+
 async def test_page_past_the_end_is_404_and_not_retried(
     client: httpx.AsyncClient, auth: dict[str, str], upstream: MockUpstreamProcess
 ) -> None:

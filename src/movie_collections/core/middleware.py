@@ -7,6 +7,7 @@ import random
 import re
 from http import HTTPStatus
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from movie_collections.core.errors import problem_response, unexpected_error_response
@@ -67,7 +68,7 @@ class BodySizeLimitMiddleware:
             return
         declared = _declared_length(scope)
         if declared is not None and declared > self.max_body_bytes:
-            response = problem_response(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, self._message())
+            response = self._too_large()
             await response(scope, receive, send)
             return
         if declared is not None or not _is_chunked(scope):
@@ -85,7 +86,7 @@ class BodySizeLimitMiddleware:
             chunk = message.get("body", b"")
             received += len(chunk)
             if received > self.max_body_bytes:
-                response = problem_response(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, self._message())
+                response = self._too_large()
                 await response(scope, receive, send)
                 return
             chunks.append(chunk)
@@ -93,8 +94,12 @@ class BodySizeLimitMiddleware:
                 break
         await self.app(scope, replay_body(chunks, None, receive), send)
 
-    def _message(self) -> str:
-        return f"The request body is larger than {self.max_body_bytes} bytes."
+    def _too_large(self) -> Response:
+        return problem_response(
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+            f"The request body is larger than {self.max_body_bytes} bytes.",
+            limit="max_body_bytes",
+        )
 
 
 def replay_body(chunks: list[bytes], pending: Message | None, receive: Receive) -> Receive:

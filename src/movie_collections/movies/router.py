@@ -33,7 +33,7 @@ async def list_movies(
     container = get_container(request)
     maximum = container.settings.movies_max_page
     if page > maximum:
-        raise Unprocessable(f"page must be at most {maximum}.")
+        raise Unprocessable(f"page must be at most {maximum}.", limit="max_movies_page")
     upstream = await container.movies.fetch_page(page)
     return Response(
         container.movie_pages.body(upstream, page, request.url_for("list_movies")),
