@@ -130,6 +130,16 @@ async def test_a_bad_document_is_422_naming_its_first_bad_entry_and_changes_noth
             _document(good, {"title": "x", "movies": [{**movie(1), "note": "n" * 1001}]}),
             "collections[1].movies[0].note",
         ),
+        (
+            _document(good, {"title": "x", "movies": [movie(2), movie(3, "g" * 51)]}),
+            "collections[1].movies[1].genres",
+        ),
+        (
+            _document(
+                good, {"title": "x", "movies": [movie(2, ",".join("abcdefghijklmnopqrstu"))]}
+            ),
+            "collections[1].movies[0].genres",
+        ),
         ({"format": "movie-collections/v2", "collections": [good]}, "format"),
         ({"collections": [good]}, "format"),
         (_document(good) | {"collections": "many"}, "collections"),

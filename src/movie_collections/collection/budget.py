@@ -61,8 +61,11 @@ class CollectionBudget:
                 limit="max_collections_per_user",
             )
 
-    def check_movies(self, movies: Sequence[Movie] | None, present: Iterable[str] = ()) -> None:
-        """The genres of these movies, added to a collection whose genres are `present`."""
+    def check_movies(
+        self, movies: Sequence[Movie] | None, present: Iterable[str] = (), where: str = ""
+    ) -> None:
+        """The genres of these movies, added to a collection whose genres are `present`;
+        `where` names the collection in a document."""
         if not movies:
             return
         names = set(present)
@@ -70,22 +73,21 @@ class CollectionBudget:
             genres = repository.split_genres(movie.genres)
             if len(genres) > self.max_genres_per_movie:
                 raise Unprocessable(
-                    f"Movie {index + 1} has {len(genres)} genres; a movie may have at most "
-                    f"{self.max_genres_per_movie} (max_genres_per_movie).",
+                    f"{where}movies[{index}].genres: {len(genres)} genres; a movie may have "
+                    f"at most {self.max_genres_per_movie} (max_genres_per_movie).",
                     limit="max_genres_per_movie",
                 )
             for genre in genres:
                 if len(genre) > self.max_genre_chars:
                     raise Unprocessable(
-                        f"Movie {index + 1} has a genre of {len(genre)} characters; a genre "
-                        f"may have at most {self.max_genre_chars} (max_genre_chars).",
+                        f"{where}movies[{index}].genres: a genre of {len(genre)} characters; "
+                        f"a genre may have at most {self.max_genre_chars} (max_genre_chars).",
                         limit="max_genre_chars",
                     )
             names.update(genres)
         if len(names) > self.max_genres_per_collection:
             raise Unprocessable(
-                f"These movies would give the collection {len(names)} distinct genres; a "
-                f"collection may have at most {self.max_genres_per_collection} "
-                "(max_genres_per_collection).",
+                f"{where}movies: {len(names)} distinct genres in the collection; a collection "
+                f"may have at most {self.max_genres_per_collection} (max_genres_per_collection).",
                 limit="max_genres_per_collection",
             )

@@ -137,8 +137,8 @@ async def import_collections(
     """Create the document's collections in its order, in the caller's transaction, within
     the user's budgets. Their creation times are a microsecond apart, so that an export lists
     them in the same order."""
-    for collection in document.collections:
-        budget.check_movies(collection.movies)
+    for index, collection in enumerate(document.collections):
+        budget.check_movies(collection.movies, where=f"collections[{index}].")
     await budget.ensure_room(connection, owner_id, len(document.collections))
     start = datetime.now(UTC)
     return [
