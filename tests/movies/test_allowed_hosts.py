@@ -79,12 +79,27 @@ async def test_a_star_allows_every_host(
         (b"a.example", "a.example"),
         (b"A.Example:80", "a.example"),
         (b"[::1]:8000", "::1"),
-        (b"::1", "::1"),
+        (b"localhost:", "localhost"),
         (b"", ""),
+        # Not `host[:port]`: no name (RFC 3986 3.2.2; IPv6 only in brackets).
+        *((bad, None) for bad in (b"::1", b"[::1", b"[zz::1]:80", b"[::1]x", b"a b")),
+        *((bad, None) for bad in (b"localhost:8000/evil", b"a:8000:1", b"a:abc", b"a:65536")),
     ],
 )
-def test_host_names_lose_port_brackets_and_case(header: bytes, name: str) -> None:
+def test_host_names_lose_port_brackets_and_case(header: bytes, name: str | None) -> None:
     assert host_name(header) == name
+
+
+async def test_a_host_that_is_not_host_and_port_is_refused_even_when_any_host_is_allowed(
+    make_client: MakeClient, upstream: MockUpstreamProcess
+) -> None:
+    async with make_client(allowed_hosts="*") as client:
+        for host in ("localhost:8000/evil", "127.0.0.1:abc", "::1", "localhost:99999999"):
+            response = await client.get("/limits/", headers={"host": host})
+            assert response.status_code == 400, host
+            assert response.headers["content-type"] == "application/problem+json"
+        for host in ("localhost:8000", "[::1]:8000", "127.0.0.1"):
+            assert (await client.get("/limits/", headers={"host": host})).status_code == 401
 
 
 def test_the_default_allows_only_this_machine() -> None:

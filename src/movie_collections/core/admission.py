@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from http import HTTPStatus
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -48,11 +50,12 @@ class AdmissionMiddleware:
             )
             await response(scope, receive, send)
             return
-        if self.check_hosts and scope["path"] not in self.exempt_paths:
+        if scope["path"] not in self.exempt_paths:
             host = hosts[0] if hosts else b""
             allowed = self.verdicts.get(host)
             if allowed is None:
-                allowed = self.allows(host_name(host))
+                name = host_name(host)
+                allowed = name is not None and (not self.check_hosts or self.allows(name))
                 if len(self.verdicts) < _KNOWN_HOSTS:
                     self.verdicts[host] = allowed
             if not allowed:
@@ -81,9 +84,35 @@ class AdmissionMiddleware:
         return name in self.names or (bool(name) and name.endswith(self.suffixes))
 
 
-def host_name(host_header: bytes) -> str:
-    """The name of a Host header, lower-case, without port or IPv6 brackets."""
+def host_name(host_header: bytes) -> str | None:
+    """The name of a Host header, lower-case, without port or IPv6 brackets; None when the
+    value is not `host[:port]` (RFC 9110 7.2, RFC 3986 3.2.2), which is 400 (RFC 9112 3.2)."""
     host = host_header.decode("latin-1").strip().lower()
     if host.startswith("["):
-        return host[1 : host.find("]")] if "]" in host else host
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+        name, bracket, rest = host[1:].partition("]")
+        valid = bool(bracket) and _is_ipv6(name)
+    else:
+        name = host.split(":", 1)[0]
+        rest = host[len(name) :]
+        valid = _REG_NAME.fullmatch(name) is not None
+    return name if valid and _is_port(rest) else None
+
+
+def _is_ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_port(text: str) -> bool:
+    """Nothing, or `:` and an optional number of a port (RFC 3986 allows it empty)."""
+    digits = text[1:]
+    if not text or text == ":":
+        return True
+    return text[0] == ":" and digits.isascii() and digits.isdigit() and int(digits) <= 65535
+
+
+# A registered name or IPv4 address: unreserved, percent-encoded and sub-delimiter characters.
+_REG_NAME = re.compile(r"[a-z0-9\-._~%!$&'()*+,;=]*")
