@@ -99,8 +99,15 @@ def contract_violations(schema: dict[str, Any]) -> list[str]:
         responses = operation["responses"]
         if can_fail_validation(operation) and "422" not in responses:
             violations.append(f"{where}: can answer 422 but does not document it")
-        if "500" not in responses:
-            violations.append(f"{where}: no 500 (use core.errors.problem_responses)")
+        for status in ("500", "503"):  # an unexpected error, the concurrency cap: anywhere
+            if status not in responses:
+                violations.append(f"{where}: no {status} (use core.errors.problem_responses)")
+        for parameter in operation.get("parameters", []):
+            if {"ge", "le", "gt", "lt"} & set(parameter["schema"]):  # pydantic's, not JSON Schema's
+                violations.append(f"{where} {parameter['name']}: bounds not as minimum/maximum")
+        for status, response in responses.items():
+            if status.startswith("2") and status != "204" and "content" not in response:
+                violations.append(f"{where} {status}: no content")
         for status, response in responses.items():
             if int(status) >= 400 and response.get("content") != {
                 PROBLEM: {"schema": PROBLEM_SCHEMA}
@@ -135,6 +142,7 @@ def test_an_operation_declared_without_care_breaks_the_contract(settings: Settin
         "GET /careless/: no description",
         "GET /careless/: can answer 422 but does not document it",
         "GET /careless/: no 500 (use core.errors.problem_responses)",
+        "GET /careless/: no 503 (use core.errors.problem_responses)",
         "GET /careless/ 404: not a ProblemDetail under application/problem+json only",
     ]
 

@@ -527,7 +527,12 @@ async def change_movie(
     status_code=status.HTTP_201_CREATED,
     responses={
         **problem_responses(401, 404, 429, 503),
-        200: {"description": "Already shared: the link"},
+        200: {
+            "description": "Already shared: the link",
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/ShareAnswer"}}
+            },
+        },
     },
     summary="Share a collection read-only by link (or get its existing link)",
     description="Makes the collection's link (201), or answers the one it has (200). Any "

@@ -18,7 +18,7 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
-from movie_collections.core.query import QueryInt
+from movie_collections.core.query import DecimalDigits
 
 MAX_MOVIES_PER_COLLECTION = 1000
 
@@ -150,9 +150,9 @@ DEFAULT_PAGE_SIZE = 20
 class ListQuery(BaseModel):
     """The query of GET /collection/ that turns paging on (any of these fields given)."""
 
-    limit: Annotated[QueryInt, Field(ge=1, le=100, description="Collections per page.")] = (
-        DEFAULT_PAGE_SIZE
-    )
+    limit: Annotated[
+        int, Field(ge=1, le=100, description="Collections per page."), DecimalDigits
+    ] = DEFAULT_PAGE_SIZE
     cursor: Annotated[
         str | None,
         Field(max_length=2000, description="Opaque: the `cursor` of `data.next`."),

@@ -202,17 +202,21 @@ _PROBLEM_DESCRIPTIONS = {
     422: "The request is not valid; `errors` names each bad field.",
     429: "Too many attempts; retry after `Retry-After` seconds.",
     502: "The movie catalogue failed on every attempt, or refused our credentials.",
-    503: "A store (the database, or Redis) is unavailable; retry after `Retry-After` seconds.",
+    503: "A store (the database, or Redis) is unavailable, or the server is at its concurrency "
+    "limit; retry after `Retry-After` seconds.",
     504: "The movie catalogue did not answer within the deadline.",
 }
 UNEXPECTED_ERROR_DESCRIPTION = "An unexpected error, with a request id to quote."
+AT_CAPACITY_DESCRIPTION = (
+    "The server is at its concurrency limit; retry after `Retry-After` seconds."
+)
 
 
 def problem_responses(
     *statuses: int, descriptions: Mapping[int, str] | None = None
 ) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` of an operation's problem+json answers: the statuses it gives, and
-    500 (an unexpected error, possible anywhere)."""
+    those possible anywhere: 500 (an unexpected error), 503 (HTTP_MAX_CONCURRENT_REQUESTS)."""
     descriptions = {**_PROBLEM_DESCRIPTIONS, **(descriptions or {})}
     responses: dict[int | str, dict[str, Any]] = {
         status: _problem_response(
@@ -221,6 +225,8 @@ def problem_responses(
         for status in statuses
     }
     responses[500] = _problem_response(UNEXPECTED_ERROR_DESCRIPTION, None)
+    if 503 not in responses:
+        responses[503] = _problem_response(AT_CAPACITY_DESCRIPTION, _PROBLEM_HEADERS[503])
     return responses
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from pydantic import BeforeValidator
 from pydantic_core import PydanticCustomError
 
@@ -17,4 +15,6 @@ def _decimal_digits(value: object) -> object:
     return value
 
 
-QueryInt = Annotated[int, BeforeValidator(_decimal_digits)]
+# After the constraints in `Annotated[int, Query(ge=1), DecimalDigits]`: before them, the
+# constraints would be published as `ge`/`le` instead of JSON Schema's `minimum`/`maximum`.
+DecimalDigits = BeforeValidator(_decimal_digits)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from movie_collections.container import get_container
 from movie_collections.core.errors import Unprocessable, problem_responses
 from movie_collections.core.openapi import operation_id
-from movie_collections.core.query import QueryInt
+from movie_collections.core.query import DecimalDigits
 from movie_collections.movies.schemas import MoviePage
 from movie_collections.ratelimit.dependencies import MoviesUserId
 
@@ -26,7 +26,7 @@ router = APIRouter(prefix="/movies", tags=["movies"], generate_unique_id_functio
 async def list_movies(
     request: Request,
     _user: MoviesUserId,
-    page: Annotated[QueryInt, Query(ge=1, description="Page number, from 1.")] = 1,
+    page: Annotated[int, Query(ge=1, description="Page number, from 1."), DecimalDigits] = 1,
 ) -> Response:
     """Calls the third-party catalogue for this request (retrying a flaky one within a
     deadline) and answers its page with `next`/`previous` links to this service."""
