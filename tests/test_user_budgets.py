@@ -36,6 +36,13 @@ def _assert_budget(response: httpx.Response, status: int, limit: str) -> dict[st
     return problem
 
 
+def _movie_budget_of_25(database_url: str, tmp_path: Path) -> Settings:
+    """25 movies written a minute, 10 a collection."""
+    return settings_with(
+        database_url, tmp_path, max_movies_per_collection=10, movies_written_per_user_per_minute=25
+    )
+
+
 async def _create(client: httpx.AsyncClient, auth: dict[str, str], **body: Any) -> httpx.Response:
     return await client.post("/collection/", json={"title": "t", **body}, headers=auth)
 
@@ -148,9 +155,7 @@ async def test_replays_of_an_idempotent_create_are_answered_and_spend_no_write(
 
 
 async def test_movies_written_per_user_per_minute(database_url: str, tmp_path: Path) -> None:
-    settings = settings_with(
-        database_url, tmp_path, max_movies_per_collection=10, movies_written_per_user_per_minute=25
-    )
+    settings = _movie_budget_of_25(database_url, tmp_path)
     async with client_for(settings) as client:
         auth, other = await _user(client), await _user(client)
         ten = [movie(n) for n in range(10)]
@@ -174,9 +179,7 @@ async def test_movies_written_per_user_per_minute(database_url: str, tmp_path: P
 async def test_copies_of_shared_collections_spend_the_movies_written(
     database_url: str, tmp_path: Path
 ) -> None:
-    settings = settings_with(
-        database_url, tmp_path, max_movies_per_collection=10, movies_written_per_user_per_minute=25
-    )
+    settings = _movie_budget_of_25(database_url, tmp_path)
     async with client_for(settings) as client:
         sharer, copier = await _user(client), await _user(client)
         shared = await _create(client, sharer, movies=[movie(n) for n in range(10)])
@@ -193,9 +196,7 @@ async def test_an_import_of_more_movies_than_a_minutes_budget_is_422(
     database_url: str, tmp_path: Path
 ) -> None:
     """Waiting could never let it through: 422 naming the budget, and nothing is spent."""
-    settings = settings_with(
-        database_url, tmp_path, max_movies_per_collection=10, movies_written_per_user_per_minute=25
-    )
+    settings = _movie_budget_of_25(database_url, tmp_path)
     async with client_for(settings) as client:
         auth = await _user(client)
         document = {
