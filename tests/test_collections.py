@@ -269,6 +269,21 @@ async def test_create_limits(
     assert (await client.get("/collection/", headers=auth)).json()["data"]["collections"] == []
 
 
+async def test_a_bad_optional_field_is_one_error_at_the_field(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    """PUT's fields are `X | None` (omitted: unchanged): a bad value is X's error alone."""
+    collection_id = await create(client, auth)
+    for body, expected in (
+        ({"title": ""}, ("body.title", "string_too_short")),
+        ({"description": "d" * 5001}, ("body.description", "string_too_long")),
+        ({"movies": "not a list"}, ("body.movies", "list_type")),
+    ):
+        response = await client.put(f"/collection/{collection_id}/", json=body, headers=auth)
+        assert response.status_code == 422
+        assert [(e["field"], e["type"]) for e in response.json()["errors"]] == [expected]
+
+
 async def test_limits_at_the_boundary_are_accepted(
     client: httpx.AsyncClient, auth: dict[str, str]
 ) -> None:

@@ -280,14 +280,32 @@ def _allowed_methods(request: Request) -> str:
 _METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 
 
-def _describe_validation_error(error: Mapping[str, Any]) -> dict[str, Any]:
-    location = [str(part) for part in error.get("loc", ())]
-    return {"field": ".".join(location), "message": error.get("msg", ""), "type": error.get("type")}
+def _describe_validation_errors(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per bad field. A value refused by both branches of `X | None` is reported as
+    X refused it (`body.title`), without the branches' names or "Input should be None"."""
+    optional = {
+        tuple(error["loc"][:-1])
+        for error in errors
+        if error.get("type") == "none_required" and error.get("loc", ())[-1:] == ("none",)
+    }
+    described = []
+    for error in errors:
+        location = tuple(error.get("loc", ()))
+        branch = next((len(p) for p in optional if location[: len(p)] == p != location), None)
+        if branch is not None:
+            if error.get("type") == "none_required" and location[branch:] == ("none",):
+                continue
+            location = location[:branch] + location[branch + 1 :]
+        field = ".".join(str(part) for part in location)
+        described.append(
+            {"field": field, "message": error.get("msg", ""), "type": error.get("type")}
+        )
+    return described
 
 
 async def _validation_error(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
-    details = [_describe_validation_error(item) for item in error.errors()]
+    details = _describe_validation_errors(error.errors())
     if any(item["type"] == "json_invalid" for item in details):
         return problem_response(
             HTTPStatus.BAD_REQUEST, "The request body is not valid JSON.", errors=details
