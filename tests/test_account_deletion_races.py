@@ -13,7 +13,10 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 
+from movie_collections.auth import repository
+from movie_collections.core.database import compile_statement
 from tests.conftest import PASSWORD, movie
 from tests.security_helpers import bearer, client_for, register_pair, settings_with
 
@@ -87,3 +90,47 @@ async def test_a_login_that_loses_the_race_with_the_deletion_is_401(
             await deleter.close()
         assert response.status_code == 401, response.text
         assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_logout_revoking_a_family_and_the_deletion_lock_its_tokens_in_one_order(
+    postgres_database: str, tmp_path: Path
+) -> None:
+    """Another connection runs the logout's own locking statement, holding the first token
+    it locks: the deletion waits for that one before taking any other (was a deadlock when
+    the logout locked in the table's physical order)."""
+    settings = settings_with(postgres_database, tmp_path)
+    async with client_for(settings) as client:
+        pair = await register_pair(client, "leaving-logout")
+        refresh_token = pair["refresh_token"]
+        for _ in range(2):  # a family of three tokens
+            answer = await client.post("/token/refresh/", json={"refresh_token": refresh_token})
+            refresh_token = answer.json()["refresh_token"]
+        lock_family = compile_statement(repository._LOCK_FAMILY, asyncpg_dialect()).sql
+        logout = await asyncpg.connect(postgres_database)
+        try:
+            family = await logout.fetchval(
+                "SELECT family_id FROM refresh_tokens WHERE token_hash = $1",
+                hashlib.sha256(refresh_token.encode()).hexdigest(),
+            )
+            # The smallest id's row moves last in the table: physical order is not id order.
+            await logout.execute(
+                "WITH moved AS (DELETE FROM refresh_tokens WHERE id = "
+                "(SELECT id FROM refresh_tokens WHERE family_id = $1 ORDER BY id LIMIT 1) "
+                "RETURNING *) INSERT INTO refresh_tokens SELECT * FROM moved",
+                family,
+            )
+            first = (await logout.fetch(lock_family, family))[0]["id"]
+            transaction = logout.transaction()
+            await transaction.start()
+            await logout.execute("SELECT 1 FROM refresh_tokens WHERE id = $1 FOR UPDATE", first)
+            deletion = asyncio.create_task(
+                client.delete("/me/", headers=bearer(pair["access_token"]))
+            )
+            await asyncio.sleep(0.5)  # DELETE /me/ waits on the logout's first lock
+            assert not deletion.done()
+            await logout.execute(lock_family, family, timeout=10)  # the logout's other locks
+            await transaction.commit()
+            deleted = await asyncio.wait_for(deletion, 10)
+        finally:
+            await logout.close()
+        assert deleted.status_code == 204, deleted.text

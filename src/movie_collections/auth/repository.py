@@ -62,9 +62,11 @@ _FIND_REFRESH_TOKEN = select(
 ).where(_THIS_TOKEN)
 # Waits for the family's refreshes in flight (each holds the lock of the token it spends):
 # the UPDATE after it, a new snapshot in READ COMMITTED, then sees the tokens they issued.
+# In id order, as DELETE /me/ locks them (_LOCK_ACCOUNT): in any other, the two can deadlock.
 _LOCK_FAMILY = (
     select(refresh_tokens.c.id)
     .where(refresh_tokens.c.family_id == bindparam("family"))
+    .order_by(refresh_tokens.c.id)
     .with_for_update()
 )
 _REVOKE_FAMILY = (
