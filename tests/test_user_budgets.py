@@ -11,9 +11,11 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from movie_collections.core.settings import Settings
-from tests.conftest import movie
+from movie_collections.idempotency.repository import idempotency_keys
+from tests.conftest import movie, stored_rows
 from tests.processes import ServerProcess
 from tests.security_helpers import bearer, client_for, register_pair, settings_with
 from tests.services import REDIS_TEST_URL, redis_reachable, skip_or_fail
@@ -148,10 +150,20 @@ async def test_replays_of_an_idempotent_create_are_answered_and_spend_no_write(
             assert replay.json() == first.json()
         assert (await _create(client, auth)).status_code == 201  # the second write
         _assert_budget(await _create(client, auth), 429, "writes_per_user_per_minute")
-        # Over budget, the first answer is still answered again.
+        # Over budget, the first answer is still answered again; another body with that key
+        # is 422 as ever (neither writes anything).
         replay = await client.post("/collection/", json={"title": "t"}, headers=keyed)
         assert replay.status_code == 201, replay.text
         assert replay.json() == first.json()
+        other_body = await client.post("/collection/", json={"title": "u"}, headers=keyed)
+        assert other_body.status_code == 422
+        # Anything else is refused before its body is read or its key claimed.
+        invalid = await client.post("/collection/", json={"title": ""}, headers=auth)
+        _assert_budget(invalid, 429, "writes_per_user_per_minute")
+        fresh = {**auth, "Idempotency-Key": "never-claimed"}
+        _assert_budget(await _create(client, fresh), 429, "writes_per_user_per_minute")
+    keys = await stored_rows(settings, select(idempotency_keys.c.key))
+    assert [key for (key,) in keys[0]] == ["create-once"]
 
 
 async def test_movies_written_per_user_per_minute(database_url: str, tmp_path: Path) -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import functools
 import uuid
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ValidationError
@@ -36,7 +37,12 @@ from movie_collections.container import get_container
 from movie_collections.core.errors import NotFound, problem_responses
 from movie_collections.core.openapi import operation_id
 from movie_collections.core.responses import json_response
-from movie_collections.idempotency.service import Claim, StoredResponse, request_hash
+from movie_collections.idempotency.service import (
+    AnsweredKey,
+    Claim,
+    StoredResponse,
+    request_hash,
+)
 from movie_collections.ratelimit.budgets import Budget
 from movie_collections.ratelimit.dependencies import WritingUserId
 
@@ -223,6 +229,23 @@ async def list_collections(user_id: CurrentUserId, request: Request) -> Response
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Creator:
+    user_id: uuid.UUID
+    answered: AnsweredKey | None  # the Idempotency-Key's first answer, if there is one
+
+
+async def _creator(request: Request, user_id: CurrentUserId) -> _Creator:
+    """The write budget is spent before the body is validated, except by a retry whose key
+    has its answer already: answering it again writes nothing."""
+    container = get_container(request)
+    key = _header(request, IDEMPOTENCY_KEY)  # two lines join into an invalid key
+    answered = None if key is None else await container.idempotency.answered(user_id, key)
+    if answered is None:
+        await container.user_budgets.spend(Budget.WRITES, user_id)
+    return _Creator(user_id, answered)
+
+
 @router.post(
     "/",
     status_code=status.HTTP_201_CREATED,
@@ -245,7 +268,7 @@ async def list_collections(user_id: CurrentUserId, request: Request) -> Response
 )
 async def create_collection(
     payload: CollectionCreate,
-    user_id: CurrentUserId,
+    creator: Annotated[_Creator, Depends(_creator)],
     request: Request,
 ) -> Response:
     """Creates the collection and its movies in one transaction and answers its uuid.
@@ -259,21 +282,18 @@ async def create_collection(
     budget = CollectionBudget.from_settings(container.settings)
     budget.check_movies(payload.movies)
     keys = container.idempotency
+    user_id = creator.user_id
     claim: Claim | None = None
-    idempotency_key = _header(request, IDEMPOTENCY_KEY)  # two lines join into an invalid key
+    if creator.answered is not None:
+        return _replayed(creator.answered.replay(request_hash(payload)))
+    idempotency_key = _header(request, IDEMPOTENCY_KEY)
     if idempotency_key is not None:
         claimed = await keys.claim(user_id, idempotency_key, request_hash(payload))
-        if isinstance(claimed, StoredResponse):
-            return Response(
-                claimed.body,
-                status_code=claimed.status,
-                media_type="application/json",
-                headers={REPLAYED_HEADER: "true"},
-            )
+        if isinstance(claimed, StoredResponse):  # answered since _creator looked
+            return _replayed(claimed)
         claim = claimed
     async with keys.holding(claim):
-        # Not for a replay (it writes nothing); a refusal here lets the key go, like any failure.
-        await container.user_budgets.spend(Budget.WRITES, user_id)
+        # A refusal here lets the key go, like any failure.
         await container.user_budgets.spend(Budget.MOVIES_WRITTEN, user_id, len(payload.movies))
         async with database.transaction(write=True) as connection:
             collection_id = await service.create(connection, user_id, payload, budget)
@@ -281,6 +301,15 @@ async def create_collection(
             if claim is not None:
                 await keys.record(connection, claim, status.HTTP_201_CREATED, body)
     return json_response(body.encode(), status.HTTP_201_CREATED)
+
+
+def _replayed(stored: StoredResponse) -> Response:
+    return Response(
+        stored.body,
+        status_code=stored.status,
+        media_type="application/json",
+        headers={REPLAYED_HEADER: "true"},
+    )
 
 
 _EXPORT_MEDIA = {"json": "application/json", "csv": "text/csv; charset=utf-8"}

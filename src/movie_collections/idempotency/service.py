@@ -54,9 +54,34 @@ class StoredResponse:
     body: str
 
 
+@dataclass(frozen=True, slots=True)
+class AnsweredKey:
+    """A key whose first request finished: the hash of that request's body, and its answer."""
+
+    request_hash: str
+    response: StoredResponse
+
+    def replay(self, body_hash: str) -> StoredResponse:
+        """The answer to send again; 422 if this request's body is another one."""
+        _check_same_body(self.request_hash, body_hash)
+        return self.response
+
+
+def _check_same_body(stored_hash: str, body_hash: str) -> None:
+    if stored_hash != body_hash:
+        raise Unprocessable(
+            "This Idempotency-Key was already used with a different request body; "
+            "use a new key for a new request."
+        )
+
+
+def _valid_key(key: str) -> bool:
+    return 1 <= len(key) <= MAX_KEY_LENGTH and all("!" <= c <= "~" for c in key)
+
+
 def validate_key(key: str) -> str:
     """1-255 visible ASCII characters (a UUID is the usual choice)."""
-    if not 1 <= len(key) <= MAX_KEY_LENGTH or not all("!" <= c <= "~" for c in key):
+    if not _valid_key(key):
         raise BadRequest(
             f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} visible ASCII characters, "
             "for example a UUID."
@@ -84,6 +109,24 @@ class IdempotencyKeys:
         self.ttl = settings.idempotency_key_ttl
         self.in_flight_timeout = settings.idempotency_in_flight_timeout
         self._next_cleanup = 0.0
+
+    async def answered(self, owner_id: uuid.UUID, key: str) -> AnsweredKey | None:
+        """The key's finished first request, read without the write lock; None if there is
+        none (yet), or the key is invalid (the claim says why)."""
+        if not _valid_key(key):
+            return None
+        now = datetime.now(UTC)
+        async with self.database.connection() as connection:
+            record = await repository.find(
+                connection, owner_id, key, now - self.ttl, now - self.in_flight_timeout
+            )
+        if record is None or record.expired:
+            return None
+        if record.response_status is None or record.response_body is None:
+            return None  # in flight
+        return AnsweredKey(
+            record.request_hash, StoredResponse(record.response_status, record.response_body)
+        )
 
     async def claim(self, owner_id: uuid.UUID, key: str, body_hash: str) -> Claim | StoredResponse:
         validate_key(key)
@@ -118,11 +161,7 @@ class IdempotencyKeys:
                     # The key row references its user: a deleted user's token still verifies.
                     raise Unauthorized(USER_GONE) from error
                 return attempt
-            if record.request_hash != body_hash:
-                raise Unprocessable(
-                    "This Idempotency-Key was already used with a different request body; "
-                    "use a new key for a new request."
-                )
+            _check_same_body(record.request_hash, body_hash)
             if record.response_status is not None and record.response_body is not None:
                 return StoredResponse(record.response_status, record.response_body)
             if record.abandoned and await repository.take_over(
