@@ -98,6 +98,13 @@ async def test_genre_budgets_on_create_replace_and_append(
         path = f"/collection/{collection}/"
         replaced = await client.put(path, json={"movies": [movie(3, too_long)]}, headers=auth)
         _assert_budget(replaced, 422, "max_genre_chars")
+        # An append names the bad movie by its place in the body, whether or not the
+        # collection holds the movies before it.
+        appended = await client.post(
+            path + "movies/", json={"movies": [movie(1), movie(5, too_long)]}, headers=auth
+        )
+        problem = _assert_budget(appended, 422, "max_genre_chars")
+        assert problem["detail"].startswith("movies[1].genres: ")
         # The collection has 21 distinct genres: 10 new ones make 31, the limit; 11 do not fit.
         ten = ",".join(f"New {n}" for n in range(10))
         eleven = ten + ",New 10"

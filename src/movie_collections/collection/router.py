@@ -476,6 +476,8 @@ async def add_movies(
     container = get_container(request)
     collection_id = service.parse_collection_id(collection_uuid)
     condition = _preconditions(request, collection_id)
+    budget = CollectionBudget.from_settings(container.settings)
+    budget.check_movies(payload.movies)  # each posted movie, named by its place in the body
     await container.user_budgets.spend(Budget.MOVIES_WRITTEN, user_id, len(payload.movies))
     async with container.database.transaction(write=True) as connection:
         body, etag = await service.add_movies(
@@ -485,7 +487,7 @@ async def add_movies(
             payload.movies,
             container.settings.max_movies_per_collection,
             condition,
-            CollectionBudget.from_settings(container.settings),
+            budget,
         )
     return json_response(body, headers={"ETag": etag})
 

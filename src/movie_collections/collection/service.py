@@ -278,6 +278,7 @@ async def add_movies(
     new_movies = [movie for movie in movies if movie.uuid not in present]
     if new_movies:
         check_movie_count(len(present) + len(new_movies), movie_limit)
+        # Each movie was checked by the caller; here, the collection's genres with theirs.
         budget.check_movies(new_movies, await repository.genre_names(connection, collection_id))
         await repository.insert_movies(
             connection, owner_id, collection_id, new_movies, first_position=len(present)
