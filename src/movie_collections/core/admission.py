@@ -111,7 +111,10 @@ def _is_port(text: str) -> bool:
     digits = text[1:]
     if not text or text == ":":
         return True
-    return text[0] == ":" and digits.isascii() and digits.isdigit() and int(digits) <= 65535
+    if text[0] != ":" or not (digits.isascii() and digits.isdigit()):
+        return False
+    number = digits.lstrip("0")  # int() refuses past 4,300 digits: read no more than needed
+    return len(number) <= 5 and int(number or "0") <= 65535
 
 
 # A registered name or IPv4 address: unreserved, percent-encoded and sub-delimiter characters.
