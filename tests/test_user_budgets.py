@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +15,14 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from movie_collections.collection.schemas import CollectionCreate
+from movie_collections.core.database import Database
 from movie_collections.core.settings import Settings
 from movie_collections.idempotency.repository import idempotency_keys
+from movie_collections.idempotency.service import Claim, IdempotencyKeys, request_hash
 from tests.conftest import movie, stored_rows
 from tests.processes import ServerProcess
-from tests.security_helpers import bearer, client_for, register_pair, settings_with
+from tests.security_helpers import bearer, client_for, register_pair, settings_with, subject_of
 from tests.services import REDIS_TEST_URL, redis_reachable, skip_or_fail
 
 MOVIES_WRITTEN = "movies_written_per_user_per_minute"
@@ -171,6 +176,37 @@ async def test_replays_of_an_idempotent_create_are_answered_and_spend_no_write(
         _assert_budget(await _create(client, fresh), 429, "writes_per_user_per_minute")
     keys = await stored_rows(settings, select(idempotency_keys.c.key))
     assert [key for (key,) in keys[0]] == ["create-once"]
+
+
+async def test_a_retry_of_a_key_in_flight_spends_no_write_unless_it_takes_the_key_over(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Another process holds the key (its request still running): a retry over budget gets
+    409, not 429. Once that claim is abandoned, a retry does the work, so it pays: 429."""
+    settings = settings_with(
+        database_url,
+        tmp_path,
+        writes_per_user_per_minute=1,
+        idempotency_in_flight_timeout=timedelta(seconds=1),
+    )
+    async with client_for(settings) as client:
+        pair = await register_pair(client)
+        auth = bearer(pair["access_token"])
+        assert (await _create(client, auth)).status_code == 201  # the minute's one write
+        other_process = Database(settings)
+        try:
+            keys = IdempotencyKeys(other_process, settings)
+            body_hash = request_hash(CollectionCreate.model_validate({"title": "t"}))
+            owner = uuid.UUID(subject_of(pair["access_token"]))
+            assert isinstance(await keys.claim(owner, "running", body_hash), Claim)
+        finally:
+            await other_process.close()
+        keyed = {**auth, "Idempotency-Key": "running"}
+        in_flight = await client.post("/collection/", json={"title": "t"}, headers=keyed)
+        assert in_flight.status_code == 409, in_flight.text
+        await asyncio.sleep(1.1)  # the claim is abandoned: the next retry takes it over
+        taken_over = await client.post("/collection/", json={"title": "t"}, headers=keyed)
+        _assert_budget(taken_over, 429, "writes_per_user_per_minute")
 
 
 async def test_movies_written_per_user_per_minute(database_url: str, tmp_path: Path) -> None:

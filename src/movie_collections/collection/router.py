@@ -40,6 +40,7 @@ from movie_collections.core.responses import json_response
 from movie_collections.idempotency.service import (
     AnsweredKey,
     Claim,
+    InFlight,
     StoredResponse,
     request_hash,
 )
@@ -232,18 +233,19 @@ async def list_collections(user_id: CurrentUserId, request: Request) -> Response
 @dataclass(frozen=True, slots=True)
 class _Creator:
     user_id: uuid.UUID
-    answered: AnsweredKey | None  # the Idempotency-Key's first answer, if there is one
+    key: AnsweredKey | InFlight | None  # what became of the Idempotency-Key, if one was sent
 
 
 async def _creator(request: Request, user_id: CurrentUserId) -> _Creator:
-    """The write budget is spent before the body is validated, except by a retry whose key
-    has its answer already: answering it again writes nothing."""
+    """The write budget is spent before the body is validated, except by a retry of a key
+    already used: it is answered again, or 409, and writes nothing (if it takes over an
+    abandoned key instead, the endpoint spends the budget then)."""
     container = get_container(request)
     key = _header(request, IDEMPOTENCY_KEY)  # two lines join into an invalid key
-    answered = None if key is None else await container.idempotency.answered(user_id, key)
-    if answered is None:
+    found = None if key is None else await container.idempotency.find(user_id, key)
+    if found is None:
         await container.user_budgets.spend(Budget.WRITES, user_id)
-    return _Creator(user_id, answered)
+    return _Creator(user_id, found)
 
 
 @router.post(
@@ -284,8 +286,8 @@ async def create_collection(
     keys = container.idempotency
     user_id = creator.user_id
     claim: Claim | None = None
-    if creator.answered is not None:
-        return _replayed(creator.answered.replay(request_hash(payload)))
+    if isinstance(creator.key, AnsweredKey):
+        return _replayed(creator.key.replay(request_hash(payload)))
     idempotency_key = _header(request, IDEMPOTENCY_KEY)
     if idempotency_key is not None:
         claimed = await keys.claim(user_id, idempotency_key, request_hash(payload))
@@ -294,6 +296,8 @@ async def create_collection(
         claim = claimed
     async with keys.holding(claim):
         # A refusal here lets the key go, like any failure.
+        if isinstance(creator.key, InFlight):  # taken over: this request does the work
+            await container.user_budgets.spend(Budget.WRITES, user_id)
         await container.user_budgets.spend(Budget.MOVIES_WRITTEN, user_id, len(payload.movies))
         async with database.transaction(write=True) as connection:
             collection_id = await service.create(connection, user_id, payload, budget)

@@ -67,6 +67,12 @@ class AnsweredKey:
         return self.response
 
 
+@dataclass(frozen=True, slots=True)
+class InFlight:
+    """A key whose first request has not answered yet: a retry gets 409, or takes the key
+    over once that request is abandoned."""
+
+
 def _check_same_body(stored_hash: str, body_hash: str) -> None:
     if stored_hash != body_hash:
         raise Unprocessable(
@@ -110,9 +116,9 @@ class IdempotencyKeys:
         self.in_flight_timeout = settings.idempotency_in_flight_timeout
         self._next_cleanup = 0.0
 
-    async def answered(self, owner_id: uuid.UUID, key: str) -> AnsweredKey | None:
-        """The key's finished first request, read without the write lock; None if there is
-        none (yet), or the key is invalid (the claim says why)."""
+    async def find(self, owner_id: uuid.UUID, key: str) -> AnsweredKey | InFlight | None:
+        """What became of the key, read without the write lock; None if it is new (or
+        invalid: the claim says why)."""
         if not _valid_key(key):
             return None
         now = datetime.now(UTC)
@@ -123,7 +129,7 @@ class IdempotencyKeys:
         if record is None or record.expired:
             return None
         if record.response_status is None or record.response_body is None:
-            return None  # in flight
+            return InFlight()
         return AnsweredKey(
             record.request_hash, StoredResponse(record.response_status, record.response_body)
         )
