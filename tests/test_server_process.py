@@ -64,6 +64,37 @@ def test_bad_setting_stops_with_a_clear_message(tmp_path: Path) -> None:
     assert "DATABASE_URL" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("command", "environment", "says"),
+    [
+        (["migrate"], {"DATABASE_URL": "postgresql://postgres@127.0.0.1:1/x"}, "schema"),
+        (["migrate"], {"DATABASE_URL": "sqlite:////proc/no-such-folder/app.db"}, "/proc/"),
+        (["serve", "--port", "1"], {"DATA_DIR": "/proc/no-such-folder"}, "/proc/"),
+    ],
+)
+def test_what_the_machine_refuses_stops_with_one_line_not_a_traceback(
+    tmp_path: Path, command: list[str], environment: dict[str, str], says: str
+) -> None:
+    import subprocess
+
+    from tests.processes import command_environment, movie_collections_command
+
+    result = subprocess.run(
+        [*movie_collections_command(), *command],
+        env=command_environment(environment),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("movie-collections: "), result.stderr
+    assert says in last.lower(), result.stderr
+
+
 def test_help_documents_every_option() -> None:
     import subprocess
 

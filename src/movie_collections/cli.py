@@ -38,8 +38,9 @@ def _migrate(settings: Settings) -> None:
 
     try:
         upgrade_to_head(settings.database_url)
-    except DBAPIError as error:  # unreachable, or (SQLite) a full disk: say so, exit 1
-        sys.exit(f"movie-collections: cannot bring the database schema up to date: {error.orig}")
+    except (DBAPIError, OSError) as error:  # unreachable, a full disk, a missing folder
+        reason = error.orig if isinstance(error, DBAPIError) else error
+        sys.exit(f"movie-collections: cannot bring the database schema up to date: {reason}")
     logger.info("database schema is up to date")
 
 
@@ -306,7 +307,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     if argv is None:
         _reexec_with_bounded_malloc_arenas(sys.argv[1:])
     arguments = build_parser().parse_args(argv)
-    arguments.handler(arguments)
+    try:
+        arguments.handler(arguments)
+    except OSError as error:  # the machine's fault (a folder, a port, a file): say which, exit 1
+        sys.exit(f"movie-collections: {error}")
 
 
 if __name__ == "__main__":
