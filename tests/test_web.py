@@ -30,6 +30,7 @@ async def test_static_files_have_their_content_types_and_revalidate(
     client: httpx.AsyncClient,
 ) -> None:
     expected = {
+        "/": "text/html",
         "/static/app.js": "javascript",
         "/static/api.js": "javascript",
         "/static/dom.js": "javascript",

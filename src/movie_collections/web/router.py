@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
@@ -50,15 +50,6 @@ REVALIDATE = "no-cache"
 router = APIRouter(include_in_schema=False)
 
 
-@router.get("/", response_class=FileResponse)
-async def index() -> Response:
-    return FileResponse(
-        STATIC_DIRECTORY / "index.html",
-        media_type="text/html; charset=utf-8",
-        headers={**SECURITY_HEADERS, "Cache-Control": REVALIDATE},
-    )
-
-
 class ClientFiles(StaticFiles):
     """StaticFiles with the client's cache and security headers on every answer (an HTML
     file served from here runs the client under the same policy as `/`)."""
@@ -72,3 +63,12 @@ class ClientFiles(StaticFiles):
 
 def client_files() -> ClientFiles:
     return ClientFiles(directory=STATIC_DIRECTORY)
+
+
+_PAGE = client_files()
+
+
+@router.get("/", response_class=FileResponse)
+async def index(request: Request) -> Response:
+    """The page, as `/static/index.html` is served: 304 when `If-None-Match` names it."""
+    return await _PAGE.get_response("index.html", request.scope)
