@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import sqlite3
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -178,6 +181,21 @@ async def test_replays_of_an_idempotent_create_are_answered_and_spend_no_write(
     assert [key for (key,) in keys[0]] == ["create-once"]
 
 
+@contextmanager
+def _write_lock_held(settings: Settings) -> Iterator[None]:
+    """SQLite: another connection holds the write lock (a writer would wait for it, then 503).
+    PostgreSQL: nothing (a claim there takes no lock another writer holds)."""
+    if settings.sqlite_path is None:
+        yield
+        return
+    other = sqlite3.connect(settings.sqlite_path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        yield
+    finally:
+        other.close()
+
+
 async def test_a_retry_of_a_key_in_flight_spends_no_write_unless_it_takes_the_key_over(
     database_url: str, tmp_path: Path
 ) -> None:
@@ -188,6 +206,7 @@ async def test_a_retry_of_a_key_in_flight_spends_no_write_unless_it_takes_the_ke
         tmp_path,
         writes_per_user_per_minute=1,
         idempotency_in_flight_timeout=timedelta(seconds=1),
+        sqlite_busy_timeout=0.5,
     )
     async with client_for(settings) as client:
         pair = await register_pair(client)
@@ -202,8 +221,12 @@ async def test_a_retry_of_a_key_in_flight_spends_no_write_unless_it_takes_the_ke
         finally:
             await other_process.close()
         keyed = {**auth, "Idempotency-Key": "running"}
-        in_flight = await client.post("/collection/", json={"title": "t"}, headers=keyed)
+        with _write_lock_held(settings):  # answered without it
+            in_flight = await client.post("/collection/", json={"title": "t"}, headers=keyed)
+            other_body = await client.post("/collection/", json={"title": "u"}, headers=keyed)
         assert in_flight.status_code == 409, in_flight.text
+        assert in_flight.headers["retry-after"] == "1"
+        assert other_body.status_code == 422, other_body.text
         await asyncio.sleep(1.1)  # the claim is abandoned: the next retry takes it over
         taken_over = await client.post("/collection/", json={"title": "t"}, headers=keyed)
         _assert_budget(taken_over, 429, "writes_per_user_per_minute")

@@ -310,6 +310,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         arguments.handler(arguments)
     except OSError as error:  # the machine's fault (a folder, a port, a file): say which, exit 1
+        logger.debug("stopped by", exc_info=error)  # LOG_LEVEL=DEBUG shows where
         sys.exit(f"movie-collections: {error}")
 
 

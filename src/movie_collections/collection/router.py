@@ -288,6 +288,8 @@ async def create_collection(
     claim: Claim | None = None
     if isinstance(creator.key, AnsweredKey):
         return _replayed(creator.key.replay(request_hash(payload)))
+    if isinstance(creator.key, InFlight):  # 409 (or 422) without the write lock
+        creator.key.check(request_hash(payload))
     idempotency_key = _header(request, IDEMPOTENCY_KEY)
     if idempotency_key is not None:
         claimed = await keys.claim(user_id, idempotency_key, request_hash(payload))

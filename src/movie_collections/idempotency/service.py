@@ -69,8 +69,24 @@ class AnsweredKey:
 
 @dataclass(frozen=True, slots=True)
 class InFlight:
-    """A key whose first request has not answered yet: a retry gets 409, or takes the key
-    over once that request is abandoned."""
+    """A key whose first request has not answered yet: a retry with its body gets 409 (with
+    another, 422), or takes the key over once that request is abandoned."""
+
+    request_hash: str
+    abandoned: bool
+
+    def check(self, body_hash: str) -> None:
+        """Raises the retry's answer unless it may take the key over (claim it)."""
+        _check_same_body(self.request_hash, body_hash)
+        if not self.abandoned:
+            raise _still_running()
+
+
+def _still_running() -> Conflict:
+    return Conflict(
+        "A request with this Idempotency-Key is still in progress; retry shortly.",
+        headers={"Retry-After": "1"},
+    )
 
 
 def _check_same_body(stored_hash: str, body_hash: str) -> None:
@@ -129,7 +145,7 @@ class IdempotencyKeys:
         if record is None or record.expired:
             return None
         if record.response_status is None or record.response_body is None:
-            return InFlight()
+            return InFlight(record.request_hash, record.abandoned)
         return AnsweredKey(
             record.request_hash, StoredResponse(record.response_status, record.response_body)
         )
@@ -175,10 +191,7 @@ class IdempotencyKeys:
             ):
                 logger.warning("took over an abandoned idempotency key of user %s", owner_id)
                 return attempt
-        raise Conflict(
-            "A request with this Idempotency-Key is still in progress; retry shortly.",
-            headers={"Retry-After": "1"},
-        )
+        raise _still_running()
 
     async def record(self, connection: Connection, claim: Claim, status: int, body: str) -> None:
         """Store the answer inside the work's own transaction (committed together)."""
