@@ -286,13 +286,14 @@ async def create_collection(
     keys = container.idempotency
     user_id = creator.user_id
     claim: Claim | None = None
-    if isinstance(creator.key, AnsweredKey):
-        return _replayed(creator.key.replay(request_hash(payload)))
-    if isinstance(creator.key, InFlight):  # 409 (or 422) without the write lock
-        creator.key.check(request_hash(payload))
     idempotency_key = _header(request, IDEMPOTENCY_KEY)
     if idempotency_key is not None:
-        claimed = await keys.claim(user_id, idempotency_key, request_hash(payload))
+        body_hash = request_hash(payload)
+        if isinstance(creator.key, AnsweredKey):
+            return _replayed(creator.key.replay(body_hash))
+        if isinstance(creator.key, InFlight):  # 409 (or 422) without the write lock
+            creator.key.check(body_hash)
+        claimed = await keys.claim(user_id, idempotency_key, body_hash)
         if isinstance(claimed, StoredResponse):  # answered since _creator looked
             return _replayed(claimed)
         claim = claimed

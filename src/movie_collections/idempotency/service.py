@@ -97,6 +97,17 @@ def _check_same_body(stored_hash: str, body_hash: str) -> None:
         )
 
 
+def _state(record: repository.KeyRecord | None) -> AnsweredKey | InFlight | None:
+    """What a stored key says to a request with it; None: nothing (no key, or expired)."""
+    if record is None or record.expired:
+        return None
+    if record.response_status is None or record.response_body is None:
+        return InFlight(record.request_hash, record.abandoned)
+    return AnsweredKey(
+        record.request_hash, StoredResponse(record.response_status, record.response_body)
+    )
+
+
 def _valid_key(key: str) -> bool:
     return 1 <= len(key) <= MAX_KEY_LENGTH and all("!" <= c <= "~" for c in key)
 
@@ -142,13 +153,7 @@ class IdempotencyKeys:
             record = await repository.find(
                 connection, owner_id, key, now - self.ttl, now - self.in_flight_timeout
             )
-        if record is None or record.expired:
-            return None
-        if record.response_status is None or record.response_body is None:
-            return InFlight(record.request_hash, record.abandoned)
-        return AnsweredKey(
-            record.request_hash, StoredResponse(record.response_status, record.response_body)
-        )
+        return _state(record)
 
     async def claim(self, owner_id: uuid.UUID, key: str, body_hash: str) -> Claim | StoredResponse:
         validate_key(key)
@@ -171,10 +176,10 @@ class IdempotencyKeys:
             record = await repository.find(
                 connection, owner_id, key, expired_before, abandoned_before
             )
-            if record is not None and record.expired:
-                await repository.delete_one(connection, owner_id, key)
-                record = None
-            if record is None:
+            state = _state(record)
+            if state is None:
+                if record is not None:  # expired
+                    await repository.delete_one(connection, owner_id, key)
                 try:
                     await repository.insert_claim(
                         connection, owner_id, key, body_hash, attempt.attempt_id, now
@@ -183,10 +188,10 @@ class IdempotencyKeys:
                     # The key row references its user: a deleted user's token still verifies.
                     raise Unauthorized(USER_GONE) from error
                 return attempt
-            _check_same_body(record.request_hash, body_hash)
-            if record.response_status is not None and record.response_body is not None:
-                return StoredResponse(record.response_status, record.response_body)
-            if record.abandoned and await repository.take_over(
+            if isinstance(state, AnsweredKey):
+                return state.replay(body_hash)
+            _check_same_body(state.request_hash, body_hash)
+            if state.abandoned and await repository.take_over(
                 connection, owner_id, key, attempt.attempt_id, now, abandoned_before
             ):
                 logger.warning("took over an abandoned idempotency key of user %s", owner_id)
