@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import bindparam, delete, insert, update
 
 from movie_collections.app import create_app
 from movie_collections.collection.repository import collection_movies, collections
@@ -43,6 +43,7 @@ RENAME = (
     .where(collections.c.id == bindparam("collection_id"))
     .values(title=bindparam("new_title"))
 )
+DELETE = delete(collections).where(collections.c.id == bindparam("collection_id"))
 Write = Callable[[Connection], Awaitable[None]]
 
 
@@ -228,6 +229,33 @@ async def test_a_write_that_loses_the_whole_batch_fails_the_batch_and_no_more(
     assert isinstance(results[1], DatabaseUnavailable)
     assert results[2] is None
     assert stored(database) == {after.hex: 3}
+
+
+async def test_a_refused_write_is_answered_only_once_what_it_read_is_committed(
+    database: Path, owner: uuid.UUID, outsider: SqliteWriteLock, writer: Database
+) -> None:
+    """A write refused because of an earlier write of its batch (here: the row it renames was
+    deleted) answers after the batch's COMMIT: the batch lost, the refusal is a 503 (the row
+    is there after all), not the 404 it would have been."""
+    kept, other = uuid.uuid4(), uuid.uuid4()
+    await write(writer, [*create(kept, owner, 1), *create(other, owner, 1)])
+
+    async def delete_it(connection: Connection) -> None:
+        await connection.execute(DELETE, {"collection_id": kept})
+
+    await outsider.acquire()  # the three writes queue, and take their turns in one batch
+    try:
+        writes = [
+            asyncio.ensure_future(write(writer, steps))
+            for steps in ([delete_it], [rename(kept, "renamed")], [fill_the_disk(other)])
+        ]
+        await asyncio.sleep(0.3)
+    finally:
+        outsider.release()
+    results = await asyncio.gather(*writes, return_exceptions=True)
+
+    assert [type(result) for result in results] == [DatabaseUnavailable] * 3
+    assert stored(database) == {kept.hex: 1, other.hex: 1}
 
 
 async def test_a_writer_that_gave_up_on_the_lock_leaves_it_whole_to_the_next(

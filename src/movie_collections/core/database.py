@@ -525,17 +525,21 @@ class Database:
     async def _sqlite_write(self) -> AsyncIterator[Connection]:
         """One write, in a savepoint of the batch open now (group commit): writers of this
         process take turns in one BEGIN IMMEDIATE ... COMMIT, and each is answered once the
-        COMMIT holding it succeeded. A failed write is rolled back alone."""
+        COMMIT holding it succeeded. A failed write is rolled back alone, and answered once
+        that COMMIT is over too: it may have read the batch's earlier, uncommitted writes."""
         batch = await self._write_turn()
         raw = batch.raw
+        refusal: Exception | None = None
         try:
             raw.execute("SAVEPOINT write")
             try:
                 yield _SqliteConnection(raw, self.compile)
-            except BaseException:
+            except BaseException as error:
                 if raw.in_transaction:
                     raw.execute("ROLLBACK TO write")
-                raise
+                if not isinstance(error, Exception):  # cancelled: nobody waits for the answer
+                    raise
+                refusal = error
             finally:
                 if raw.in_transaction:
                     raw.execute("RELEASE write")
@@ -546,8 +550,15 @@ class Database:
                 self._end_write(batch)
             else:
                 self._end_batch(batch, DatabaseUnavailable("the write batch was rolled back"))
-        # Shielded: the batch's other writers wait on the same commit.
-        await asyncio.shield(batch.committed)
+        # Shielded: the batch's other writers wait on the same commit. A lost batch makes a
+        # refusal a 503 too, unless the refusal is the loss itself (its error says why).
+        try:
+            await asyncio.shield(batch.committed)
+        except DatabaseUnavailable:
+            if not isinstance(refusal, DatabaseUnavailable):
+                raise
+        if refusal is not None:
+            raise refusal
 
     async def _write_turn(self) -> _WriteBatch:
         """This process's open write batch, once it is this writer's turn (one at a time)."""
