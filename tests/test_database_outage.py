@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,13 @@ from asgi_lifespan import LifespanManager
 from sqlalchemy import text
 
 from movie_collections.app import create_app
-from movie_collections.core.database import Database, DatabaseUnavailable, classify
+from movie_collections.core.database import (
+    Database,
+    DatabaseUnavailable,
+    ForeignKeyViolation,
+    UniqueViolation,
+    classify,
+)
 from movie_collections.core.migrate import upgrade_to_head
 from tests.conftest import PASSWORD, make_settings, movie, register
 from tests.private_services import PrivatePostgres, postgres_server_available
@@ -143,6 +150,55 @@ async def test_a_restart_while_idle_costs_no_request(
 def test_what_a_stopping_server_raises_is_unavailable(error: Exception) -> None:
     """What asyncpg raises while PostgreSQL stops (smart, fast or immediate) is a 503."""
     assert isinstance(classify(error), DatabaseUnavailable)
+
+
+def _sqlite_error(*statements: str) -> sqlite3.Error:
+    """What SQLite itself raises running the statements on a small schema."""
+    connection = sqlite3.connect(":memory:")
+    connection.execute("PRAGMA foreign_keys = ON")
+    connection.execute("CREATE TABLE p (id INTEGER PRIMARY KEY)")
+    connection.execute("CREATE TABLE c (id INTEGER UNIQUE NOT NULL REFERENCES p (id))")
+    connection.execute("INSERT INTO p VALUES (1)")
+    connection.execute("INSERT INTO c VALUES (1)")
+    try:
+        for statement in statements:
+            connection.execute(statement)
+    except sqlite3.Error as error:
+        return error
+    finally:
+        connection.close()
+    raise AssertionError("no error")
+
+
+@pytest.mark.parametrize(
+    ("statement", "expected"),
+    [
+        ("INSERT INTO c VALUES (1)", UniqueViolation),
+        ("INSERT INTO p VALUES (1)", UniqueViolation),  # the primary key
+        ("INSERT INTO c VALUES (2)", ForeignKeyViolation),
+        ("INSERT INTO c VALUES (NULL)", sqlite3.IntegrityError),  # a bug: 500
+        ("SELECT nothing FROM c", sqlite3.OperationalError),  # a bug: 500
+        ("SELECT 1 FROM gone", sqlite3.OperationalError),
+    ],
+)
+def test_sqlite_errors_are_classified_by_their_code(statement: str, expected: type) -> None:
+    """A unique key, a foreign key, or a statement SQLite cannot run (a 500, not an outage)."""
+    assert type(classify(_sqlite_error(statement))) is expected
+
+
+def test_a_locked_or_unreadable_sqlite_file_is_unavailable(tmp_path: Path) -> None:
+    locked = sqlite3.connect(tmp_path / "db", timeout=0)
+    locked.execute("CREATE TABLE t (x)")
+    holder = sqlite3.connect(tmp_path / "db")
+    holder.execute("BEGIN IMMEDIATE")
+    with pytest.raises(sqlite3.OperationalError) as busy:
+        locked.execute("BEGIN IMMEDIATE")
+    holder.close()
+    locked.close()
+    with pytest.raises(sqlite3.OperationalError) as cannot_open:
+        sqlite3.connect(tmp_path / "missing" / "db").execute("SELECT 1")
+    for error in (busy.value, cannot_open.value, sqlite3.OperationalError("database is locked")):
+        assert isinstance(classify(error), DatabaseUnavailable), error
 
 
 @pytest.mark.parametrize("how", ["terminated", "raised"])

@@ -131,10 +131,10 @@ _UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "28", "3D", "53", "57P")
 # And "not now, try again" on a sound connection: 57014 (statement timeout, e.g. waiting on a
 # row lock), class 40 (deadlock, serialization failure).
 _BUSY_SQLSTATE_PREFIXES = ("57014", "40")
+_SQLITE_UNIQUE_CODES = (sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
 # Driver errors that mean the same, by type: a connection the server closed or cut mid-operation
 # (InterfaceError, InternalClientError "cannot switch to state ..."), one that cannot be made.
 _UNAVAILABLE_TYPES = (
-    sqlite3.OperationalError,
     OSError,
     TimeoutError,
     asyncpg.InterfaceError,
@@ -150,10 +150,17 @@ _UNAVAILABLE_TYPES = (
 def classify(error: BaseException) -> BaseException:
     """A driver error as DatabaseUnavailable, UniqueViolation or ForeignKeyViolation, by type;
     anything else unchanged (a 500)."""
-    if isinstance(error, sqlite3.IntegrityError):
-        if "FOREIGN KEY" in str(error):
+    if isinstance(error, sqlite3.Error):
+        code = getattr(error, "sqlite_errorcode", None)
+        if code in _SQLITE_UNIQUE_CODES:
+            return UniqueViolation(str(error))
+        if code == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
             return ForeignKeyViolation(str(error))
-        return UniqueViolation(str(error))
+        # A statement SQLite cannot run (no such table or column: a bug, a 500) is an
+        # OperationalError like a locked, full or unreadable file (503): told apart by code.
+        if isinstance(error, sqlite3.OperationalError) and code != sqlite3.SQLITE_ERROR:
+            return DatabaseUnavailable(f"{type(error).__name__}: {error}")
+        return error
     if isinstance(error, asyncpg.UniqueViolationError):
         return UniqueViolation(str(error))
     if isinstance(error, asyncpg.ForeignKeyViolationError):
