@@ -88,7 +88,7 @@ psql "$POSTGRES_ADMIN_URL" -qc "CREATE DATABASE \"$database\""
 "$BIN/python" scripts/kube_local.py --image "$IMAGE" --ports "$port_1,$port_2" --out "$workdir" \
     --set REDIS_URL="$REDIS_URL" --set REDIS_KEY_PREFIX="$key_prefix" \
     --set MOVIES_API_URL="http://127.0.0.1:$upstream_port/api/v1/maya/movies/" \
-    --set MOVIES_API_USERNAME=kube --set FORWARDED_ALLOW_IPS=127.0.0.1 \
+    --set MOVIES_API_USERNAME=kube --set FORWARDED_ALLOW_IPS=127.0.0.1 --set ALLOWED_HOSTS=127.0.0.1 \
     --secret DATABASE_URL="${POSTGRES_ADMIN_URL%/*}/$database" \
     --secret SECRET_KEY="$("$BIN/python" -c 'import secrets; print(secrets.token_urlsafe(48))')" \
     --secret MOVIES_API_PASSWORD=kube-password

@@ -70,6 +70,16 @@ def test_every_configured_name_is_a_setting_or_read_by_the_server() -> None:
     assert "SECRET_KEY" not in config  # secrets go in the Secret, made outside git
 
 
+def test_the_api_answers_to_its_service_name() -> None:
+    """Callers in the cluster name the Service: a Host that ALLOWED_HOSTS lacks would be 400
+    (the default names only localhost)."""
+    config = documents("configmap.yaml")["ConfigMap"]["data"]
+    service = documents("api.yaml")["Service"]["metadata"]["name"]
+    allowed = Settings.model_construct(allowed_hosts=config["ALLOWED_HOSTS"]).allowed_host_names
+    assert allowed is not None
+    assert service in allowed
+
+
 def test_the_image_checks_liveness_and_runs_unprivileged_on_a_base_given_as_argument() -> None:
     containerfile = (ROOT / "Containerfile").read_text()
     assert containerfile.startswith("#")

@@ -143,12 +143,13 @@ def test_a_connection_that_never_sends_is_closed(server: ServerProcess) -> None:
 def test_beyond_the_concurrency_cap_requests_get_503_problem_with_retry_after(
     server: ServerProcess,
 ) -> None:
-    """Two requests held in flight (their bodies never come) fill the cap of 2."""
+    """Two requests held in flight (their bodies never come) fill the cap of 2. The probes
+    still answer: a liveness probe failing under load would have a busy process restarted."""
     held = stalled_posts(server, 2)
     try:
         refused = None
         for _ in range(200):
-            response = httpx.get(f"{server.url}/health/live", timeout=10)
+            response = httpx.get(f"{server.url}/openapi.json", timeout=10)
             if response.status_code != 200:
                 refused = response
                 break
@@ -158,6 +159,8 @@ def test_beyond_the_concurrency_cap_requests_get_503_problem_with_retry_after(
         assert refused.headers["content-type"] == "application/problem+json"
         assert refused.headers["retry-after"] == "1"
         assert refused.json()["status"] == 503
+        assert health_answers(server)
+        assert httpx.get(f"{server.url}/health/ready", timeout=10).status_code == 200
     finally:
         for sock in held:
             sock.close()

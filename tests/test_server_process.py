@@ -95,6 +95,32 @@ def test_what_the_machine_refuses_stops_with_one_line_not_a_traceback(
     assert says in last.lower(), result.stderr
 
 
+@pytest.mark.parametrize("workers", ["two", "0", "-1"])
+def test_a_bad_worker_count_stops_serve_with_one_line_and_spares_other_commands(
+    tmp_path: Path, workers: str
+) -> None:
+    import subprocess
+
+    from tests.processes import command_environment, movie_collections_command
+
+    def run(*arguments: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*movie_collections_command(), *arguments],
+            env=command_environment({"WEB_CONCURRENCY": workers}),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+            check=False,
+        )
+
+    refused = run("serve", "--port", "1")
+    assert refused.returncode == 2
+    assert "Traceback" not in refused.stderr
+    assert "WEB_CONCURRENCY" in refused.stderr.strip().splitlines()[-1], refused.stderr
+    assert run("--version").returncode == 0
+
+
 def test_help_documents_every_option() -> None:
     import subprocess
 

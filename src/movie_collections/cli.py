@@ -230,6 +230,17 @@ def _add_mock_upstream_parser(commands: Any) -> None:
     mock.set_defaults(handler=command_mock_upstream)
 
 
+def _worker_count(text: str) -> int:
+    """--workers, or WEB_CONCURRENCY (uvicorn's and gunicorn's name): a count, 1 or more."""
+    count = int(text) if text.strip().isdigit() else 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of worker processes (WEB_CONCURRENCY or --workers: "
+            "1 or more)"
+        )
+    return count
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="movie-collections",
@@ -244,8 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
     serve.add_argument(
         "--workers",
-        type=int,
-        default=int(os.environ.get("WEB_CONCURRENCY", "1")),
+        type=_worker_count,
+        default=os.environ.get("WEB_CONCURRENCY", "1"),  # read only by `serve`, as --workers
         help="worker processes (default $WEB_CONCURRENCY or 1)",
     )
     serve.add_argument(

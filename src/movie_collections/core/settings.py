@@ -320,7 +320,8 @@ class Settings(BaseSettings):
     http_max_concurrent_requests: int = Field(
         1024,
         ge=1,
-        description="Requests one worker process serves at once; more get 503 with Retry-After.",
+        description="Requests one worker process serves at once; more get 503 with Retry-After "
+        "(the health probes and /metrics are always served).",
     )
     operator_usernames: str = Field(
         "",

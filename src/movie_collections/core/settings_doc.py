@@ -16,7 +16,9 @@ HEADER = """# Configuration
 
 Settings come from environment variables, or a `.env` file in the working directory; names
 are case-insensitive. They are validated at start: a bad value stops the service with a
-message naming the setting. Durations take seconds or ISO 8601 (`PT24H`).
+message naming the setting. Durations take seconds or ISO 8601 (`PT24H`). `serve` also reads
+`WEB_CONCURRENCY`, its number of worker processes (default 1; `--workers` overrides it), and
+the container image `PORT`, the port it binds (default 8000).
 
 | Variable | Default | Meaning |
 | --- | --- | --- |
