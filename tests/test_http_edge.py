@@ -143,8 +143,8 @@ def test_a_connection_that_never_sends_is_closed(server: ServerProcess) -> None:
 def test_beyond_the_concurrency_cap_requests_get_503_problem_with_retry_after(
     server: ServerProcess,
 ) -> None:
-    """Two requests held in flight (their bodies never come) fill the cap of 2. The probes
-    still answer: a liveness probe failing under load would have a busy process restarted."""
+    """Two requests held in flight (their bodies never come) fill the cap of 2. The liveness
+    probe still answers: failing under load, it would have a busy process restarted."""
     held = stalled_posts(server, 2)
     try:
         refused = None
@@ -160,7 +160,6 @@ def test_beyond_the_concurrency_cap_requests_get_503_problem_with_retry_after(
         assert refused.headers["retry-after"] == "1"
         assert refused.json()["status"] == 503
         assert health_answers(server)
-        assert httpx.get(f"{server.url}/health/ready", timeout=10).status_code == 200
     finally:
         for sock in held:
             sock.close()

@@ -151,6 +151,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allowed_hosts=settings.allowed_host_names,
         # Probes and scrapes come by address (orchestrators, Prometheus), not by name.
         exempt_paths=health_paths | {METRICS_PATH},
+        uncapped_paths=frozenset({LIVE_PATH}),
     )
     app.add_middleware(RequestIdMiddleware)
     uncounted = frozenset() if settings.health_counts_in_request_count else health_paths

@@ -19,10 +19,10 @@ class AdmissionMiddleware:
     """Beyond `max_requests` in flight in this process, answers 503 with Retry-After at once
     rather than queueing work the process cannot finish in time. With `allowed_hosts` (names,
     or `*.domain` for its subdomains), answers 400 to any other Host, so links and redirects,
-    built from the Host, only ever name this service. `exempt_paths` (the probes and the
-    scrape: they come by address, cost next to nothing, and must answer under load, or a busy
-    process would be restarted) are served whatever the Host and beyond the cap. Two Host
-    lines are 400."""
+    built from the Host, only ever name this service; `exempt_paths` (the probes and the
+    scrape, which come by address) are served whatever the Host. `uncapped_paths` (the
+    liveness probe: no I/O) are served beyond the cap, or a busy process would be restarted.
+    Two Host lines are 400."""
 
     def __init__(
         self,
@@ -30,6 +30,7 @@ class AdmissionMiddleware:
         max_requests: int,
         allowed_hosts: frozenset[str] | None = None,
         exempt_paths: frozenset[str] = frozenset(),
+        uncapped_paths: frozenset[str] = frozenset(),
     ) -> None:
         self.app = app
         self.max_requests = max_requests
@@ -39,6 +40,7 @@ class AdmissionMiddleware:
         self.names = frozenset(name for name in allowed if not name.startswith("*."))
         self.suffixes = tuple(name[1:] for name in allowed if name.startswith("*."))
         self.exempt_paths = exempt_paths
+        self.uncapped_paths = uncapped_paths
         self.verdicts: dict[bytes, bool] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -52,25 +54,23 @@ class AdmissionMiddleware:
             )
             await response(scope, receive, send)
             return
-        if scope["path"] in self.exempt_paths:
-            await self.app(scope, receive, send)
-            return
-        host = hosts[0] if hosts else b""
-        allowed = self.verdicts.get(host)
-        if allowed is None:
-            name = host_name(host)
-            allowed = name is not None and (not self.check_hosts or self.allows(name))
-            if len(self.verdicts) < _KNOWN_HOSTS:
-                self.verdicts[host] = allowed
-        if not allowed:
-            # The refused name is not echoed: the answer must not reflect the Host either.
-            response = problem_response(
-                HTTPStatus.BAD_REQUEST,
-                "The Host header names no host this service answers for.",
-            )
-            await response(scope, receive, send)
-            return
-        if self.in_flight >= self.max_requests:
+        if scope["path"] not in self.exempt_paths:
+            host = hosts[0] if hosts else b""
+            allowed = self.verdicts.get(host)
+            if allowed is None:
+                name = host_name(host)
+                allowed = name is not None and (not self.check_hosts or self.allows(name))
+                if len(self.verdicts) < _KNOWN_HOSTS:
+                    self.verdicts[host] = allowed
+            if not allowed:
+                # The refused name is not echoed: the answer must not reflect the Host either.
+                response = problem_response(
+                    HTTPStatus.BAD_REQUEST,
+                    "The Host header names no host this service answers for.",
+                )
+                await response(scope, receive, send)
+                return
+        if self.in_flight >= self.max_requests and scope["path"] not in self.uncapped_paths:
             response = problem_response(
                 HTTPStatus.SERVICE_UNAVAILABLE,
                 "The server is at its concurrency limit; try again shortly.",

@@ -321,7 +321,7 @@ class Settings(BaseSettings):
         1024,
         ge=1,
         description="Requests one worker process serves at once; more get 503 with Retry-After "
-        "(the health probes and /metrics are always served).",
+        "(/health/live is always served).",
     )
     operator_usernames: str = Field(
         "",
