@@ -177,12 +177,12 @@ def _sqlite_error(*statements: str) -> sqlite3.Error:
         ("INSERT INTO p VALUES (1)", UniqueViolation),  # the primary key
         ("INSERT INTO c VALUES (2)", ForeignKeyViolation),
         ("INSERT INTO c VALUES (NULL)", sqlite3.IntegrityError),  # a bug: 500
-        ("SELECT nothing FROM c", sqlite3.OperationalError),  # a bug: 500
-        ("SELECT 1 FROM gone", sqlite3.OperationalError),
+        # As when the file was replaced by an empty one under the process (a restore).
+        ("SELECT 1 FROM gone", DatabaseUnavailable),
     ],
 )
 def test_sqlite_errors_are_classified_by_their_code(statement: str, expected: type) -> None:
-    """A unique key, a foreign key, or a statement SQLite cannot run (a 500, not an outage)."""
+    """A unique key, a foreign key, a file not as expected, or a bug (a 500)."""
     assert type(classify(_sqlite_error(statement))) is expected
 
 
@@ -197,7 +197,11 @@ def test_a_locked_or_unreadable_sqlite_file_is_unavailable(tmp_path: Path) -> No
     locked.close()
     with pytest.raises(sqlite3.OperationalError) as cannot_open:
         sqlite3.connect(tmp_path / "missing" / "db").execute("SELECT 1")
-    for error in (busy.value, cannot_open.value, sqlite3.OperationalError("database is locked")):
+    (tmp_path / "garbled").write_bytes(b"not a database, " * 1024)
+    with pytest.raises(sqlite3.DatabaseError) as garbled:
+        sqlite3.connect(tmp_path / "garbled").execute("SELECT 1 FROM sqlite_master")
+    refused = (busy.value, cannot_open.value, garbled.value)
+    for error in (*refused, sqlite3.OperationalError("database is locked")):
         assert isinstance(classify(error), DatabaseUnavailable), error
 
 

@@ -95,7 +95,7 @@ def test_what_the_machine_refuses_stops_with_one_line_not_a_traceback(
     assert says in last.lower(), result.stderr
 
 
-@pytest.mark.parametrize("workers", ["two", "0", "-1"])
+@pytest.mark.parametrize("workers", ["two", "0", "-1", "²"])
 def test_a_bad_worker_count_stops_serve_with_one_line_and_spares_other_commands(
     tmp_path: Path, workers: str
 ) -> None:

@@ -258,6 +258,57 @@ async def test_a_refused_write_is_answered_only_once_what_it_read_is_committed(
     assert stored(database) == {kept.hex: 1, other.hex: 1}
 
 
+class _UndoFails(sqlite3.Connection):
+    """A connection whose next savepoint rollback fails, as on an I/O error."""
+
+    fail_next_undo = False
+
+    def execute(self, sql: str, *parameters: object) -> sqlite3.Cursor:  # type: ignore[override]
+        if sql == "ROLLBACK TO write" and _UndoFails.fail_next_undo:
+            _UndoFails.fail_next_undo = False
+            raise sqlite3.OperationalError("disk I/O error")
+        return super().execute(sql, *parameters)
+
+
+async def test_a_failed_write_that_cannot_be_undone_alone_loses_the_batch(
+    database: Path, owner: uuid.UUID, outsider: SqliteWriteLock, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """Its savepoint rollback fails: committing the batch would keep what the failed write
+    did, so the whole batch is rolled back and each of its writes answers 503."""
+    connect = sqlite3.connect
+    monkeypatch.setattr(
+        sqlite3, "connect", lambda *a, **k: connect(*a, **{**k, "factory": _UndoFails})
+    )
+    settings = make_settings(f"sqlite:///{database}", tmp_path / "data", sqlite_busy_timeout=5)
+    writer = Database(settings)
+    before, failing = uuid.uuid4(), uuid.uuid4()
+
+    async def create_then_refuse(connection: Connection) -> None:
+        for step in create(failing, owner, 2):
+            await step(connection)
+        _UndoFails.fail_next_undo = True
+        raise LookupError("refused")
+
+    try:
+        await outsider.acquire()  # both writes queue, and take their turns in one batch
+        try:
+            writes = [
+                asyncio.ensure_future(write(writer, steps))
+                for steps in (create(before, owner, 1), [create_then_refuse])
+            ]
+            await asyncio.sleep(0.3)
+        finally:
+            outsider.release()
+        results = await asyncio.gather(*writes, return_exceptions=True)
+        assert [type(result) for result in results] == [DatabaseUnavailable] * 2
+        assert stored(database) == {}
+        await write(writer, create(before, owner, 1))  # the next batch is a new one
+        assert stored(database) == {before.hex: 1}
+    finally:
+        await writer.close()
+
+
 async def test_a_writer_that_gave_up_on_the_lock_leaves_it_whole_to_the_next(
     database: Path, outsider: SqliteWriteLock
 ) -> None:

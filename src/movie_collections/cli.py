@@ -232,7 +232,8 @@ def _add_mock_upstream_parser(commands: Any) -> None:
 
 def _worker_count(text: str) -> int:
     """--workers, or WEB_CONCURRENCY (uvicorn's and gunicorn's name): a count, 1 or more."""
-    count = int(text) if text.strip().isdigit() else 0
+    digits = text.strip()
+    count = int(digits) if digits.isascii() and digits.isdigit() else 0
     if count < 1:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a number of worker processes (WEB_CONCURRENCY or --workers: "
@@ -256,7 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--workers",
         type=_worker_count,
-        default=os.environ.get("WEB_CONCURRENCY", "1"),  # read only by `serve`, as --workers
+        # Read only by `serve`, as --workers would be; empty, as compose files set it: unset.
+        default=os.environ.get("WEB_CONCURRENCY", "").strip() or "1",
         help="worker processes (default $WEB_CONCURRENCY or 1)",
     )
     serve.add_argument(

@@ -132,6 +132,7 @@ _UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "28", "3D", "53", "57P")
 # row lock), class 40 (deadlock, serialization failure).
 _BUSY_SQLSTATE_PREFIXES = ("57014", "40")
 _SQLITE_UNIQUE_CODES = (sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
+_SQLITE_DAMAGED_CODES = (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT)
 # Driver errors that mean the same, by type: a connection the server closed or cut mid-operation
 # (InterfaceError, InternalClientError "cannot switch to state ..."), one that cannot be made.
 _UNAVAILABLE_TYPES = (
@@ -148,17 +149,19 @@ _UNAVAILABLE_TYPES = (
 
 
 def classify(error: BaseException) -> BaseException:
-    """A driver error as DatabaseUnavailable, UniqueViolation or ForeignKeyViolation, by type;
-    anything else unchanged (a 500)."""
+    """A driver error as DatabaseUnavailable, UniqueViolation or ForeignKeyViolation, by type
+    (and SQLite's code); anything else unchanged (a 500)."""
     if isinstance(error, sqlite3.Error):
         code = getattr(error, "sqlite_errorcode", None)
         if code in _SQLITE_UNIQUE_CODES:
             return UniqueViolation(str(error))
         if code == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
             return ForeignKeyViolation(str(error))
-        # A statement SQLite cannot run (no such table or column: a bug, a 500) is an
-        # OperationalError like a locked, full or unreadable file (503): told apart by code.
-        if isinstance(error, sqlite3.OperationalError) and code != sqlite3.SQLITE_ERROR:
+        # A locked, full, unopenable, replaced (no such table) or damaged file; other
+        # integrity errors (NOT NULL, CHECK) are bugs: 500.
+        if isinstance(error, sqlite3.OperationalError) or (
+            code is not None and code & 0xFF in _SQLITE_DAMAGED_CODES
+        ):
             return DatabaseUnavailable(f"{type(error).__name__}: {error}")
         return error
     if isinstance(error, asyncpg.UniqueViolationError):
@@ -332,6 +335,26 @@ class _SqliteConnection(Connection):
             self.raw.cursor().executemany(compiled.sql, [compiled.values(row) for row in rows])
         except sqlite3.Error as error:
             raise classify(error) from error
+
+
+def _run(raw: sqlite3.Connection, sql: str) -> None:
+    try:
+        raw.execute(sql)
+    except sqlite3.Error as error:
+        raise classify(error) from error
+
+
+def _undo_write(raw: sqlite3.Connection) -> bool:
+    """Roll a failed write back to its savepoint; False when the batch is lost with it."""
+    if not raw.in_transaction:
+        return False
+    try:
+        raw.execute("ROLLBACK TO write")
+        raw.execute("RELEASE write")
+    except sqlite3.Error:
+        logger.warning("a write's savepoint could not be rolled back", exc_info=True)
+        return False  # the batch's connection rolls back the whole transaction
+    return True
 
 
 class _PostgresConnection(Connection):
@@ -537,23 +560,23 @@ class Database:
         batch = await self._write_turn()
         raw = batch.raw
         refusal: Exception | None = None
+        kept = False  # whether the batch can go on after this write
         try:
-            raw.execute("SAVEPOINT write")
+            _run(raw, "SAVEPOINT write")
             try:
                 yield _SqliteConnection(raw, self.compile)
             except BaseException as error:
-                if raw.in_transaction:
-                    raw.execute("ROLLBACK TO write")
+                kept = _undo_write(raw)
                 if not isinstance(error, Exception):  # cancelled: nobody waits for the answer
                     raise
                 refusal = error
-            finally:
-                if raw.in_transaction:
-                    raw.execute("RELEASE write")
+            else:
+                _run(raw, "RELEASE write")
+                kept = True
         finally:
-            # SQLite rolls back the whole transaction on some errors (disk full, I/O):
-            # every write of the batch is lost, this one's error says why.
-            if raw.in_transaction:
+            # SQLite rolls back the whole transaction on some errors (disk full, I/O), and a
+            # write that cannot be undone alone undoes it: every write of the batch is lost.
+            if kept and raw.in_transaction:
                 self._end_write(batch)
             else:
                 self._end_batch(batch, DatabaseUnavailable("the write batch was rolled back"))
