@@ -175,7 +175,12 @@ def test_status_headers_are_documented(schema: dict[str, Any]) -> None:
     assert "Idempotent-Replayed" in headers_of(schema, "post", "/collection/", "201")
     assert "ETag" in headers_of(schema, "get", COLLECTION, "304")
     assert "ETag" in headers_of(schema, "get", COLLECTION, "200")
-    for method, path in [("put", COLLECTION), ("delete", COLLECTION), ("delete", MOVIE)]:
+    for method, path in [
+        ("get", COLLECTION),
+        ("put", COLLECTION),
+        ("delete", COLLECTION),
+        ("delete", MOVIE),
+    ]:
         assert "ETag" in headers_of(schema, method, path, "412")
 
 

@@ -169,6 +169,25 @@ async def test_if_none_match_answers_304_without_a_body_until_it_changes(
     assert fresh.headers["ETag"] != etag
 
 
+async def test_a_read_with_if_match_is_412_unless_it_names_the_current_version(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    """RFC 9110, 13.1.1 and 13.2.2: If-Match holds for any method, and is evaluated first."""
+    collection_id = await create(client, auth)
+    path = f"/collection/{collection_id}/"
+    stale = (await client.get(path, headers=auth)).headers["ETag"]
+    current = (await client.put(path, json={"title": "new"}, headers=auth)).headers["ETag"]
+    refused = await client.get(path, headers={**auth, "If-Match": stale})
+    assert refused.status_code == 412
+    assert refused.headers["ETag"] == current
+    for header in (current, f'"other", {current}', "*"):
+        read = await client.get(path, headers={**auth, "If-Match": header})
+        assert read.status_code == 200, header
+        assert read.json()["title"] == "new"
+    both = {**auth, "If-Match": stale, "If-None-Match": current}
+    assert (await client.get(path, headers=both)).status_code == 412
+
+
 async def test_without_headers_writes_behave_as_the_spec_says(
     client: httpx.AsyncClient, auth: dict[str, str]
 ) -> None:

@@ -62,8 +62,8 @@ IF_MATCH = "If-Match"
 IF_NONE_MATCH = "If-None-Match"
 IDEMPOTENCY_KEY = "Idempotency-Key"
 _HEADER_DESCRIPTIONS = {
-    IF_MATCH: "Only change the collection if its ETag is one of these (or `*`); otherwise 412 "
-    "with the current ETag.",
+    IF_MATCH: "Only act on the collection (read or change it) if its ETag is one of these (or "
+    "`*`); otherwise 412 with the current ETag.",
     IF_NONE_MATCH: "On GET, 304 without a body if the collection still has one of these ETags; "
     "on a change, 412 if it has one of them (`*`: any).",
     IDEMPOTENCY_KEY: "A unique key per intended create (e.g. a UUID). Retrying with the same "
@@ -393,9 +393,9 @@ async def import_collections(user_id: WritingUserId, request: Request) -> Respon
 @router.get(
     "/{collection_uuid}/",
     response_model=CollectionDetail,
-    responses=_with_etag(401, 404, 503, not_modified=True),
+    responses=_with_etag(401, 404, 412, 503, not_modified=True),
     summary="One of my collections with its movies, in order",
-    openapi_extra=_reads_header(IF_NONE_MATCH),
+    openapi_extra=_reads_header(IF_MATCH, IF_NONE_MATCH),
 )
 async def get_collection(
     collection_uuid: CollectionId,
@@ -403,12 +403,16 @@ async def get_collection(
     request: Request,
 ) -> Response:
     """The collection's title, description and movies in the order given, with its `ETag`;
-    304 without a body when `If-None-Match` names the current version."""
+    304 without a body when `If-None-Match` names the current version, 412 when `If-Match`
+    does not (RFC 9110, 13.2.2: If-Match first)."""
     container = get_container(request)
     collection_id = service.parse_collection_id(collection_uuid)
     found = await service.get_collection(
         container.database, container.versions, container.detail_answers, user_id, collection_id
     )
+    if_match = parse_if_match(_header(request, IF_MATCH), collection_id)
+    if if_match is not None and not if_match.allows(found.version):
+        raise service.stale(collection_id, found.version)
     if_none_match = _header(request, IF_NONE_MATCH)
     if if_none_match_hits(if_none_match, collection_id, found.version):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": found.etag})

@@ -76,7 +76,8 @@ async def _not_found(connection: Connection, owner_id: uuid.UUID) -> NotFound | 
     return NotFound(COLLECTION_NOT_FOUND)
 
 
-def _stale(collection_id: uuid.UUID, version: int) -> PreconditionFailed:
+def stale(collection_id: uuid.UUID, version: int) -> PreconditionFailed:
+    """412 naming the current version."""
     return PreconditionFailed(
         "The collection's version fails the request's If-Match or If-None-Match: it has "
         "changed since you read it, or it exists; fetch it again and retry.",
@@ -222,7 +223,7 @@ async def lock(
     if version is None:
         raise await _not_found(connection, owner_id)
     if not conditions.allow(collection_id, version):
-        raise _stale(collection_id, version)
+        raise stale(collection_id, version)
     return version
 
 
