@@ -6,6 +6,7 @@ Each attack runs while another client asks `/health/live`, which must still answ
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -111,6 +112,18 @@ def test_an_80_mb_header_is_refused_before_it_is_read(server: ServerProcess) -> 
     assert sent < BIG_HEADER_BYTES // 4
     assert answer == b"" or answer.startswith(b"HTTP/1.1 431 ")
     assert health_answers(server)
+
+
+def test_a_request_the_server_cannot_parse_is_a_400_problem(server: ServerProcess) -> None:
+    with connect(server) as sock:
+        sock.sendall(b"GET /health/live HTTP/1.1\r\nHost 127.0.0.1\r\n\r\n")  # no colon
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 ")
+    assert b"content-type: application/problem+json" in head.lower()
+    assert json.loads(body)["status"] == 400
 
 
 def test_a_head_dripped_a_byte_at_a_time_is_cut_off(server: ServerProcess) -> None:

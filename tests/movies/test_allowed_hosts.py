@@ -80,6 +80,7 @@ async def test_a_star_allows_every_host(
         (b"A.Example:80", "a.example"),
         (b"[::1]:8000", "::1"),
         (b"localhost:", "localhost"),
+        (b"LocalHost.:8000", "localhost"),  # fully qualified: the same name
         (b"", ""),
         # Not `host[:port]`: no name (RFC 3986 3.2.2; IPv6 only in brackets).
         *((bad, None) for bad in (b"::1", b"[::1", b"[zz::1]:80", b"[::1]x", b"a b")),

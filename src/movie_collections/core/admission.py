@@ -89,8 +89,9 @@ class AdmissionMiddleware:
 
 
 def host_name(host_header: bytes) -> str | None:
-    """The name of a Host header, lower-case, without port or IPv6 brackets; None when the
-    value is not `host[:port]` (RFC 9110 7.2, RFC 3986 3.2.2), which is 400 (RFC 9112 3.2)."""
+    """The name of a Host header, lower-case, without port, IPv6 brackets or the trailing dot
+    of a fully qualified name; None when the value is not `host[:port]` (RFC 9110 7.2,
+    RFC 3986 3.2.2), which is 400 (RFC 9112 3.2)."""
     host = host_header.decode("latin-1").strip().lower()
     if host.startswith("["):
         name, bracket, rest = host[1:].partition("]")
@@ -99,6 +100,7 @@ def host_name(host_header: bytes) -> str | None:
         name = host.split(":", 1)[0]
         rest = host[len(name) :]
         valid = _REG_NAME.fullmatch(name) is not None
+        name = name.removesuffix(".")  # `localhost.` is `localhost` (RFC 1034 3.1)
     return name if valid and _is_port(rest) else None
 
 

@@ -106,6 +106,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             return
         self.data_received(data[within:])
 
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's own refusals (a malformed request) as problem+json, like every answer."""
+        self.transport.write(_closing_problem(400, "Bad Request", msg))
+        self.transport.close()
+
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._arm_head_timer()
