@@ -17,11 +17,15 @@ class Store:
         self.values = {"a": 1, "b": 2, "c": 3}
         self.fetched: list[tuple[str, ...]] = []
         self.fail = False
+        self.gate: asyncio.Event | None = None  # set: fetches end only once it is open
 
     async def fetch(self, keys: Sequence[str]) -> Mapping[str, int]:
         self.fetched.append(tuple(keys))
         found = {key: self.values[key] for key in keys if key in self.values}  # read at start
-        await asyncio.sleep(0.02)
+        if self.gate is None:
+            await asyncio.sleep(0.02)
+        else:
+            await self.gate.wait()
         if self.fail:
             raise ConnectionError("store unreachable")
         return found
@@ -73,9 +77,10 @@ async def test_a_failed_fetch_fails_its_own_callers_only() -> None:
 
 async def test_a_cancelled_caller_leaves_the_fetch_to_the_others() -> None:
     store = Store()
+    store.gate = asyncio.Event()  # no fetch ends before the cancellations (a busy machine)
     batches = FreshBatches(store.fetch)
     leader = asyncio.create_task(batches.get("a"))
-    await asyncio.sleep(0.005)
+    await asyncio.sleep(0)  # its fetch is running
     waiting = [asyncio.create_task(batches.get(key)) for key in ("b", "c")]
     await asyncio.sleep(0)
     leader.cancel()  # the caller whose own fetch is running goes away
@@ -84,5 +89,6 @@ async def test_a_cancelled_caller_leaves_the_fetch_to_the_others() -> None:
         await leader
     with pytest.raises(asyncio.CancelledError):
         await waiting[0]
+    store.gate.set()
     assert await waiting[1] == 3
     assert await batches.get("a") == 1  # nothing is left running or stuck
