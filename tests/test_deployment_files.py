@@ -80,6 +80,17 @@ def test_the_api_answers_to_its_service_name() -> None:
     assert service in allowed
 
 
+def test_the_data_dir_is_on_a_writable_volume() -> None:
+    """The root filesystem is read-only; the rate limits fall back to DATA_DIR when Redis is
+    down, so it must be on a mounted volume."""
+    config = documents("configmap.yaml")["ConfigMap"]["data"]
+    deployment = documents("api.yaml")["Deployment"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    mounts = [Path(mount["mountPath"]) for mount in container["volumeMounts"]]
+    assert any(Path(config["DATA_DIR"]).is_relative_to(mount) for mount in mounts)
+
+
 def test_the_image_checks_liveness_and_runs_unprivileged_on_a_base_given_as_argument() -> None:
     containerfile = (ROOT / "Containerfile").read_text()
     assert containerfile.startswith("#")

@@ -195,6 +195,32 @@ async def test_unreachable_redis_falls_back_to_the_local_limit(
         _assert_429(await _login(client, "fallback"))
 
 
+async def test_a_fallback_that_cannot_be_written_is_503_and_leaves_nothing_once_redis_is_back(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A read-only DATA_DIR (a container's root filesystem) while Redis is down: the limits
+    cannot be checked, so 503, not 500; once Redis answers again, so does everything."""
+    from tests.processes import PrivateRedis, free_port
+
+    port = free_port()
+    settings = settings_with(database_url, tmp_path, redis_url=f"redis://127.0.0.1:{port}/0")
+    settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
+    (settings.resolved_data_dir / "rate_limits.db").mkdir()  # cannot be opened as a file
+    redis = PrivateRedis(tmp_path / "redis", port=port)
+    try:
+        async with client_for(settings) as client:
+            credentials = {"username": "fallback", "password": PASSWORD}
+            assert (await client.post("/register/", json=credentials)).status_code == 503
+            assert (await client.post("/login/", json=credentials)).status_code == 503
+            redis.start()
+            await asyncio.sleep(1.5)  # the store retries Redis a second after a failure
+            assert (await client.post("/register/", json=credentials)).status_code == 201
+            assert (await _login(client, "fallback")).status_code == 401
+            assert (await client.post("/login/", json=credentials)).status_code == 200
+    finally:
+        redis.kill()
+
+
 @pytest.mark.slow
 def test_local_limit_is_exact_across_worker_processes(tmp_path: Path) -> None:
     environment = {

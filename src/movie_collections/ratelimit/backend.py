@@ -83,11 +83,15 @@ class LocalRateLimitStore:
     async def hit(self, limits: Sequence[Limit], window_ms: int, hit_id: str = "") -> int:
         try:
             return await anyio.to_thread.run_sync(self._hit_sync, limits, window_ms, hit_id)
-        except sqlite3.Error as error:  # a full disk, a lock held too long: 503
+        except (sqlite3.Error, OSError) as error:  # full, locked too long, read-only: 503
             raise classify(error) from error
 
     async def release(self, limits: Sequence[Limit], hit_id: str) -> None:
-        await anyio.to_thread.run_sync(self._release_sync, limits, hit_id)
+        """At best: a hit not taken back only counts until its window ends."""
+        try:
+            await anyio.to_thread.run_sync(self._release_sync, limits, hit_id)
+        except (sqlite3.Error, OSError):
+            logger.warning("a rate-limit hit could not be taken back", exc_info=True)
 
     def _release_sync(self, limits: Sequence[Limit], hit_id: str) -> None:
         with self._lock:
@@ -207,8 +211,9 @@ class RedisRateLimitStore:
                 return int(await self._script(keys=keys, args=arguments))
             except (RedisError, OSError) as error:
                 self._failed(error)
-        self._fallback_used = True
-        return await self._fallback.hit(limits, window_ms, hit_id)
+        wait = await self._fallback.hit(limits, window_ms, hit_id)
+        self._fallback_used = True  # its hits may need taking back from now on
+        return wait
 
     async def release(self, limits: Sequence[Limit], hit_id: str) -> None:
         if time.monotonic() >= self._paused_until:
