@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 from datetime import timedelta
 from functools import cached_property
@@ -482,10 +483,13 @@ class Settings(BaseSettings):
 
     @property
     def async_database_url(self) -> str:
-        """DATABASE_URL with the async driver of the Alembic migrations (aiosqlite or asyncpg)."""
+        """DATABASE_URL with the async driver of the Alembic migrations (aiosqlite or asyncpg).
+        libpq's `sslmode=`, which asyncpg reads from a URL, is `ssl=` to SQLAlchemy's dialect."""
         scheme, rest = self.database_url.split(":", 1)
         base = scheme.split("+", 1)[0]
         driver = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
+        if base != "sqlite":
+            rest = re.sub(r"([?&])sslmode=", r"\1ssl=", rest)
         return driver.get(base, "postgresql+asyncpg") + ":" + rest
 
     @property

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 from http import HTTPStatus
 from pathlib import Path
 from typing import Literal
 
+from alembic.script import ScriptDirectory
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
 
 from movie_collections.container import Container, get_container
+from movie_collections.core.database import DatabaseUnavailable
 from movie_collections.core.errors import PROBLEM_MEDIA_TYPE, problem_responses
+from movie_collections.core.migrate import alembic_config
 from movie_collections.core.openapi import operation_id
 from movie_collections.core.request_id import current_request_id
 
@@ -28,7 +32,7 @@ CHECK_TIMEOUT_SECONDS = 2.0
 # Bytes a writable store must be able to allocate (a SQLite page, a counter file).
 PROBE_BYTES = 4096
 
-CheckState = Literal["ok", "unavailable", "not_writable"]
+CheckState = Literal["ok", "unavailable", "not_writable", "not_migrated"]
 _NOT_READY = "A store is unavailable: the problem's `checks` names each store's state."
 
 
@@ -86,16 +90,33 @@ async def ready(request: Request) -> Readiness | JSONResponse:
 
 
 _PING = text("SELECT 1")
+_SCHEMA_VERSIONS = text("SELECT version_num FROM alembic_version")
+
+
+@functools.cache
+def _older_revisions() -> frozenset[str]:
+    """The migrations this code knows, but its head: a database at one of them is behind."""
+    scripts = ScriptDirectory.from_config(alembic_config(""))
+    head = scripts.get_current_head()
+    return frozenset(script.revision for script in scripts.walk_revisions()) - {head}
 
 
 async def _check_database(container: Container) -> CheckState:
+    """Answers, and its schema is not behind this code's (`migrate` not run yet would be 500s
+    behind a ready probe). A revision this code does not know is a newer release's: ready."""
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
             async with container.database.transaction() as connection:
                 await connection.execute(_PING)
+                try:
+                    versions = {row[0] for row in await connection.fetch(_SCHEMA_VERSIONS)}
+                except DatabaseUnavailable:
+                    raise
+                except Exception:  # no such table: never migrated
+                    return "not_migrated"
     except Exception:
         return "unavailable"
-    return "ok"
+    return "ok" if versions and not versions & _older_revisions() else "not_migrated"
 
 
 async def _check_redis(container: Container) -> CheckState:

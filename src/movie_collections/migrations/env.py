@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
@@ -15,6 +16,10 @@ from movie_collections.core.database import Base, create_private_file
 from movie_collections.core.settings import Settings
 from movie_collections.idempotency import models as _idempotency_models  # noqa: F401
 
+# Two runs at once (a migration Job beside `serve --migrate`) take turns on PostgreSQL: the
+# second finds the schema up to date. (On SQLite, BEGIN IMMEDIATE already serialises them.)
+_MIGRATION_LOCK = 0x6D6F7669655F636F  # any constant of this application's own
+
 
 def _run(connection: Connection) -> None:
     context.configure(
@@ -24,6 +29,8 @@ def _run(connection: Connection) -> None:
         compare_type=True,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
         context.run_migrations()
 
 

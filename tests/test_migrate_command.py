@@ -1,0 +1,67 @@
+"""`movie-collections migrate` as deployments run it: two at once on one PostgreSQL database
+(a migration Job beside `serve --migrate`), and with libpq's `sslmode` in DATABASE_URL."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from movie_collections.core.settings import Settings
+from tests.processes import command_environment, movie_collections_command
+from tests.services import (
+    create_postgres_database,
+    drop_postgres_database,
+    postgres_reachable,
+    skip_or_fail,
+)
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def empty_postgres() -> Iterator[str]:
+    if not postgres_reachable():
+        skip_or_fail("PostgreSQL is not reachable on 127.0.0.1:5432")
+    url = create_postgres_database("mc_migrate")
+    try:
+        yield url
+    finally:
+        drop_postgres_database(url)
+
+
+def _migrate(url: str, cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*movie_collections_command(), "migrate"],
+        env=command_environment({"DATABASE_URL": url}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=cwd,
+    )
+
+
+def test_two_migrations_at_once_take_turns(empty_postgres: str, tmp_path: Path) -> None:
+    for round_ in range(3):  # without the lock, one of two failed in most rounds
+        url = empty_postgres if round_ == 0 else create_postgres_database("mc_migrate")
+        try:
+            runs = [_migrate(url, tmp_path) for _ in range(2)]
+            outputs = [run.communicate(timeout=120)[0] for run in runs]
+            assert [run.returncode for run in runs] == [0, 0], outputs
+        finally:
+            if url != empty_postgres:
+                drop_postgres_database(url)
+
+
+def test_libpq_sslmode_in_the_url_migrates(empty_postgres: str, tmp_path: Path) -> None:
+    url = f"{empty_postgres}?sslmode=disable"
+    run = _migrate(url, tmp_path)
+    output = run.communicate(timeout=120)[0]
+    assert run.returncode == 0, output
+
+
+def test_sslmode_is_ssl_to_the_migrations_driver() -> None:
+    settings = Settings.model_construct(database_url="postgresql://u@h/d?a=1&sslmode=require")
+    assert settings.async_database_url == "postgresql+asyncpg://u@h/d?a=1&ssl=require"
