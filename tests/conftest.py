@@ -49,6 +49,18 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture
+def unmigrated_postgres() -> Iterator[str]:
+    """A PostgreSQL database of this test's own, with no schema yet."""
+    if not postgres_reachable():
+        skip_or_fail("PostgreSQL is not reachable on 127.0.0.1:5432")
+    url = create_postgres_database("mc_empty")
+    try:
+        yield url
+    finally:
+        drop_postgres_database(url)
+
+
 @pytest.fixture(scope="session")
 def postgres_database() -> Iterator[str]:
     """A fresh PostgreSQL database for this session, migrated once, dropped at the end."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg  # type: ignore[import-untyped]
@@ -16,12 +15,6 @@ from movie_collections.app import create_app
 from movie_collections.core.migrate import alembic_config, upgrade_to_head
 from tests.conftest import make_settings, register
 from tests.processes import free_port
-from tests.services import (
-    create_postgres_database,
-    drop_postgres_database,
-    postgres_reachable,
-    skip_or_fail,
-)
 
 
 async def test_live_and_ready_need_no_token(client: httpx.AsyncClient) -> None:
@@ -83,17 +76,6 @@ async def test_ready_names_the_failed_dependency(database_url: str, tmp_path: Pa
         }
         assert "redis" in body["detail"]
         assert (await client.get("/health/live")).status_code == 200
-
-
-@pytest.fixture
-def unmigrated_postgres() -> Iterator[str]:
-    if not postgres_reachable():
-        skip_or_fail("PostgreSQL is not reachable on 127.0.0.1:5432")
-    url = create_postgres_database("mc_ready")
-    try:
-        yield url
-    finally:
-        drop_postgres_database(url)
 
 
 @pytest.mark.postgres

@@ -4,32 +4,15 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from movie_collections.core.settings import Settings
 from tests.processes import command_environment, movie_collections_command
-from tests.services import (
-    create_postgres_database,
-    drop_postgres_database,
-    postgres_reachable,
-    skip_or_fail,
-)
+from tests.services import create_postgres_database, drop_postgres_database
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def empty_postgres() -> Iterator[str]:
-    if not postgres_reachable():
-        skip_or_fail("PostgreSQL is not reachable on 127.0.0.1:5432")
-    url = create_postgres_database("mc_migrate")
-    try:
-        yield url
-    finally:
-        drop_postgres_database(url)
 
 
 def _migrate(url: str, cwd: Path) -> subprocess.Popen[str]:
@@ -43,20 +26,20 @@ def _migrate(url: str, cwd: Path) -> subprocess.Popen[str]:
     )
 
 
-def test_two_migrations_at_once_take_turns(empty_postgres: str, tmp_path: Path) -> None:
+def test_two_migrations_at_once_take_turns(unmigrated_postgres: str, tmp_path: Path) -> None:
     for round_ in range(3):  # without the lock, one of two failed in most rounds
-        url = empty_postgres if round_ == 0 else create_postgres_database("mc_migrate")
+        url = unmigrated_postgres if round_ == 0 else create_postgres_database("mc_migrate")
         try:
             runs = [_migrate(url, tmp_path) for _ in range(2)]
             outputs = [run.communicate(timeout=120)[0] for run in runs]
             assert [run.returncode for run in runs] == [0, 0], outputs
         finally:
-            if url != empty_postgres:
+            if url != unmigrated_postgres:
                 drop_postgres_database(url)
 
 
-def test_libpq_sslmode_in_the_url_migrates(empty_postgres: str, tmp_path: Path) -> None:
-    url = f"{empty_postgres}?sslmode=disable"
+def test_libpq_sslmode_in_the_url_migrates(unmigrated_postgres: str, tmp_path: Path) -> None:
+    url = f"{unmigrated_postgres}?sslmode=disable"
     run = _migrate(url, tmp_path)
     output = run.communicate(timeout=120)[0]
     assert run.returncode == 0, output
