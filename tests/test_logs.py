@@ -14,6 +14,7 @@ from asgi_lifespan import LifespanManager
 from movie_collections.app import create_app
 from movie_collections.core.logs import configure_logging
 from tests.conftest import make_settings, register
+from tests.security_helpers import client_for
 
 
 @pytest.fixture(autouse=True)
@@ -115,3 +116,25 @@ def test_driver_loggers_stay_quiet_at_debug(capsys: pytest.CaptureFixture[str]) 
         "ours at debug",
         "a driver warning",
     ]
+
+
+async def test_an_outage_answered_by_every_request_is_a_few_lines(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database down: each request is a 503, but the log says so once per 5 s, then how
+    many it left out."""
+    from movie_collections.core import errors
+
+    clock = [0.0]
+    throttled = errors.Throttled(errors.logger, seconds=5, clock=lambda: clock[0])
+    monkeypatch.setattr(errors, "_UNAVAILABLE_LOG", throttled)
+    unreachable = "postgresql://postgres@127.0.0.1:9/nothing_listens_here"
+    async with client_for(make_settings(unreachable, tmp_path / "data")) as client:
+        credentials = {"username": "someone", "password": "a-long-password-1"}
+        for _ in range(20):
+            assert (await client.post("/login/", json=credentials)).status_code == 503
+        clock[0] += 5
+        assert (await client.post("/login/", json=credentials)).status_code == 503
+    lines = [r.getMessage() for r in caplog.records if "database unavailable" in r.getMessage()]
+    assert len(lines) == 2, lines
+    assert lines[1].endswith("(19 more like it since the last line)")

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from movie_collections.core.database import DatabaseUnavailable
+from movie_collections.core.logs import Throttled
 from movie_collections.core.metrics import REFUSALS
 from movie_collections.core.request_id import current_request_id
 
@@ -315,8 +316,11 @@ async def _validation_error(_request: Request, error: Exception) -> JSONResponse
     )
 
 
+_UNAVAILABLE_LOG = Throttled(logger, seconds=5)
+
+
 async def _database_unavailable(_request: Request, error: Exception) -> JSONResponse:
-    logger.error("database unavailable: %s", error)
+    _UNAVAILABLE_LOG.error("database unavailable: %s", error)
     return problem_response(
         HTTPStatus.SERVICE_UNAVAILABLE,
         "The database is unavailable; try again shortly.",

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
-from typing import Literal
+import math
+import time
+from collections.abc import Callable
+from typing import Any, Literal
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -68,3 +71,28 @@ def configure_logging(
         server_logger.propagate = True
     # Turned on on purpose, so written even when LOG_LEVEL is above INFO.
     logging.getLogger(ACCESS_LOGGER).setLevel(logging.INFO if access_log else logging.NOTSET)
+
+
+class Throttled:
+    """An error line at most every `seconds`, the next one saying how many were left out: an
+    outage answered by every request must not become thousands of identical lines a second."""
+
+    def __init__(
+        self, logger: logging.Logger, seconds: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.logger = logger
+        self.seconds = seconds
+        self.clock = clock
+        self.next_at = -math.inf
+        self.left_out = 0
+
+    def error(self, message: str, *arguments: Any) -> None:
+        now = self.clock()
+        if now < self.next_at:
+            self.left_out += 1
+            return
+        if self.left_out:
+            message += " (%d more like it since the last line)"
+            arguments = (*arguments, self.left_out)
+        self.logger.error(message, *arguments)
+        self.next_at, self.left_out = now + self.seconds, 0
