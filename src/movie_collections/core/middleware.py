@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import re
 from http import HTTPStatus
@@ -134,7 +135,8 @@ def _declared_length(scope: Scope) -> int | None:
 
 
 class UnhandledErrorMiddleware:
-    """The last line of defence: an error nobody handled becomes a logged 500 problem."""
+    """The last line of defence: an error nobody handled becomes a logged 500 problem, and a
+    request the server cuts off (its graceful shutdown timed out) a 503 problem."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -157,6 +159,17 @@ class UnhandledErrorMiddleware:
             if response_started:
                 raise
             await unexpected_error_response(error)(scope, receive, send)
+        except asyncio.CancelledError:
+            if response_started:
+                raise
+            # The task ends here, answered: otherwise uvicorn logs a traceback and sends a
+            # text/plain 500 for what is only a shutdown.
+            response = problem_response(
+                HTTPStatus.SERVICE_UNAVAILABLE,
+                "The server is shutting down; try again.",
+                headers={"Retry-After": "1"},
+            )
+            await response(scope, receive, send)
 
 
 class HeadMiddleware:
