@@ -7,6 +7,7 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -70,24 +71,46 @@ def test_bad_setting_stops_with_a_clear_message(tmp_path: Path) -> None:
         (["migrate"], {"DATABASE_URL": "postgresql://postgres@127.0.0.1:1/x"}, "schema"),
         (["migrate"], {"DATABASE_URL": "sqlite:////proc/no-such-folder/app.db"}, "/proc/"),
         (["serve", "--port", "1"], {"DATA_DIR": "/proc/no-such-folder"}, "/proc/"),
+        # Each worker would have an in-memory database of its own.
+        (["serve", "--port", "1"], {"DATABASE_URL": "sqlite://"}, "database_url"),
+        (["migrate"], {"DATABASE_URL": "sqlite:///:memory:"}, "database_url"),
+        (["migrate"], {"DATABASE_URL": "postgresql://u@127.0.0.1:notaport/db"}, "port"),
+        (["migrate"], {"DATABASE_URL": "postgresql://u@127.0.0.1:99999/db"}, "port"),
     ],
 )
 def test_what_the_machine_refuses_stops_with_one_line_not_a_traceback(
     tmp_path: Path, command: list[str], environment: dict[str, str], says: str
 ) -> None:
+    _assert_one_line(_run(command, environment, tmp_path), says)
+
+
+def test_a_short_key_file_or_a_dot_env_not_in_utf8_stops_with_one_line(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "secret_key").write_text("short")
+    environment = {"DATA_DIR": str(data), "DATABASE_URL": f"sqlite:///{data / 'app.db'}"}
+    _assert_one_line(_run(["serve", "--port", "1"], environment, tmp_path), "secret key")
+    (tmp_path / ".env").write_bytes(b"LOG_LEVEL=INFO \xe9t\xe9\n")  # Latin-1
+    _assert_one_line(_run(["migrate"], {}, tmp_path), ".env")
+
+
+def _run(command: list[str], environment: dict[str, str], cwd: Path) -> Any:
     import subprocess
 
     from tests.processes import command_environment, movie_collections_command
 
-    result = subprocess.run(
+    return subprocess.run(
         [*movie_collections_command(), *command],
         env=command_environment(environment),
         capture_output=True,
         text=True,
         timeout=60,
-        cwd=tmp_path,
+        cwd=cwd,
         check=False,
     )
+
+
+def _assert_one_line(result: Any, says: str) -> None:
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     last = result.stderr.strip().splitlines()[-1]

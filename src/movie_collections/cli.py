@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
@@ -28,7 +28,13 @@ def _load_settings() -> Settings:
             f"{'.'.join(str(p) for p in item['loc']).upper() or 'settings'}: {item['msg']}"
             for item in error.errors()
         )
-        sys.exit(f"movie-collections: invalid configuration: {problems}")
+        _refuse(problems)
+    except ValueError as error:  # a .env file not in UTF-8
+        _refuse(f".env: {error}")
+
+
+def _refuse(problems: object) -> NoReturn:
+    sys.exit(f"movie-collections: invalid configuration: {problems}")
 
 
 def _migrate(settings: Settings) -> None:
@@ -64,8 +70,10 @@ def command_serve(arguments: argparse.Namespace) -> None:
         _prepare_metrics_directory(settings)
     if settings.is_sqlite or arguments.migrate:
         _migrate(settings)
-    # Resolve (and if needed create) the signing key once, before workers start.
-    _ = settings.signing_key
+    try:  # resolved (created if need be) once, before workers start
+        _ = settings.signing_key
+    except (ValueError, OSError) as error:  # a key file too short, or out of reach
+        _refuse(error)
     if arguments.forwarded_allow_ips is None:
         arguments.forwarded_allow_ips = settings.forwarded_allow_ips
     run_server(

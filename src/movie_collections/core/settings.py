@@ -10,6 +10,7 @@ from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -388,6 +389,17 @@ class Settings(BaseSettings):
         scheme = value.split(":", 1)[0].split("+", 1)[0]
         if scheme not in {"sqlite", "postgresql", "postgres"}:
             raise ValueError("DATABASE_URL must start with sqlite:// or postgresql://")
+        if scheme == "sqlite":
+            path = value.split(":///", 1)[1].split("?", 1)[0] if ":///" in value else ""
+            if path in ("", ":memory:"):  # each process would have a database of its own
+                raise ValueError("a SQLite DATABASE_URL names a file: sqlite:///path/to/file.db")
+            return value
+        try:
+            port = urlsplit(value).port  # out of 0-65535, or not a number: ValueError
+        except ValueError as error:
+            raise ValueError(str(error)) from None
+        if port == 0:
+            raise ValueError("Port out of range 1-65535")
         return value
 
     @field_validator("redis_url")
