@@ -65,6 +65,20 @@ def test_async_driver_is_chosen(url: str, driver_url: str) -> None:
     assert settings.async_database_url == driver_url
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u@h1:5432,h2:5433/db",  # asyncpg tries each host
+        "postgresql://u@[::1]:5432/db",
+        "postgresql:///db?host=/var/run/postgresql",
+        "sqlite:////absolute/app.db",
+        "sqlite:///relative.db?mode=ro",
+    ],
+)
+def test_database_urls_the_drivers_take_are_accepted(url: str) -> None:
+    assert Settings(_env_file=None, database_url=url).database_url == url  # type: ignore[call-arg]
+
+
 def test_generated_secret_key_is_created_once_with_mode_0600(tmp_path: Path) -> None:
     path = tmp_path / "data" / "secret_key"
     first = load_or_create_secret_key(path)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import asyncpg  # type: ignore[import-untyped]
 import httpx
 import pytest
 from alembic import command
 from asgi_lifespan import LifespanManager
+from sqlalchemy import text
 
 from movie_collections.app import create_app
 from movie_collections.core.migrate import alembic_config, upgrade_to_head
@@ -78,13 +78,20 @@ async def test_ready_names_the_failed_dependency(database_url: str, tmp_path: Pa
         assert (await client.get("/health/live")).status_code == 200
 
 
-@pytest.mark.postgres
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def unmigrated_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'empty.db'}"
+    url: str = request.getfixturevalue("unmigrated_postgres")
+    return url
+
+
 async def test_ready_waits_for_the_schema_this_code_needs(
-    unmigrated_postgres: str, tmp_path: Path
+    unmigrated_url: str, tmp_path: Path
 ) -> None:
     """Not migrated, or behind this release: 503 `not_migrated` (its requests would be 500s).
     A revision this code does not know is a newer release's, during a rolling update: ready."""
-    url = unmigrated_postgres
+    url = unmigrated_url
     app = create_app(make_settings(url, tmp_path / "data"))
     async with (
         LifespanManager(app),
@@ -100,9 +107,6 @@ async def test_ready_waits_for_the_schema_this_code_needs(
         assert await database_state() == (503, "not_migrated")
         await asyncio.to_thread(upgrade_to_head, url)
         assert await database_state() == (200, "ok")
-        connection = await asyncpg.connect(url)
-        try:
-            await connection.execute("UPDATE alembic_version SET version_num = '9999'")
-        finally:
-            await connection.close()
+        async with app.state.container.database.transaction(write=True) as connection:
+            await connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
         assert await database_state() == (200, "ok")

@@ -42,9 +42,10 @@ async def test_another_host_is_refused_and_never_reflected(
 async def test_allowed_names_with_ports_brackets_and_subdomain_patterns(
     make_client: MakeClient, upstream: MockUpstreamProcess
 ) -> None:
-    allowed = "testserver,api.example.org,::1,*.example.net"
+    allowed = "testserver,api.example.org.,::1,*.example.net"  # a name may be written with its dot
     async with make_client(allowed_hosts=allowed) as client:
-        for host in ("api.example.org:8443", "API.example.org", "[::1]:8000", "eu.example.net"):
+        hosts = ("api.example.org:8443", "API.example.org.", "[::1]:8000", "eu.example.net.")
+        for host in hosts:
             response = await client.get("/limits/", headers={"host": host})
             assert response.status_code == 401, host  # past the Host check, at the auth
         for host in ("example.net", "api.example.org.evil", "", "[::2]:8000"):

@@ -743,7 +743,7 @@ class Database:
             statement_timeout = self.settings.database_statement_timeout
             try:
                 self._pool = await asyncpg.create_pool(
-                    "postgresql:" + self.settings.database_url.split(":", 1)[1],
+                    self.settings.asyncpg_dsn,
                     min_size=0,
                     max_size=self._size,
                     timeout=self._timeout,

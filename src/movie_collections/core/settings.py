@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import secrets
 from datetime import timedelta
 from functools import cached_property
@@ -394,12 +393,14 @@ class Settings(BaseSettings):
             if path in ("", ":memory:"):  # each process would have a database of its own
                 raise ValueError("a SQLite DATABASE_URL names a file: sqlite:///path/to/file.db")
             return value
-        try:
-            port = urlsplit(value).port  # out of 0-65535, or not a number: ValueError
-        except ValueError as error:
-            raise ValueError(str(error)) from None
-        if port == 0:
-            raise ValueError("Port out of range 1-65535")
+        hosts = urlsplit(value).netloc.rpartition("@")[2]
+        for host in hosts.split(","):  # asyncpg takes several, each with its port
+            try:
+                port = urlsplit(f"//{host}").port  # out of 0-65535, or not a number
+            except ValueError as error:
+                raise ValueError(str(error)) from None
+            if port == 0:
+                raise ValueError("Port out of range 1-65535")
         return value
 
     @field_validator("redis_url")
@@ -485,7 +486,10 @@ class Settings(BaseSettings):
     @property
     def allowed_host_names(self) -> frozenset[str] | None:
         """Lower-case host names without brackets, or None when any host is allowed (`*`)."""
-        names = {name.strip().lower().strip("[]") for name in self.allowed_hosts.split(",")}
+        names = {
+            name.strip().lower().strip("[]").removesuffix(".")  # as the Host header's name
+            for name in self.allowed_hosts.split(",")
+        }
         names.discard("")
         return None if "*" in names else frozenset(names)
 
@@ -495,14 +499,16 @@ class Settings(BaseSettings):
 
     @property
     def async_database_url(self) -> str:
-        """DATABASE_URL with the async driver of the Alembic migrations (aiosqlite or asyncpg).
-        libpq's `sslmode=`, which asyncpg reads from a URL, is `ssl=` to SQLAlchemy's dialect."""
+        """DATABASE_URL with the async driver of the Alembic migrations (aiosqlite or asyncpg)."""
         scheme, rest = self.database_url.split(":", 1)
         base = scheme.split("+", 1)[0]
         driver = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
-        if base != "sqlite":
-            rest = re.sub(r"([?&])sslmode=", r"\1ssl=", rest)
         return driver.get(base, "postgresql+asyncpg") + ":" + rest
+
+    @property
+    def asyncpg_dsn(self) -> str:
+        """DATABASE_URL as asyncpg reads it, libpq's parameters included (sslmode, ...)."""
+        return "postgresql:" + self.database_url.split(":", 1)[1]
 
     @property
     def sqlite_path(self) -> Path | None:

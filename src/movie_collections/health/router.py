@@ -17,7 +17,6 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from movie_collections.container import Container, get_container
-from movie_collections.core.database import DatabaseUnavailable
 from movie_collections.core.errors import PROBLEM_MEDIA_TYPE, problem_responses
 from movie_collections.core.migrate import alembic_config
 from movie_collections.core.openapi import operation_id
@@ -89,34 +88,35 @@ async def ready(request: Request) -> Readiness | JSONResponse:
     return Readiness(checks=checks)
 
 
-_PING = text("SELECT 1")
+# Whether the schema was ever migrated: a query that fails would stand for any failure.
+_MIGRATED = {
+    "sqlite": text("SELECT count(*) FROM sqlite_master WHERE name = 'alembic_version'"),
+    "postgresql": text("SELECT to_regclass('alembic_version') IS NOT NULL"),
+}
 _SCHEMA_VERSIONS = text("SELECT version_num FROM alembic_version")
 
 
 @functools.cache
 def _older_revisions() -> frozenset[str]:
-    """The migrations this code knows, but its head: a database at one of them is behind."""
+    """The migrations this code knows, but its heads: a database at one of them is behind."""
     scripts = ScriptDirectory.from_config(alembic_config(""))
-    head = scripts.get_current_head()
-    return frozenset(script.revision for script in scripts.walk_revisions()) - {head}
+    known = frozenset(script.revision for script in scripts.walk_revisions())
+    return known - set(scripts.get_heads())
 
 
 async def _check_database(container: Container) -> CheckState:
     """Answers, and its schema is not behind this code's (`migrate` not run yet would be 500s
     behind a ready probe). A revision this code does not know is a newer release's: ready."""
     try:
+        older = _older_revisions()
         async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
             async with container.database.transaction() as connection:
-                await connection.execute(_PING)
-                try:
-                    versions = {row[0] for row in await connection.fetch(_SCHEMA_VERSIONS)}
-                except DatabaseUnavailable:
-                    raise
-                except Exception:  # no such table: never migrated
+                if not await connection.fetch_value(_MIGRATED[connection.dialect_name]):
                     return "not_migrated"
+                versions = {row[0] for row in await connection.fetch(_SCHEMA_VERSIONS)}
     except Exception:
         return "unavailable"
-    return "ok" if versions and not versions & _older_revisions() else "not_migrated"
+    return "ok" if versions and not versions & older else "not_migrated"
 
 
 async def _check_redis(container: Container) -> CheckState:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import asyncpg  # type: ignore[import-untyped]
 from alembic import context
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
@@ -38,7 +39,14 @@ async def _run_online(database_url: str) -> None:
     settings = Settings(database_url=database_url, database_pool_size=1)
     if settings.sqlite_path is not None:
         create_private_file(settings.sqlite_path)
-    engine = create_async_engine(settings.async_database_url, poolclass=NullPool)
+    if settings.is_sqlite:
+        engine = create_async_engine(settings.async_database_url, poolclass=NullPool)
+    else:  # asyncpg reads the URL itself, as the app's pool does (sslmode, sslrootcert, ...)
+        engine = create_async_engine(
+            "postgresql+asyncpg://",
+            poolclass=NullPool,
+            async_creator=lambda: asyncpg.connect(settings.asyncpg_dsn),
+        )
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run)
