@@ -389,8 +389,7 @@ class Settings(BaseSettings):
         if scheme not in {"sqlite", "postgresql", "postgres"}:
             raise ValueError("DATABASE_URL must start with sqlite:// or postgresql://")
         if scheme == "sqlite":
-            path = value.split(":///", 1)[1].split("?", 1)[0] if ":///" in value else ""
-            if path in ("", ":memory:"):  # each process would have a database of its own
+            if _sqlite_file(value) is None:  # each process would have a database of its own
                 raise ValueError("a SQLite DATABASE_URL names a file: sqlite:///path/to/file.db")
             return value
         hosts = urlsplit(value).netloc.rpartition("@")[2]
@@ -512,10 +511,7 @@ class Settings(BaseSettings):
 
     @property
     def sqlite_path(self) -> Path | None:
-        if not self.is_sqlite:
-            return None
-        path = self.database_url.split(":///", 1)[1] if ":///" in self.database_url else ""
-        return Path(path.split("?", 1)[0]) if path and path != ":memory:" else None
+        return _sqlite_file(self.database_url) if self.is_sqlite else None
 
     @cached_property
     def resolved_data_dir(self) -> Path:
@@ -530,6 +526,12 @@ class Settings(BaseSettings):
         if self.secret_key is not None:
             return self.secret_key.get_secret_value()
         return load_or_create_secret_key(self.resolved_data_dir / SECRET_KEY_FILE_NAME)
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The file a `sqlite:///path` URL names (None: in memory, or no path)."""
+    path = url.split(":///", 1)[1].split("?", 1)[0] if ":///" in url else ""
+    return Path(path) if path and path != ":memory:" else None
 
 
 def load_or_create_secret_key(path: Path) -> str:
