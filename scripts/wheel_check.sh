@@ -50,7 +50,8 @@ echo "$version"
 port=$(free_port)
 base="http://127.0.0.1:$port"
 # Outside the checkout, so nothing can come from src/.
-(cd "$workdir" && env -u SECRET_KEY -u REDIS_URL DATABASE_URL="sqlite:///$workdir/wheel.db" \
+# exec: $! is the server itself, which the clean-up stops (a subshell's would leave it running).
+(cd "$workdir" && exec env -u SECRET_KEY -u REDIS_URL DATABASE_URL="sqlite:///$workdir/wheel.db" \
     "$bin/movie-collections" serve --port "$port" >"$workdir/server.log" 2>&1) &
 server_pid=$!
 wait_ready "$base/health/ready" "$server_pid" "$workdir/server.log"
@@ -61,3 +62,10 @@ status=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$base/register/" \
     -H 'content-type: application/json' -d '{"username": "wheel", "password": "s3cret-passw0rd"}')
 [ "$status" = 201 ] || { echo "POST /register/ answered $status" >&2; cat "$workdir/server.log" >&2; exit 1; }
 echo "the installed wheel serves: migrations applied, web client and API answering"
+stop_processes "$server_pid"
+server_pid=""
+if curl -s -o /dev/null "$base/health/live"; then
+    echo "the server still answers after it was stopped (left running by CI)" >&2
+    exit 1
+fi
+echo "stopped"
