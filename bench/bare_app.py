@@ -1,7 +1,7 @@
 """The same work as three authenticated reads and a create, served by a bare ASGI callable
 instead of FastAPI: the token check, the request counter, the body's validation, the budgets,
 the service call and the answer; no routing, dependencies or middleware. `profile_app --bare`
-measures it against the real app."""
+measures it against the real app in process; `make bench` serves `served()` under load."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic_core import to_json
 
+from movie_collections.app import create_app
 from movie_collections.collection import service
 from movie_collections.collection.budget import CollectionBudget, check_movie_count
 from movie_collections.collection.schemas import CollectionCreate, CollectionCreated
@@ -68,5 +69,23 @@ def bare_app(container: Container) -> Any:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
+def served() -> Any:
+    """`bench.serve_app bare`'s factory: the real app starts and stops the service (its
+    lifespan) and answers /health/; everything else is bare_app's."""
+    real = create_app()
+    bare: Any = None
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        nonlocal bare
+        if scope["type"] == "lifespan" or scope["path"].startswith("/health/"):
+            await real(scope, receive, send)
+            return
+        if bare is None:
+            bare = bare_app(real.state.container)
+        await bare(scope, receive, send)
 
     return app

@@ -28,6 +28,32 @@ def _ceiling_rps(document: dict[str, Any]) -> float:
     return float(document["ceiling"]["before"]["requests_per_s"])
 
 
+def _framework_share(variant: dict[str, Any]) -> list[str]:
+    """The scenarios served again without FastAPI, beside the routes' figures."""
+    if not variant.get("bare"):
+        return []
+    routes = {s["key"]: s for s in variant["scenarios"]}
+    lines = [
+        f"FastAPI's share ({variant['variant']}): the same work served by `bench/bare_app.py`, "
+        "a bare ASGI callable (no routing, dependencies or middleware), on the same server, "
+        "data and ceiling.",
+        "",
+        "| Scenario | ratio to ceiling, FastAPI / bare | CPU µs/req, FastAPI / bare "
+        "| FastAPI's share, µs/req | result, FastAPI / bare |",
+        "| --- | ---: | ---: | ---: | --- |",
+    ]
+    for bare in variant["bare"]:
+        served = routes[bare["key"]]
+        lines.append(
+            f"| {_escape(bare['title'])} | {served['ratio_to_ceiling']:.1%} / "
+            f"{bare['ratio_to_ceiling']:.1%} | {served['cpu_us_per_request']:,.0f} / "
+            f"{bare['cpu_us_per_request']:,.0f} | "
+            f"{served['cpu_us_per_request'] - bare['cpu_us_per_request']:,.0f} | "
+            f"{_verdict(served['passed'])} / {_verdict(bare['passed'])} |"
+        )
+    return [*lines, ""]
+
+
 def markdown(document: dict[str, Any], results_path: Path, chart_name: str) -> str:
     settings = document["settings"]
     ceiling = document["ceiling"]
@@ -71,6 +97,7 @@ def markdown(document: dict[str, Any], results_path: Path, chart_name: str) -> s
             )
         lines += [f"\n{note}" for note in variant["notes"]]
         lines.append("")
+        lines += _framework_share(variant)
     if document["counter_overhead"]:
         lines += [
             "### Request-counter overhead (GET /me/, counter on vs `COUNTER_BACKEND=off`)",

@@ -42,6 +42,7 @@ from bench.seed import Dataset, SeededUser, register, seed
 from bench.servers import (
     REPOSITORY,
     Server,
+    bare_server,
     base_environment,
     ceiling_server,
     free_port,
@@ -63,6 +64,8 @@ NO_USER_BUDGETS = {
     "MAX_COLLECTIONS_PER_USER": "0",
 }
 HEAVY_WRITER = "heavy_writer"
+# Served again by bench/bare_app.py (the same work without FastAPI): the framework's share.
+BARE_SCENARIOS = ("list_10x5", "detail", "request_count", "create")
 UPSTREAM_USER = "bench"
 UPSTREAM_PASSWORD = "bench-upstream-password"
 
@@ -420,17 +423,27 @@ def run_variant(
     heavy_wanted = options.scenarios is None or HEAVY_WRITER in options.scenarios
     notes: list[str] = []
     results: list[ScenarioResult] = []
+    bare: list[ScenarioResult] = []
     seeded_s = 0.0
     if selected or movies_wanted:
-        seeded_s = run_throughput(
+        data, seeded_s = run_throughput(
             environment, options, variant, ceiling, upstream, prefix, selected, notes, results
         )
+        without_fastapi = [s for s in selected if s.key in BARE_SCENARIOS]
+        if without_fastapi:
+            print("  the same work without FastAPI (bench/bare_app.py):", flush=True)
+            with bare_server(options.workers, environment, options.server_arguments) as server:
+                for scenario in without_fastapi:
+                    bare.append(
+                        run_scenario(server, scenario, data, prefix, options, variant, ceiling)
+                    )
     if heavy_wanted:
         results.append(run_heavy_writer(environment, options, notes))
     return {
         "variant": variant,
         "seed_seconds": seeded_s,
         "scenarios": [asdict(r) for r in results],
+        "bare": [asdict(r) for r in bare],
         "notes": notes,
     }
 
@@ -445,8 +458,8 @@ def run_throughput(
     selected: list[Scenario],
     notes: list[str],
     results: list[ScenarioResult],
-) -> float:
-    """The wrk scenarios against one seeded server; the seconds seeding took."""
+) -> tuple[Dataset, float]:
+    """The wrk scenarios against one seeded server; its data and the seconds seeding took."""
     movies_wanted = options.scenarios is None or "movies" in options.scenarios
     with service_server(options.workers, environment, options.server_arguments) as server:
         started = time.monotonic()
@@ -472,7 +485,7 @@ def run_throughput(
                 )
         for scenario in [s for s in selected if s.key == "register"]:
             results.append(run_scenario(server, scenario, data, prefix, options, variant, ceiling))
-    return seeded_s
+    return data, seeded_s
 
 
 def counter_overhead(

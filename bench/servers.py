@@ -119,21 +119,31 @@ def service_server(
     return Server("service", command, port, base_environment(environment), "/openapi.json")
 
 
-def ceiling_server(workers: int, server_arguments: list[str]) -> Server:
-    """`bench.ceiling:app` under `movie-collections serve`'s own server and settings.
-
-    `serve --app` is not a public option; the ceiling goes through the very same code path
-    (server, loop, HTTP parser, workers, logging) so the only difference is the app.
-    """
+def _bench_app_server(
+    app: str, workers: int, environment: dict[str, str], server_arguments: list[str], ready: str
+) -> Server:
+    """A benchmark app (`bench/serve_app.py`) under `movie-collections serve`'s own server
+    and settings: the same server, loop, HTTP parser, workers and logging as the service."""
     port = free_port()
     command = [
         sys.executable,
         "-m",
-        "bench.serve_ceiling",
+        "bench.serve_app",
+        app,
         "--port",
         str(port),
         "--workers",
         str(workers),
         *server_arguments,
     ]
-    return Server("ceiling", command, port, base_environment({"LOG_LEVEL": "WARNING"}), "/")
+    return Server(app, command, port, base_environment(environment), ready)
+
+
+def ceiling_server(workers: int, server_arguments: list[str]) -> Server:
+    """Constant JSON (`bench.ceiling:app`): what the server alone can answer."""
+    return _bench_app_server("ceiling", workers, {"LOG_LEVEL": "WARNING"}, server_arguments, "/")
+
+
+def bare_server(workers: int, environment: dict[str, str], server_arguments: list[str]) -> Server:
+    """The service's reads and create without FastAPI (`bench/bare_app.py`), on its data."""
+    return _bench_app_server("bare", workers, environment, server_arguments, "/health/live")

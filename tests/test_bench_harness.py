@@ -52,9 +52,15 @@ def test_bench_run_writes_results_report_and_chart(tmp_path: Path) -> None:
     assert scenarios["list_10x5"]["requests_per_s"] > 0
     assert scenarios["list_10x5"]["errors"] == 0
     assert scenarios["unauthenticated"]["status_counts"].keys() == {"401"}
+    # The list is served again without FastAPI, on the same data: the same answers.
+    [bare] = variant["bare"]
+    assert bare["key"] == "list_10x5"
+    assert bare["requests_per_s"] > 0
+    assert bare["errors"] == 0
     text = docs.read_text()
     assert "Hand-written text that must survive." in text
     assert "| GET /collection/ (10 x 5) |" in text
+    assert "FastAPI's share (embedded)" in text
     assert (tmp_path / "benchmarks.png").stat().st_size > 1000
 
 
