@@ -34,9 +34,7 @@ def _framework_share(variant: dict[str, Any]) -> list[str]:
         return []
     routes = {s["key"]: s for s in variant["scenarios"]}
     lines = [
-        f"FastAPI's share ({variant['variant']}): the same work served by `bench/bare_app.py`, "
-        "a bare ASGI callable (no routing, dependencies or middleware), on the same server, "
-        "data and ceiling.",
+        f"FastAPI's share ({variant['variant']}; the same work through `bench/bare_app.py`):",
         "",
         "| Scenario | ratio to ceiling, FastAPI / bare | CPU µs/req, FastAPI / bare "
         "| FastAPI's share, µs/req | result, FastAPI / bare |",
@@ -66,22 +64,19 @@ def markdown(document: dict[str, Any], results_path: Path, chart_name: str) -> s
         f"{settings['warmup_s']:g} s of warm-up. Raw figures: `{results_path.as_posix()}`. "
         f"Command: `{document['command']}`.",
         "",
-        f"**Ceiling** (constant JSON, same server settings): "
+        f"**Ceiling**: "
         f"{ceiling['before']['requests_per_s']:,.0f} req/s at the start of the run, "
         f"{ceiling['after']['requests_per_s']:,.0f} req/s at its end "
         f"(p99 {ceiling['before']['p99_ms']:.1f} ms, server CPU "
-        f"{ceiling['before']['cpu_us_per_request']:.0f} µs per request). Ratios use the first. "
-        "*Ratio at equal CPU*: the ceiling's server CPU per request over the scenario's "
-        "(steadier than req/s on a shared machine).",
+        f"{ceiling['before']['cpu_us_per_request']:.0f} µs per request). Ratios use the first.",
         "",
         f"![requests per second per scenario]({chart_name})",
         "",
     ]
     for variant in document["variants"]:
         lines += [
-            f"### {variant['variant']}: {variant['description']}",
-            "",
-            f"Seeded through the API in {variant['seed_seconds']:.1f} s.",
+            f"### {variant['variant']}: {variant['description']} "
+            f"(seeded through the API in {variant['seed_seconds']:.1f} s)",
             "",
             "| Scenario | req/s | p50 ms | p99 ms | errors | server CPU | CPU µs/req "
             "| ratio to ceiling | ratio at equal CPU | result |",

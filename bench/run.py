@@ -383,8 +383,7 @@ def run_heavy_writer(
     )
     return ScenarioResult(
         key=HEAVY_WRITER,
-        title=f"POST /collection/ of {heavy_writer.OTHER_USERS} users, 1 a second each, while "
-        "one user posts the heaviest bodies the budgets allow",
+        title=f"POST /collection/ of {heavy_writer.OTHER_USERS} users beside a heavy writer",
         requests_per_s=figures["requests_per_s"],
         p50_ms=figures["p50_ms"],
         p90_ms=figures["p90_ms"],
@@ -545,9 +544,7 @@ def counter_overhead(
         "cpu_us_per_request_counter_off": off_cpu,
         "samples": {"requests_per_s": rates, "cpu_us_per_request": cpu_costs},
         "overhead": overhead,
-        "target": (
-            f"≤ 5% (server CPU per request, median of {rounds} rounds' ratios, order rotated)"
-        ),
+        "target": f"≤ 5% (median of {rounds} rounds)",
         "passed": overhead <= 0.05,
     }
 
@@ -574,7 +571,7 @@ def variant_environments(
         found.append(
             (
                 "embedded",
-                "SQLite (WAL) + local counter files: the default, nothing else running",
+                "SQLite (WAL) + local counter files, the default",
                 {
                     **common,
                     "DATABASE_URL": f"sqlite:///{directory}/bench.db",
@@ -593,7 +590,7 @@ def variant_environments(
             found.append(
                 (
                     "postgres",
-                    "PostgreSQL + Redis counter (the machine's shared services)",
+                    "PostgreSQL + Redis counter",
                     {
                         **common,
                         "DATABASE_URL": database_url,
