@@ -60,7 +60,7 @@ def test_bench_run_writes_results_report_and_chart(tmp_path: Path) -> None:
     text = docs.read_text()
     assert "Hand-written text that must survive." in text
     assert "| GET /collection/ (10 x 5) |" in text
-    assert "FastAPI's share (embedded)" in text
+    assert "FastAPI's share (embedded;" in text
     assert (tmp_path / "benchmarks.png").stat().st_size > 1000
 
 
