@@ -101,6 +101,27 @@ async def test_text_access_lines(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 
 @pytest.mark.usefixtures("restored_logging")
+def test_a_text_record_is_one_line_and_its_traceback_follows_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("INFO", "text")
+    logger = logging.getLogger("movie_collections.anything")
+    logger.warning("Running upgrade 0001 -> 0002, first line\n\nsecond %s", "a\r\nforged line")
+    try:
+        raise ValueError("why")
+    except ValueError:
+        logger.exception("failed")
+    first, second, *traceback = capsys.readouterr().err.splitlines()
+    assert first.endswith(
+        "WARNING movie_collections.anything [-] Running upgrade 0001 -> 0002, first line\\n"
+        "\\nsecond a\\r\\nforged line"
+    )
+    assert second.endswith(" ERROR movie_collections.anything [-] failed")
+    assert traceback[0] == "Traceback (most recent call last):"
+    assert traceback[-1] == "ValueError: why"
+
+
+@pytest.mark.usefixtures("restored_logging")
 def test_driver_loggers_stay_quiet_at_debug(capsys: pytest.CaptureFixture[str]) -> None:
     configure_logging("DEBUG", "json")
     for name in ("aiosqlite", "asyncpg", "sqlalchemy.engine.Engine", "httpx", "httpcore.http11"):

@@ -42,6 +42,14 @@ class _RequestIdFilter(logging.Filter):
         return True
 
 
+class _TextFormatter(logging.Formatter):
+    """A record's own text on one line (a line break in it is written `\\n`): a value with a
+    line break can neither forge a record nor split one; a traceback still follows it."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802  (logging's name)
+        return super().formatMessage(record).replace("\r", "\\r").replace("\n", "\\n")
+
+
 def _formatter(log_format: Literal["text", "json"]) -> logging.Formatter:
     if log_format == "json":
         return JsonFormatter(
@@ -50,7 +58,7 @@ def _formatter(log_format: Literal["text", "json"]) -> logging.Formatter:
             rename_fields={"levelname": "level", "name": "logger"},
             timestamp="time",
         )
-    return logging.Formatter(TEXT_FORMAT)
+    return _TextFormatter(TEXT_FORMAT)
 
 
 def configure_logging(
