@@ -46,7 +46,7 @@ class _TextFormatter(logging.Formatter):
     """A record's own text on one line (a line break in it is written `\\n`): a value with a
     line break can neither forge a record nor split one; a traceback still follows it."""
 
-    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802  (logging's name)
+    def formatMessage(self, record: logging.LogRecord) -> str:
         return super().formatMessage(record).replace("\r", "\\r").replace("\n", "\\n")
 
 
