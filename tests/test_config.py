@@ -41,6 +41,11 @@ def test_every_duration_accepts_seconds_from_the_environment(
         ("DATABASE_URL", "mysql://localhost/db"),
         ("REDIS_URL", "http://localhost"),
         ("SECRET_KEY", "too-short"),
+        ("SECRET_KEY", " " * 40),
+        ("SECRET_KEY", "a" * 64),
+        ("SECRET_KEY", "abab \t" * 10),
+        ("PREVIOUS_SECRET_KEYS", "x" * 40),
+        ("PREVIOUS_SECRET_KEYS", f"{'k3Y-0' * 8}, {'-' * 40}"),
         ("LOG_LEVEL", "LOUD"),
         ("LOG_FORMAT", "xml"),
         ("METRICS_TOKEN", "guessable"),
@@ -50,6 +55,14 @@ def test_bad_values_are_rejected(monkeypatch: pytest.MonkeyPatch, name: str, val
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError):
         Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_a_key_of_five_different_characters_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SECRET_KEY", "abcde" * 7)
+    monkeypatch.setenv("PREVIOUS_SECRET_KEYS", f"{'k3Y-0' * 8}, {'fghij' * 7}")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.signing_key == "abcde" * 7
+    assert settings.previous_signing_keys == ["k3Y-0" * 8, "fghij" * 7]
 
 
 @pytest.mark.parametrize(

@@ -87,9 +87,10 @@ def test_what_the_machine_refuses_stops_with_one_line_not_a_traceback(
 def test_a_short_key_file_or_a_dot_env_not_in_utf8_stops_with_one_line(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
-    (data / "secret_key").write_text("short")
     environment = {"DATA_DIR": str(data), "DATABASE_URL": f"sqlite:///{data / 'app.db'}"}
-    _assert_one_line(_run(["serve", "--port", "1"], environment, tmp_path), "secret key")
+    for weak in ("short", "0" * 64):
+        (data / "secret_key").write_text(weak)
+        _assert_one_line(_run(["serve", "--port", "1"], environment, tmp_path), "secret key")
     (tmp_path / ".env").write_bytes(b"LOG_LEVEL=INFO \xe9t\xe9\n")  # Latin-1
     _assert_one_line(_run(["migrate"], {}, tmp_path), ".env")
 

@@ -30,7 +30,7 @@ from movie_collections.app import create_app
 from movie_collections.core.settings import Settings
 
 async def main():
-    app = create_app(Settings(_env_file=None, database_url=sys.argv[1], secret_key="k" * 40))
+    app = create_app(Settings(_env_file=None, database_url=sys.argv[1], secret_key="k3y-0" * 8))
     async with LifespanManager(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import string
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
@@ -40,9 +41,9 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = Field(
         None,
         min_length=32,
-        description="HS256 signing key (32+ characters). Unset: one is generated once, stored "
-        "in `DATA_DIR/secret_key` (mode 0600) and a warning is logged; set it explicitly for "
-        "several hosts.",
+        description="HS256 signing key (32+ characters, 5+ of them different). Unset: one is "
+        "generated once, stored in `DATA_DIR/secret_key` (mode 0600) and a warning is logged; "
+        "set it explicitly for several hosts.",
     )
     previous_secret_keys: SecretStr = Field(
         SecretStr(""),
@@ -438,13 +439,19 @@ class Settings(BaseSettings):
             raise ValueError("REFRESH_TOKEN_TTL must be at least one second")
         if self.auth_rate_limit_window.total_seconds() < 1:
             raise ValueError("AUTH_RATE_LIMIT_WINDOW must be at least one second")
-        if any(len(key) < 32 for key in self.previous_signing_keys):
-            raise ValueError("every PREVIOUS_SECRET_KEYS entry must be 32+ characters")
         if 0 < self.movies_written_per_user_per_minute < self.max_movies_per_collection:
             raise ValueError(
                 "MOVIES_WRITTEN_PER_USER_PER_MINUTE must be 0 or at least "
                 "MAX_MOVIES_PER_COLLECTION (else a full collection could never be written)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _strong_keys(self) -> Settings:
+        if self.secret_key is not None and weak_key(self.secret_key.get_secret_value()):
+            raise ValueError(f"SECRET_KEY {WEAK_KEY}")
+        if any(weak_key(key) for key in self.previous_signing_keys):
+            raise ValueError(f"every PREVIOUS_SECRET_KEYS entry {WEAK_KEY}")
         return self
 
     @model_validator(mode="after")
@@ -528,6 +535,17 @@ class Settings(BaseSettings):
         return load_or_create_secret_key(self.resolved_data_dir / SECRET_KEY_FILE_NAME)
 
 
+WEAK_KEY = (
+    "must be 32+ characters, at least 5 of them different and not blanks "
+    "(python -c 'import secrets; print(secrets.token_urlsafe(48))' makes one)"
+)
+
+
+def weak_key(key: str) -> bool:
+    """Too short, or a placeholder (blanks, one repeated character): guessable."""
+    return len(key) < 32 or len(set(key) - set(string.whitespace)) < 5
+
+
 def _sqlite_file(url: str) -> Path | None:
     """The file a `sqlite:///path` URL names (None: in memory, or no path)."""
     path = url.split(":///", 1)[1].split("?", 1)[0] if ":///" in url else ""
@@ -564,6 +582,6 @@ def load_or_create_secret_key(path: Path) -> str:
 
 def _read_key(path: Path) -> str:
     key = path.read_text().strip()
-    if len(key) < 32:
-        raise ValueError(f"{path} holds a secret key shorter than 32 characters")
+    if weak_key(key):
+        raise ValueError(f"the secret key in {path} {WEAK_KEY}")
     return key
