@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import uuid
 from pathlib import Path
 
 import asyncpg
@@ -189,3 +190,61 @@ async def test_a_revocation_also_revokes_the_token_a_concurrent_refresh_issues(
             assert (await _refresh(client, t2)).status_code == 401
         else:
             assert stolen.status_code == 401
+
+
+@pytest.mark.postgres
+async def test_a_reuse_that_waited_for_the_winner_revokes_the_family_without_a_deadlock(
+    postgres_database: str, tmp_path: Path
+) -> None:
+    """A reuse whose spend waited for the winner's lock keeps that row locked (PostgreSQL
+    locks the row it waited for even when it then does not match). Another connection plays a
+    second reuse revoking the family: it holds the family's first token in id order, then asks
+    for the spent one. The first reuse must not ask for the first token while it holds the
+    spent one (it did: a deadlock, 503, in about 1 of 10 runs of four concurrent refreshes)."""
+    settings = settings_with(postgres_database, tmp_path)
+    async with client_for(settings) as client:
+        pair = await register_pair(client, "reused-while-spent")
+        token_hash = hashlib.sha256(pair["refresh_token"].encode()).hexdigest()
+        winner = await asyncpg.connect(postgres_database)
+        revoker = await asyncpg.connect(postgres_database)
+        try:
+            token_id, family, user_id = await winner.fetchrow(
+                "SELECT id, family_id, user_id FROM refresh_tokens WHERE token_hash = $1",
+                token_hash,
+            )
+            first = uuid.UUID(int=0)  # before every other id: locked first in id order
+            await winner.execute(
+                "INSERT INTO refresh_tokens (id, token_hash, family_id, user_id, created_at, "
+                "expires_at) VALUES ($1, $2, $3, $4, now(), now() + interval '1 day')",
+                first,
+                "0" * 64,
+                family,
+                user_id,
+            )
+            spending = winner.transaction()
+            await spending.start()
+            await winner.execute(
+                "UPDATE refresh_tokens SET used_at = now() WHERE id = $1", token_id
+            )
+            reuse = asyncio.create_task(_refresh(client, pair["refresh_token"]))
+            await asyncio.sleep(0.5)  # its spend waits for the winner's lock
+            assert not reuse.done()
+            revoking = revoker.transaction()
+            await revoking.start()
+            await revoker.execute("SELECT 1 FROM refresh_tokens WHERE id = $1 FOR UPDATE", first)
+            await spending.commit()
+            await asyncio.sleep(0.5)  # the reuse finds the token spent and revokes the family
+            await revoker.execute(
+                "SELECT 1 FROM refresh_tokens WHERE id = $1 FOR UPDATE", token_id, timeout=10
+            )
+            await revoking.commit()
+            answer = await asyncio.wait_for(reuse, 10)
+            assert answer.status_code == 401, answer.text
+            unrevoked = await winner.fetchval(
+                "SELECT count(*) FROM refresh_tokens WHERE family_id = $1 AND revoked_at IS NULL",
+                family,
+            )
+            assert unrevoked == 0
+        finally:
+            await winner.close()
+            await revoker.close()

@@ -90,7 +90,6 @@ async def refresh(
         raise Unauthorized(INVALID_REFRESH_TOKEN)
     now = datetime.now(UTC)
     new_token: str | None = None
-    revoked_family: uuid.UUID | None = None
     async with database.transaction(write=True) as connection:
         spent = await repository.spend_refresh_token(connection, token_hash, now)
         record = await repository.find_refresh_token(connection, token_hash)
@@ -98,13 +97,13 @@ async def refresh(
             new_token = await _new_refresh_token(
                 connection, record.user_id, record.family_id, refresh_ttl
             )
-        elif record is not None and record.used:
-            revoked_family = record.family_id
+    if record is not None and new_token is None and record.used:
+        # In a transaction of its own: a spend that waited for another's keeps the token's
+        # row locked (PostgreSQL), and the family must be locked in id order from nothing.
+        async with database.transaction(write=True) as connection:
             await repository.revoke_family(connection, record.family_id, now)
-    # Raised after the block so that the revocation is committed, not rolled back.
-    if revoked_family is not None:
         # Logged without the token; the family id is enough to investigate.
-        logger.warning("refresh token reused: family %s revoked", revoked_family)
+        logger.warning("refresh token reused: family %s revoked", record.family_id)
     if record is None or new_token is None:
         raise Unauthorized(INVALID_REFRESH_TOKEN)
     return _pair(tokens, record.user_id, new_token, refresh_ttl)
