@@ -106,7 +106,10 @@ def test_a_text_record_is_one_line_and_its_traceback_follows_it(
 ) -> None:
     configure_logging("INFO", "text")
     logger = logging.getLogger("movie_collections.anything")
-    logger.warning("Running upgrade 0001 -> 0002, first line\n\nsecond %s", "a\r\nforged line")
+    logger.warning(
+        "Running upgrade 0001 -> 0002, first line\n\nsecond %s",
+        "a\r\nforged line\u2028\x85\x0b\x0c",
+    )
     try:
         raise ValueError("why")
     except ValueError:
@@ -114,7 +117,7 @@ def test_a_text_record_is_one_line_and_its_traceback_follows_it(
     first, second, *traceback = capsys.readouterr().err.splitlines()
     assert first.endswith(
         "WARNING movie_collections.anything [-] Running upgrade 0001 -> 0002, first line\\n"
-        "\\nsecond a\\r\\nforged line"
+        "\\nsecond a\\r\\nforged line\\u2028\\x85\\x0b\\x0c"
     )
     assert second.endswith(" ERROR movie_collections.anything [-] failed")
     assert traceback[0] == "Traceback (most recent call last):"

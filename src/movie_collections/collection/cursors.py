@@ -37,7 +37,7 @@ def _encode(data: bytes) -> str:
 
 def _decode(text: str) -> bytes:
     """Only `_encode`'s own spelling: base64 decoding skips stray characters and padding, so
-    altered spellings of one cursor would each read as it (and each be a list cache entry)."""
+    altered spellings of one cursor would each read as it (the docs promise 400)."""
     data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     if _encode(data) != text:
         raise ValueError("not a cursor this server wrote")

@@ -42,12 +42,18 @@ class _RequestIdFilter(logging.Filter):
         return True
 
 
+# Every character str.splitlines() breaks at, written as its escape.
+_LINE_BREAKS = str.maketrans(
+    {c: c.encode("unicode_escape").decode() for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
+)
+
+
 class _TextFormatter(logging.Formatter):
-    """A record's own text on one line (a line break in it is written `\\n`): a value with a
-    line break can neither forge a record nor split one; a traceback still follows it."""
+    """A record's message on one line (its line breaks written as escapes), so that no value in
+    it can split or forge a line; a traceback still follows on lines of its own."""
 
     def formatMessage(self, record: logging.LogRecord) -> str:
-        return super().formatMessage(record).replace("\r", "\\r").replace("\n", "\\n")
+        return super().formatMessage(record).translate(_LINE_BREAKS)
 
 
 def _formatter(log_format: Literal["text", "json"]) -> logging.Formatter:

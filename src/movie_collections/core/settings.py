@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     )
     previous_secret_keys: SecretStr = Field(
         SecretStr(""),
-        description="Comma-separated earlier keys (32+ characters each): tokens they signed "
+        description="Comma-separated earlier keys (each as SECRET_KEY): tokens they signed "
         "still verify, nothing new is signed with them "
         "([key rotation](../SECURITY.md#rotating-the-signing-key)).",
     )
