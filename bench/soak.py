@@ -49,6 +49,12 @@ POSTGRES_ADMIN_URL = os.environ.get(
 # --------------------------------------------------------------------------- processes
 
 
+# Clients drop an idle connection well before the server closes it: a request sent on a
+# connection as the server closes it is lost (ReadError), on any HTTP/1.1 server.
+SERVER_KEEP_ALIVE_SECONDS = 5
+CLIENT_KEEP_ALIVE_SECONDS = SERVER_KEEP_ALIVE_SECONDS / 2
+
+
 def base_environment(overrides: dict[str, str]) -> dict[str, str]:
     environment = {
         key: value
@@ -66,6 +72,7 @@ def base_environment(overrides: dict[str, str]) -> dict[str, str]:
             "MOVIES_WRITTEN_PER_USER_PER_MINUTE": "0",
             "MOVIES_PER_USER_PER_MINUTE": "0",
             "MAX_COLLECTIONS_PER_USER": "0",
+            "HTTP_KEEP_ALIVE_TIMEOUT": str(SERVER_KEEP_ALIVE_SECONDS),
         }
     )
     environment.update(overrides)
@@ -627,7 +634,9 @@ async def soak(
     events: list[dict[str, Any]] = []
     base_url = server.url
     limits = httpx.Limits(
-        max_connections=arguments.clients, max_keepalive_connections=arguments.clients
+        max_connections=arguments.clients,
+        max_keepalive_connections=arguments.clients,
+        keepalive_expiry=CLIENT_KEEP_ALIVE_SECONDS,
     )
     async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits) as http:
         # Warm every worker up, then count from zero: from here on the checker counts too.

@@ -91,6 +91,13 @@ def test_the_data_dir_is_on_a_writable_volume() -> None:
     assert any(Path(config["DATA_DIR"]).is_relative_to(mount) for mount in mounts)
 
 
+def test_the_server_keeps_idle_connections_longer_than_the_ingress_controller() -> None:
+    """ingress-nginx reuses an idle upstream connection for up to 60 s: a server that closes it
+    sooner now and then loses a request sent as it closes (a 502 to the client)."""
+    config = documents("configmap.yaml")["ConfigMap"]["data"]
+    assert int(config["HTTP_KEEP_ALIVE_TIMEOUT"]) > 60
+
+
 def test_the_image_checks_liveness_and_runs_unprivileged_on_a_base_given_as_argument() -> None:
     containerfile = (ROOT / "Containerfile").read_text()
     assert containerfile.startswith("#")

@@ -317,7 +317,13 @@ class Settings(BaseSettings):
         "its headers; then 408 and the connection is closed.",
     )
     http_keep_alive_timeout: int = Field(
-        5, ge=1, le=300, description="Seconds an idle keep-alive connection is kept open."
+        5,
+        ge=1,
+        le=300,
+        description="Seconds an idle keep-alive connection is kept open. Behind a proxy, set it "
+        "above the proxy's idle timeout for its connections to the server (ingress-nginx, AWS "
+        "ALB: 60 s), or the proxy now and then sends a request on a connection the server is "
+        "closing, and its client gets a 502.",
     )
     http_max_concurrent_requests: int = Field(
         1024,
