@@ -119,6 +119,28 @@ async def test_expired_refresh_token_is_refused(database_url: str, tmp_path: Pat
         assert (await _refresh(client, pair["refresh_token"])).status_code == 401
 
 
+async def test_expired_refresh_tokens_go_when_their_user_next_gets_one(
+    database_url: str, tmp_path: Path
+) -> None:
+    settings = settings_with(database_url, tmp_path, refresh_token_ttl=1)
+    async with client_for(settings) as client:
+        spent = await register_pair(client, "ana")
+        assert (await _refresh(client, spent["refresh_token"])).status_code == 200
+        other = await register_pair(client, "ben")
+        await asyncio.sleep(1.2)
+        login = await client.post("/login/", json={"username": "ana", "password": PASSWORD})
+        assert login.status_code == 200
+    [rows] = await stored_rows(
+        settings,
+        select(users.c.username, refresh_tokens.c.token_hash).join(
+            users, users.c.id == refresh_tokens.c.user_id
+        ),
+    )
+    digest = lambda body: hashlib.sha256(body["refresh_token"].encode()).hexdigest()  # noqa: E731
+    # Ana's spent and rotated tokens went; Ben's waits for Ben's next token.
+    assert sorted(rows) == [("ana", digest(login.json())), ("ben", digest(other))]
+
+
 async def test_only_a_hash_of_the_refresh_token_is_stored(
     settings: Settings, client: httpx.AsyncClient
 ) -> None:

@@ -75,6 +75,19 @@ _REVOKE_FAMILY = (
     .values(revoked_at=bindparam("now"))
 )
 
+# An expired token can never be spent again; its user's next token takes it away. SKIP LOCKED:
+# the delete never waits (a row a transaction holds goes next time), so it joins no deadlock.
+_DELETE_EXPIRED = delete(refresh_tokens).where(
+    refresh_tokens.c.id.in_(
+        select(refresh_tokens.c.id)
+        .where(
+            refresh_tokens.c.user_id == bindparam("user_id"),
+            refresh_tokens.c.expires_at <= bindparam("now"),
+        )
+        .with_for_update(skip_locked=True)
+    )
+)
+
 
 class UsernameTaken(Exception):
     pass
@@ -167,6 +180,12 @@ async def find_refresh_token(connection: Connection, token_hash: str) -> Refresh
     return RefreshTokenRecord(
         user_id, family_id, expires_at, used=used_at is not None, revoked=revoked_at is not None
     )
+
+
+async def delete_expired_refresh_tokens(
+    connection: Connection, user_id: uuid.UUID, now: datetime
+) -> None:
+    await connection.execute(_DELETE_EXPIRED, {"user_id": user_id, "now": now})
 
 
 async def revoke_family(connection: Connection, family_id: uuid.UUID, now: datetime) -> None:

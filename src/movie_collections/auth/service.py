@@ -151,6 +151,8 @@ async def _new_refresh_token(
         now=now,
         expires_at=now + refresh_ttl,
     )
+    # Else every login and refresh would leave a row behind for good.
+    await repository.delete_expired_refresh_tokens(connection, user_id, now)
     return token
 
 
