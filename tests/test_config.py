@@ -38,6 +38,11 @@ def test_every_duration_accepts_seconds_from_the_environment(
     [
         ("ACCESS_TOKEN_TTL", "soon"),
         ("ACCESS_TOKEN_TTL", "0"),
+        ("ACCESS_TOKEN_TTL", "P9999Y"),
+        ("REFRESH_TOKEN_TTL", "P9999Y"),
+        ("AUTH_RATE_LIMIT_WINDOW", "P11Y"),
+        ("IDEMPOTENCY_KEY_TTL", "99999999999"),
+        ("IDEMPOTENCY_IN_FLIGHT_TIMEOUT", "99999999999"),
         ("DATABASE_URL", "mysql://localhost/db"),
         ("REDIS_URL", "http://localhost"),
         ("SECRET_KEY", "too-short"),

@@ -33,6 +33,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         "HTTP_HEADER_READ_TIMEOUT": "1",
         "HTTP_BODY_READ_TIMEOUT": "3",
         "HTTP_KEEP_ALIVE_TIMEOUT": "1",
+        "HTTP_WRITE_TIMEOUT": "3",
         "HTTP_MAX_CONCURRENT_REQUESTS": "2",
     }
     with ServerProcess(environment) as process:
@@ -42,6 +43,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 def connect(server: ServerProcess) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
     return sock
+
+
+def read_to_the_end(sock: socket.socket) -> bytes:
+    answer = b""
+    while chunk := sock.recv(65536):
+        answer += chunk
+    return answer
 
 
 def health_answers(server: ServerProcess) -> bool:
@@ -114,12 +122,83 @@ def test_an_80_mb_header_is_refused_before_it_is_read(server: ServerProcess) -> 
     assert health_answers(server)
 
 
+def test_requests_sent_back_to_back_are_each_held_to_the_head_limit(
+    server: ServerProcess,
+) -> None:
+    """800 requests of 46 bytes in one write (37 KB, over the 32 KiB head limit together) are
+    all answered; a head over the limit after a complete request is 431 once that request is
+    answered (it was read whole, and may have been carried out)."""
+    request = b"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    with connect(server) as sock:
+        sock.sendall(request * 800)
+        answer = b""
+        while answer.count(b"HTTP/1.1 200 ") < 800 and (chunk := sock.recv(65536)):
+            answer += chunk
+    assert answer.count(b"HTTP/1.1 200 ") == 800
+    assert b"HTTP/1.1 431 " not in answer
+    too_large = b"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 40_000
+    with connect(server) as sock:
+        sock.sendall(request + too_large + b"\r\n\r\n")
+        answer = read_to_the_end(sock)
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    assert answer.count(b"HTTP/1.1 ") == 2
+    assert b"HTTP/1.1 431 " in answer
+
+
+def test_a_transfer_coding_besides_chunked_is_501(server: ServerProcess) -> None:
+    """Read as plain chunked, a gzip body would be read one way here and another by a proxy."""
+    with connect(server) as sock:
+        sock.sendall(
+            b"POST /register/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: gzip, chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"
+        )
+        answer = read_to_the_end(sock)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 501 ")
+    assert b"content-type: application/problem+json" in head.lower()
+    assert json.loads(body)["status"] == 501
+
+
+def test_clients_that_stop_reading_are_dropped_and_give_their_slots_back(
+    server: ServerProcess,
+) -> None:
+    """Two connections ask for the OpenAPI document 50 times back to back and read nothing:
+    their answers fill the server's buffers and hold the cap of 2. The write timeout (3 s)
+    drops them, and the service answers everyone again while they still read nothing."""
+    held = []
+    for _ in range(2):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting
+        sock.settimeout(30)
+        sock.connect(("127.0.0.1", server.port))
+        sock.sendall(b"GET /openapi.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" * 50)
+        held.append(sock)
+    try:
+        statuses = []
+        for _ in range(60):
+            statuses.append(httpx.get(f"{server.url}/openapi.json", timeout=10).status_code)
+            if statuses[-1] == 503:
+                break
+            time.sleep(0.05)
+        assert statuses[-1] == 503, "the cap was never met"
+        served = False
+        for _ in range(100):
+            if httpx.get(f"{server.url}/openapi.json", timeout=10).status_code == 200:
+                served = True
+                break
+            time.sleep(0.1)
+        assert served, "clients that read nothing kept their slots"
+        for sock in held:
+            assert closed_by_server(sock)
+    finally:
+        for sock in held:
+            sock.close()
+
+
 def test_a_request_the_server_cannot_parse_is_a_400_problem(server: ServerProcess) -> None:
     with connect(server) as sock:
         sock.sendall(b"GET /health/live HTTP/1.1\r\nHost 127.0.0.1\r\n\r\n")  # no colon
-        answer = b""
-        while chunk := sock.recv(65536):
-            answer += chunk
+        answer = read_to_the_end(sock)
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 400 ")
     assert b"content-type: application/problem+json" in head.lower()

@@ -106,6 +106,60 @@ async def test_if_match_accepts_a_list_and_star_and_rejects_weak_or_foreign_tags
     assert star.status_code == 200
 
 
+# If-Match / If-None-Match values around an ETag `{}` that only look like they name it: RFC 9110
+# sections 8.8.3 (entity-tag, `W/` upper case) and 5.6.1 (comma lists) do not parse them.
+MALFORMED = ("w/{}", "garbage{}", "{}junk", '{} "zzz"', '"zzz" {}')
+# Lists that do name it, with other tags, empty elements and whitespace, as RFC 9110 allows.
+VALID_LISTS = ('"x", {}', "{},,", " {} ", ',\t{} , "x"')
+
+
+async def test_if_match_that_does_not_parse_matches_nothing(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    path = f"/collection/{await create(client, auth)}/"
+    etag = (await client.get(path, headers=auth)).headers["ETag"]
+    for template in MALFORMED:
+        value = template.format(etag)
+        refused = await client.put(path, json={"title": "x"}, headers={**auth, "If-Match": value})
+        assert refused.status_code == 412, value
+        assert refused.headers["ETag"] == etag
+        read = await client.get(path, headers={**auth, "If-Match": value})
+        assert read.status_code == 412, value
+    for n, template in enumerate(VALID_LISTS):
+        value = template.format(etag)
+        written = await client.put(
+            path, json={"title": f"listed {n}"}, headers={**auth, "If-Match": value}
+        )
+        assert written.status_code == 200, value
+        etag = written.headers["ETag"]
+    assert (await client.get(path, headers=auth)).json()["title"] == f"listed {n}"
+
+
+async def test_if_none_match_that_does_not_parse_names_nothing(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    path = f"/collection/{await create(client, auth)}/"
+    etag = (await client.get(path, headers=auth)).headers["ETag"]
+    for template in VALID_LISTS:
+        value = template.format(etag)
+        cached = await client.get(path, headers={**auth, "If-None-Match": value})
+        assert cached.status_code == 304, value
+        refused = await client.put(
+            path, json={"title": "x"}, headers={**auth, "If-None-Match": value}
+        )
+        assert refused.status_code == 412, value
+    for template in MALFORMED:
+        value = template.format(etag)
+        read = await client.get(path, headers={**auth, "If-None-Match": value})
+        assert read.status_code == 200, value
+        assert read.headers["ETag"] == etag
+        written = await client.put(
+            path, json={"title": "x"}, headers={**auth, "If-None-Match": value}
+        )
+        assert written.status_code == 200, value
+        etag = written.headers["ETag"]
+
+
 async def test_a_list_header_sent_on_several_lines_is_one_list(
     client: httpx.AsyncClient, auth: dict[str, str]
 ) -> None:

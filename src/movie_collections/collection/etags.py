@@ -6,8 +6,10 @@ import re
 import uuid
 from dataclasses import dataclass
 
-# An entity tag is `"opaque"` or `W/"opaque"` (RFC 9110 section 8.8.3); lists are comma-separated.
-_ENTITY_TAG = re.compile(r'\s*(W/)?"([^"]*)"\s*(?:,|$)')
+# One element of `#entity-tag` and its comma (RFC 9110 sections 5.6.1 and 8.8.3): an entity
+# tag is `"opaque"` or `W/"opaque"` (`W` upper case), opaque being %x21 / %x23-7E / obs-text;
+# elements may be empty and are separated by commas with optional spaces or tabs around them.
+_LIST_ELEMENT = re.compile(r'[ \t]*(?:(W/)?"([\x21\x23-\x7e\x80-\xff]*)"[ \t]*)?(?:,|\Z)')
 
 
 _MOST_VERSION = 2**63 - 1  # a BIGINT
@@ -45,10 +47,11 @@ class IfMatch:
 
 
 def parse_if_match(header: str | None, collection_id: uuid.UUID) -> IfMatch | None:
-    """None without the header. If-Match compares strongly, so weak tags never match."""
+    """None without the header. If-Match compares strongly, so weak tags never match, and
+    neither does a value that is not `*` or a list of entity tags."""
     if header is None:
         return None
-    if header.strip() == "*":
+    if _is_star(header):
         return IfMatch(any_version=True, versions=frozenset())
     versions: set[int] = set()
     for weak, opaque in _entity_tags(header):
@@ -61,11 +64,12 @@ def parse_if_match(header: str | None, collection_id: uuid.UUID) -> IfMatch | No
 def if_none_match_hits(header: str | None, collection_id: uuid.UUID, version: int) -> bool:
     """True when the client already holds the current version (answer 304).
 
-    If-None-Match compares weakly (RFC 9110 section 13.1.2): a `W/` prefix is ignored.
+    If-None-Match compares weakly (RFC 9110 section 13.1.2): a `W/` prefix is ignored. A value
+    that is not `*` or a list of entity tags names nothing, so it never hits.
     """
     if header is None:
         return False
-    if header.strip() == "*":
+    if _is_star(header):
         return True
     return any(
         _version_in(opaque, collection_id) == version for _weak, opaque in _entity_tags(header)
@@ -89,5 +93,21 @@ class Preconditions:
 UNCONDITIONAL = Preconditions(None, None)
 
 
+def _is_star(header: str) -> bool:
+    return header.strip(" \t") == "*"
+
+
 def _entity_tags(header: str) -> list[tuple[bool, str]]:
-    return [(bool(weak), opaque) for weak, opaque in _ENTITY_TAG.findall(header)]
+    """(weak, opaque) for each tag of a `#entity-tag` list; none if the value is not one."""
+    tags: list[tuple[bool, str]] = []
+    position = 0
+    while position < len(header):
+        # match, not search: text between elements would otherwise be skipped.
+        element = _LIST_ELEMENT.match(header, position)
+        if element is None:
+            return []
+        weak, opaque = element.groups()
+        if opaque is not None:
+            tags.append((weak is not None, opaque))
+        position = element.end()
+    return tags

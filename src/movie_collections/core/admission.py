@@ -22,7 +22,7 @@ class AdmissionMiddleware:
     built from the Host, only ever name this service; `exempt_paths` (the probes and the
     scrape, which come by address) are served whatever the Host. `uncapped_paths` (the
     liveness probe: no I/O) are served beyond the cap, or a busy process would be restarted.
-    Two Host lines are 400."""
+    Two Host lines are 400; a transfer coding besides chunked is 501."""
 
     def __init__(
         self,
@@ -51,6 +51,16 @@ class AdmissionMiddleware:
         if len(hosts) > 1:  # which one names the target would be a guess (RFC 9112, 3.2)
             response = problem_response(
                 HTTPStatus.BAD_REQUEST, "A request has at most one Host header."
+            )
+            await response(scope, receive, send)
+            return
+        if _unknown_transfer_codings(scope["headers"]):
+            # A body read as `chunked` whatever came before it would be read otherwise by a
+            # proxy that knows the coding (RFC 9112, 6.1).
+            response = problem_response(
+                HTTPStatus.NOT_IMPLEMENTED,
+                "The only transfer coding this server knows is chunked.",
+                headers={"Connection": "close"},
             )
             await response(scope, receive, send)
             return
@@ -86,6 +96,16 @@ class AdmissionMiddleware:
 
     def allows(self, name: str) -> bool:
         return name in self.names or (bool(name) and name.endswith(self.suffixes))
+
+
+def _unknown_transfer_codings(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Codings besides `chunked` (the parser refuses any after it, and `chunked` twice)."""
+    return any(
+        coding.strip().lower() not in (b"chunked", b"")
+        for name, value in headers
+        if name == b"transfer-encoding"
+        for coding in value.split(b",")
+    )
 
 
 def host_name(host_header: bytes) -> str | None:

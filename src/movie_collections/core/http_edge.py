@@ -1,8 +1,9 @@
-"""uvicorn's httptools protocol with a bounded request: a head size cap and read deadlines for
-the head and the body.
+"""uvicorn's httptools protocol with a bounded request: a head size cap, read deadlines for
+the head and the body, and a deadline for a client that stops reading its answer.
 
-llhttp buffers a header of any size and uvicorn has no read timeouts, so without this one 80 MB
-header, or one byte every few seconds, holds a connection, its memory and an admission slot.
+llhttp buffers a header of any size and uvicorn has no read or write timeouts, so without this
+one 80 MB header, one byte every few seconds, or an answer never read holds a connection, its
+memory and an admission slot.
 """
 
 from __future__ import annotations
@@ -23,14 +24,20 @@ from movie_collections.core.settings import Settings
 PROTOCOL_PATH = "movie_collections.core.http_edge:BoundedHttpToolsProtocol"
 
 
+# While a head is read, bytes are fed to the parser at most this many at a time: a request
+# that begins within a piece (requests sent back to back) starts its own count there.
+_HEAD_PIECE_BYTES = 4096
+
+
 @cache
-def _limits() -> tuple[int, float, float]:
+def _limits() -> tuple[int, float, float, float]:
     """Read once per worker process, from the environment `serve` validated at start."""
     settings = Settings()
     return (
         settings.http_max_header_bytes,
         settings.http_header_read_timeout,
         settings.http_body_read_timeout,
+        settings.http_write_timeout,
     )
 
 
@@ -59,10 +66,11 @@ def body_too_slow_response(seconds: float) -> bytes:
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
-    """Closes a connection whose request head is over `HTTP_MAX_HEADER_BYTES` (after a 431)
-    or not complete `HTTP_HEADER_READ_TIMEOUT` seconds after the connection or its first byte,
-    or whose body is not complete `HTTP_BODY_READ_TIMEOUT` seconds after its head (after a 408,
-    if no answer has started)."""
+    """Closes a connection whose request head is over `HTTP_MAX_HEADER_BYTES` (with a 431 once
+    the requests before it are answered) or not complete `HTTP_HEADER_READ_TIMEOUT` seconds
+    after the connection or its first byte, whose body is not complete `HTTP_BODY_READ_TIMEOUT`
+    seconds after its head (after a 408, if no answer has started), or whose client reads
+    nothing for `HTTP_WRITE_TIMEOUT` seconds while its answer fills the buffer."""
 
     def __init__(
         self,
@@ -72,11 +80,13 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         _loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
-        self.max_head_bytes, self.head_timeout, self.body_timeout = _limits()
+        self.max_head_bytes, self.head_timeout, self.body_timeout, self.write_timeout = _limits()
         self.reading_head = True
         self.head_bytes = 0
+        self.head_refused = False
         self.head_timer: TimerHandle | None = None
         self.body_timer: TimerHandle | None = None
+        self.write_timer: TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -85,26 +95,42 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_head_timer()
         self._disarm_body_timer()
+        self._disarm_write_timer()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if not self.reading_head:
-            super().data_received(data)
-            return
-        self.head_bytes += len(data)
-        if self.head_bytes <= self.max_head_bytes:
-            super().data_received(data)
-            return
-        # Feed what the limit allows: the head may end within it, the rest being body.
-        within = len(data) - (self.head_bytes - self.max_head_bytes)
-        super().data_received(data[:within])
-        if self.transport.is_closing():
-            return
-        if self.reading_head:
-            self.transport.write(head_too_large_response(self.max_head_bytes))
-            self.transport.close()
-            return
-        self.data_received(data[within:])
+        rest = memoryview(data)  # pieces without copies
+        while rest and self.reading_head and not self.head_refused:
+            room = self.max_head_bytes - self.head_bytes
+            if room <= 0:
+                self._refuse_head()
+                return
+            size = min(room, _HEAD_PIECE_BYTES)
+            piece, rest = rest[:size], rest[size:]
+            self.head_bytes += len(piece)
+            super().data_received(piece)  # type: ignore[arg-type]  # httptools reads buffers
+            if self.transport.is_closing():
+                return
+        if rest and not self.head_refused:
+            super().data_received(rest)  # type: ignore[arg-type]
+
+    def _refuse_head(self) -> None:
+        """431 and close, after the answers to the requests before it (sent back to back):
+        those were read whole, and may have been carried out."""
+        self.head_refused = True
+        self._disarm_head_timer()
+        self.transport.pause_reading()
+        if self.cycle is None or self.cycle.response_complete:
+            self._write_head_refusal()
+
+    def _write_head_refusal(self) -> None:
+        self.transport.write(head_too_large_response(self.max_head_bytes))
+        self.transport.close()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self.head_refused and not self.pipeline and not self.transport.is_closing():
+            self._write_head_refusal()
 
     def send_400_response(self, msg: str) -> None:
         """uvicorn's own refusals (a malformed request) as problem+json, like every answer."""
@@ -113,6 +139,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self.head_bytes = 0
         self._arm_head_timer()
 
     def on_headers_complete(self) -> None:
@@ -127,6 +154,25 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._disarm_body_timer()
         super().on_message_complete()
         self.reading_head = True
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self.write_timer is None:
+            self.write_timer = self.loop.call_later(self.write_timeout, self._write_timed_out)
+
+    def resume_writing(self) -> None:
+        self._disarm_write_timer()
+        super().resume_writing()
+
+    def _disarm_write_timer(self) -> None:
+        if self.write_timer is not None:
+            self.write_timer.cancel()
+            self.write_timer = None
+
+    def _write_timed_out(self) -> None:
+        """Aborted, not closed: a close waits for the buffer to drain, which it never will."""
+        self.write_timer = None
+        self.transport.abort()
 
     def _arm_head_timer(self) -> None:
         if self.head_timer is None:

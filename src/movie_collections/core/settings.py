@@ -23,6 +23,18 @@ DEFAULT_DATABASE_URL = "sqlite:///./data/movie_collections.db"
 SECRET_KEY_FILE_NAME = "secret_key"  # noqa: S105
 
 
+DURATIONS = (
+    "access_token_ttl",
+    "refresh_token_ttl",
+    "auth_rate_limit_window",
+    "idempotency_key_ttl",
+    "idempotency_in_flight_timeout",
+)
+# Dates computed as now + a duration must stay within the year 9999, and no duration here
+# means anything over years.
+LONGEST_DURATION = timedelta(days=3650)
+
+
 class Settings(BaseSettings):
     """All configuration. Field names are the environment variable names (case-insensitive)."""
 
@@ -316,6 +328,14 @@ class Settings(BaseSettings):
         description="Seconds a client has to send a request's body, counted from the end of "
         "its headers; then 408 and the connection is closed.",
     )
+    http_write_timeout: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        description="Seconds an answer may wait for a client that reads none of it while the "
+        "server holds a full buffer for it; then the connection is dropped (its concurrency "
+        "slot and buffered bytes freed).",
+    )
     http_keep_alive_timeout: int = Field(
         5,
         ge=1,
@@ -418,14 +438,7 @@ class Settings(BaseSettings):
             raise ValueError("REDIS_URL must start with redis://, rediss:// or unix://")
         return value
 
-    @field_validator(
-        "access_token_ttl",
-        "refresh_token_ttl",
-        "auth_rate_limit_window",
-        "idempotency_key_ttl",
-        "idempotency_in_flight_timeout",
-        mode="before",
-    )
+    @field_validator(*DURATIONS, mode="before")
     @classmethod
     def _seconds_as_number(cls, value: object) -> object:
         """Environment values are strings: '86400' means seconds, like the number 86400."""
@@ -445,6 +458,9 @@ class Settings(BaseSettings):
             raise ValueError("REFRESH_TOKEN_TTL must be at least one second")
         if self.auth_rate_limit_window.total_seconds() < 1:
             raise ValueError("AUTH_RATE_LIMIT_WINDOW must be at least one second")
+        for name in DURATIONS:
+            if getattr(self, name) > LONGEST_DURATION:
+                raise ValueError(f"{name.upper()} must be at most {LONGEST_DURATION.days} days")
         if 0 < self.movies_written_per_user_per_minute < self.max_movies_per_collection:
             raise ValueError(
                 "MOVIES_WRITTEN_PER_USER_PER_MINUTE must be 0 or at least "
