@@ -94,6 +94,21 @@ async def test_a_token_after_several_spaces_or_before_trailing_whitespace_is_rea
         assert response.status_code == 401, repr(value)
 
 
+async def test_two_authorization_lines_are_400_whichever_comes_first(
+    client: httpx.AsyncClient,
+) -> None:
+    """A proxy in front may read the other one: serving the request by either would let the
+    two disagree on who is calling."""
+    good = (await register_pair(client))["access_token"]
+    for tokens in ([good, "forged"], ["forged", good], [good, good]):
+        response = await client.get(
+            "/collection/", headers=[("authorization", f"Bearer {token}") for token in tokens]
+        )
+        assert response.status_code == 400, tokens
+        assert response.headers["content-type"] == "application/problem+json"
+    assert (await client.get("/collection/", headers=bearer(good))).status_code == 200
+
+
 async def test_rotated_key_still_verifies_old_tokens_until_removed(
     database_url: str, tmp_path: Path
 ) -> None:

@@ -6,6 +6,7 @@ import ipaddress
 import re
 from http import HTTPStatus
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from movie_collections.core.errors import problem_response
@@ -22,7 +23,7 @@ class AdmissionMiddleware:
     built from the Host, only ever name this service; `exempt_paths` (the probes and the
     scrape, which come by address) are served whatever the Host. `uncapped_paths` (the
     liveness probe: no I/O) are served beyond the cap, or a busy process would be restarted.
-    Two Host lines are 400; a transfer coding besides chunked is 501."""
+    Two Host or Authorization lines are 400; a transfer coding besides chunked is 501."""
 
     def __init__(
         self,
@@ -47,25 +48,11 @@ class AdmissionMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        hosts = [value for name, value in scope["headers"] if name == b"host"]
-        if len(hosts) > 1:  # which one names the target would be a guess (RFC 9112, 3.2)
-            response = problem_response(
-                HTTPStatus.BAD_REQUEST, "A request has at most one Host header."
-            )
-            await response(scope, receive, send)
-            return
-        if _unknown_transfer_codings(scope["headers"]):
-            # A body read as `chunked` whatever came before it would be read otherwise by a
-            # proxy that knows the coding (RFC 9112, 6.1).
-            response = problem_response(
-                HTTPStatus.NOT_IMPLEMENTED,
-                "The only transfer coding this server knows is chunked.",
-                headers={"Connection": "close"},
-            )
-            await response(scope, receive, send)
+        host, refusal = _read_head(scope["headers"])
+        if refusal is not None:
+            await refusal(scope, receive, send)
             return
         if scope["path"] not in self.exempt_paths:
-            host = hosts[0] if hosts else b""
             allowed = self.verdicts.get(host)
             if allowed is None:
                 name = host_name(host)
@@ -98,14 +85,34 @@ class AdmissionMiddleware:
         return name in self.names or (bool(name) and name.endswith(self.suffixes))
 
 
-def _unknown_transfer_codings(headers: list[tuple[bytes, bytes]]) -> bool:
-    """Codings besides `chunked` (the parser refuses any after it, and `chunked` twice)."""
-    return any(
-        coding.strip().lower() not in (b"chunked", b"")
-        for name, value in headers
-        if name == b"transfer-encoding"
-        for coding in value.split(b",")
-    )
+# Fields a request carries at most once: serving it by one of two would let a proxy in front
+# and this service disagree on the target or the caller (RFC 9112 3.2, RFC 9110 11.6.2).
+_SINGLE_FIELDS = frozenset({b"host", b"authorization"})
+
+
+def _read_head(headers: list[tuple[bytes, bytes]]) -> tuple[bytes, Response | None]:
+    """The Host header (empty if none), and the answer to a head that cannot be served."""
+    host = b""
+    seen: set[bytes] = set()
+    for name, value in headers:
+        if name in _SINGLE_FIELDS:
+            if name in seen:
+                detail = f"A request has at most one {name.decode().title()} header."
+                return host, problem_response(HTTPStatus.BAD_REQUEST, detail)
+            seen.add(name)
+            if name == b"host":
+                host = value
+        elif name == b"transfer-encoding" and any(
+            coding.strip().lower() not in (b"chunked", b"") for coding in value.split(b",")
+        ):
+            # A body read as `chunked` whatever came before it would be read otherwise by a
+            # proxy that knows the coding (RFC 9112 6.1). The parser refuses any after it.
+            detail = "The only transfer coding this server knows is chunked."
+            refusal = problem_response(
+                HTTPStatus.NOT_IMPLEMENTED, detail, headers={"Connection": "close"}
+            )
+            return host, refusal
+    return host, None
 
 
 def host_name(host_header: bytes) -> str | None:
