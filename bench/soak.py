@@ -72,10 +72,10 @@ def base_environment(overrides: dict[str, str]) -> dict[str, str]:
             "MOVIES_WRITTEN_PER_USER_PER_MINUTE": "0",
             "MOVIES_PER_USER_PER_MINUTE": "0",
             "MAX_COLLECTIONS_PER_USER": "0",
-            "HTTP_KEEP_ALIVE_TIMEOUT": str(SERVER_KEEP_ALIVE_SECONDS),
         }
     )
     environment.update(overrides)
+    environment["HTTP_KEEP_ALIVE_TIMEOUT"] = str(SERVER_KEEP_ALIVE_SECONDS)  # what clients assume
     return environment
 
 

@@ -42,7 +42,9 @@ async def register(
     try:
         async with database.transaction(write=True) as connection:
             user_id = await repository.insert_user(connection, credentials.username, password_hash)
-            refresh_token = await _new_refresh_token(connection, user_id, uuid.uuid4(), refresh_ttl)
+            refresh_token = await _new_refresh_token(
+                connection, user_id, uuid.uuid4(), refresh_ttl, datetime.now(UTC)
+            )
     except repository.UsernameTaken as error:
         raise Conflict("That username is already taken.") from error
     return _pair(tokens, user_id, refresh_token, refresh_ttl)
@@ -71,7 +73,9 @@ async def login(
         async with database.transaction(write=True) as connection:
             if new_hash is not None:
                 await repository.update_password_hash(connection, user_id, new_hash)
-            refresh_token = await _new_refresh_token(connection, user_id, uuid.uuid4(), refresh_ttl)
+            refresh_token = await _new_refresh_token(
+                connection, user_id, uuid.uuid4(), refresh_ttl, datetime.now(UTC)
+            )
     except ForeignKeyViolation as error:  # the account was deleted since it was read
         raise InvalidCredentials() from error
     return _pair(tokens, user_id, refresh_token, refresh_ttl)
@@ -95,7 +99,7 @@ async def refresh(
         record = await repository.find_refresh_token(connection, token_hash)
         if spent and record is not None:
             new_token = await _new_refresh_token(
-                connection, record.user_id, record.family_id, refresh_ttl
+                connection, record.user_id, record.family_id, refresh_ttl, now
             )
     if record is not None and new_token is None and record.used:
         # In a transaction of its own: a spend that waited for another's keeps the token's
@@ -140,9 +144,10 @@ async def _new_refresh_token(
     user_id: uuid.UUID,
     family_id: uuid.UUID,
     refresh_ttl: timedelta,
+    now: datetime,
 ) -> str:
+    """`now`: a refresh's spend time, so a token it found unexpired is not deleted as expired."""
     token = secrets.token_urlsafe(32)
-    now = datetime.now(UTC)
     await repository.insert_refresh_token(
         connection,
         token_hash=hash_refresh_token(token),

@@ -105,13 +105,11 @@ def _read_head(headers: list[tuple[bytes, bytes]]) -> tuple[bytes, Response | No
         elif name == b"transfer-encoding" and any(
             coding.strip().lower() not in (b"chunked", b"") for coding in value.split(b",")
         ):
-            # A body read as `chunked` whatever came before it would be read otherwise by a
-            # proxy that knows the coding (RFC 9112 6.1). The parser refuses any after it.
+            # Else the body would reach the app still encoded (RFC 9112 6.1). The parser
+            # refuses any coding after `chunked`, so the body's end is known: the connection
+            # stays usable.
             detail = "The only transfer coding this server knows is chunked."
-            refusal = problem_response(
-                HTTPStatus.NOT_IMPLEMENTED, detail, headers={"Connection": "close"}
-            )
-            return host, refusal
+            return host, problem_response(HTTPStatus.NOT_IMPLEMENTED, detail)
     return host, None
 
 

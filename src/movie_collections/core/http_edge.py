@@ -24,8 +24,8 @@ from movie_collections.core.settings import Settings
 PROTOCOL_PATH = "movie_collections.core.http_edge:BoundedHttpToolsProtocol"
 
 
-# While a head is read, bytes are fed to the parser at most this many at a time: a request
-# that begins within a piece (requests sent back to back) starts its own count there.
+# While a head is read, bytes are fed to the parser at most this many at a time; a head is
+# counted from the start of the piece it begins in (exact unless requests come back to back).
 _HEAD_PIECE_BYTES = 4096
 
 
@@ -70,7 +70,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     the requests before it are answered) or not complete `HTTP_HEADER_READ_TIMEOUT` seconds
     after the connection or its first byte, whose body is not complete `HTTP_BODY_READ_TIMEOUT`
     seconds after its head (after a 408, if no answer has started), or whose client reads
-    nothing for `HTTP_WRITE_TIMEOUT` seconds while its answer fills the buffer."""
+    nothing for `HTTP_WRITE_TIMEOUT` seconds while its answer fills the buffer. Requests sent
+    back to back are parsed no faster than they are answered: at most the rest of one piece
+    waits behind the one being answered."""
 
     def __init__(
         self,
@@ -84,6 +86,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.reading_head = True
         self.head_bytes = 0
         self.head_refused = False
+        self.piece_bytes = 0  # of the head-mode piece being parsed (0: a body's bytes)
+        self.body_left: int | None = None  # by Content-Length; None: chunked, or no body
+        self.held = memoryview(b"")  # received, not yet parsed: requests wait to be answered
+        self.holding = False  # reading paused here while bytes are held
         self.head_timer: TimerHandle | None = None
         self.body_timer: TimerHandle | None = None
         self.write_timer: TimerHandle | None = None
@@ -93,44 +99,77 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._arm_head_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.held = memoryview(b"")
         self._disarm_head_timer()
         self._disarm_body_timer()
         self._disarm_write_timer()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        rest = memoryview(data)  # pieces without copies
-        while rest and self.reading_head and not self.head_refused:
-            room = self.max_head_bytes - self.head_bytes
-            if room <= 0:
-                self._refuse_head()
+        self.held = memoryview(bytes(self.held) + data) if self.held else memoryview(data)
+        self._parse()
+
+    def _parse(self) -> None:
+        """Feeds the parser what is held: a head a piece at a time, a body as far as its
+        Content-Length; not past the end of a request while another waits to be answered."""
+        while self.held and not self.head_refused and not (self.pipeline and self.reading_head):
+            if self.transport.is_closing() or self.transport.get_protocol() is not self:
+                self.held = memoryview(b"")  # closed, or upgraded: nothing more to parse here
                 return
-            size = min(room, _HEAD_PIECE_BYTES)
-            piece, rest = rest[:size], rest[size:]
-            self.head_bytes += len(piece)
+            if self.reading_head:
+                room = self.max_head_bytes - self.head_bytes
+                if room <= 0:
+                    self._refuse_head()
+                    break
+                size = self.piece_bytes = min(room, _HEAD_PIECE_BYTES, len(self.held))
+                self.head_bytes += size
+            else:
+                # To the body's end by Content-Length, so the next head starts a piece;
+                # chunked (its end unknown here): all that is held.
+                size = min(self.body_left or len(self.held), len(self.held))
+                self.piece_bytes = 0
+                if self.body_left:
+                    self.body_left -= size
+            piece, self.held = self.held[:size], self.held[size:]
             super().data_received(piece)  # type: ignore[arg-type]  # httptools reads buffers
-            if self.transport.is_closing():
-                return
-        if rest and not self.head_refused:
-            super().data_received(rest)  # type: ignore[arg-type]
+        self._hold(bool(self.held))
+
+    def _hold(self, hold: bool) -> None:
+        """Reading stays paused while bytes are held: uvicorn's flow control resumes it when an
+        answer completes, and a client sending on would only grow them."""
+        if hold:
+            self.holding = True
+            self.transport.pause_reading()
+        elif self.holding:
+            self.holding = False
+            if not self.flow.read_paused:
+                self.transport.resume_reading()
 
     def _refuse_head(self) -> None:
         """431 and close, after the answers to the requests before it (sent back to back):
         those were read whole, and may have been carried out."""
         self.head_refused = True
         self._disarm_head_timer()
-        self.transport.pause_reading()
-        if self.cycle is None or self.cycle.response_complete:
+        if self._answered():
             self._write_head_refusal()
 
+    def _answered(self) -> bool:
+        """Every request read so far is answered (the last one read is, and they go in order)."""
+        return self.cycle is None or self.cycle.response_complete
+
     def _write_head_refusal(self) -> None:
+        self.held = memoryview(b"")
         self.transport.write(head_too_large_response(self.max_head_bytes))
         self.transport.close()
 
     def on_response_complete(self) -> None:
-        super().on_response_complete()
-        if self.head_refused and not self.pipeline and not self.transport.is_closing():
+        super().on_response_complete()  # starts the next request waiting, if there is one
+        if self.transport.is_closing():
+            return
+        if self.head_refused and self._answered():
             self._write_head_refusal()
+        else:
+            self._parse()
 
     def send_400_response(self, msg: str) -> None:
         """uvicorn's own refusals (a malformed request) as problem+json, like every answer."""
@@ -139,13 +178,20 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self.head_bytes = 0
+        self.head_bytes = self.piece_bytes  # strict: the head began somewhere in this piece
         self._arm_head_timer()
 
     def on_headers_complete(self) -> None:
         self.reading_head = False
         self.head_bytes = 0
         self._disarm_head_timer()
+        self.body_left = None
+        for name, value in self.headers:
+            if name == b"transfer-encoding":
+                self.body_left = None
+                break
+            if name == b"content-length":
+                self.body_left = int(value)  # llhttp checked it: digits, and only one
         if any(name in _BODY_HEADERS for name, _ in self.headers):
             self.body_timer = self.loop.call_later(self.body_timeout, self._body_timed_out)
         super().on_headers_complete()
@@ -185,7 +231,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def _head_timed_out(self) -> None:
         self.head_timer = None
-        if self.reading_head and not self.transport.is_closing():
+        if not self._answered():  # the head waits (held) behind an answer: not the client's fault
+            self._arm_head_timer()
+        elif self.reading_head and not self.transport.is_closing():
             self.transport.close()
 
     def _disarm_body_timer(self) -> None:
