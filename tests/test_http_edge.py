@@ -18,6 +18,8 @@ import httpx
 import pytest
 
 from movie_collections.core.settings import Settings
+from tests.conftest import PASSWORD, movie
+from tests.movies.upstream import UPSTREAM_PASSWORD, UPSTREAM_USERNAME, MockUpstreamProcess
 from tests.processes import ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -127,8 +129,8 @@ def test_requests_sent_back_to_back_are_each_held_to_the_head_limit(
     server: ServerProcess,
 ) -> None:
     """800 requests of 46 bytes in one write (37 KB, over the 32 KiB head limit together) are
-    all answered; a head over the limit after a complete request is 431 once that request is
-    answered (it was read whole, and may have been carried out)."""
+    all answered; a head over the limit, or a malformed one, after complete requests is refused
+    (431, 400) once they are answered: they were read whole, and may have been carried out."""
     request = b"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
     with connect(server) as sock:
         sock.sendall(request * 800)
@@ -138,13 +140,21 @@ def test_requests_sent_back_to_back_are_each_held_to_the_head_limit(
     assert answer.count(b"HTTP/1.1 200 ") == 800
     assert b"HTTP/1.1 431 " not in answer
     post = b"POST /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5000\r\n\r\n"
-    for before in (request, request * 2, post + b"x" * 5000):
+    chunked = b"POST /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+    chunked += b"2710\r\n" + b"x" * 10_000 + b"\r\n0\r\n\r\n"
+    malformed = b"GET /health/live HTTP/1.1\r\nHost 127.0.0.1\r\n\r\n"  # no colon
+    cases = [
+        (before, head_of(40_000), b"431")
+        for before in (request, request * 2, post + b"x" * 5000, chunked)
+    ]
+    cases += [(request * 2, malformed, b"400"), (chunked + request * 500, malformed, b"400")]
+    for before, after, refusal in cases:
         with connect(server) as sock:
-            sock.sendall(before + head_of(40_000))
+            sock.sendall(before + after)
             answer = read_to_the_end(sock)
         statuses = re.findall(rb"HTTP/1\.1 (\d{3}) ", answer)
-        assert statuses[-1] == b"431", answer[:200]
-        assert len(statuses) == before.count(b" HTTP/1.1\r\n") + 1
+        assert statuses[-1] == refusal, answer[:200]
+        assert len(statuses) == before.count(b" HTTP/1.1\r\n") + 1  # every request answered
 
 
 def head_of(size: int) -> bytes:
@@ -234,6 +244,84 @@ def test_clients_that_stop_reading_are_dropped_and_give_their_slots_back(
     finally:
         for sock in held:
             sock.close()
+    # The answer cut off was not the last request read: it is told the client left too.
+    assert "Exception in ASGI application" not in server.output()
+
+
+def test_a_client_that_reads_slowly_but_steadily_gets_all_of_a_large_answer(
+    server: ServerProcess,
+) -> None:
+    """A 4.8 MB answer read slowly for 8 s, past the write timeout (6 s) with the server's
+    buffer full all along, then at full speed: the client kept its connection, as it read."""
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        token = http.post("/register/", json={"username": "slow_reader", "password": PASSWORD})
+        auth = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        movies = [{**movie(n), "description": "x" * 9_900} for n in range(480)]
+        created = http.post("/collection/", json={"title": "big", "movies": movies}, headers=auth)
+        assert created.status_code == 201, created.text
+        path = f"/collection/{created.json()['collection_uuid']}/"
+        expected = len(http.get(path, headers=auth).content)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting
+    sock.settimeout(30)
+    with sock:
+        sock.connect(("127.0.0.1", server.port))
+        sock.sendall(
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Authorization: {auth['Authorization']}\r\n\r\n".encode()
+        )
+        answer = b""
+        slow_until = time.monotonic() + 8
+        while b"\r\n\r\n" not in answer or len(answer.partition(b"\r\n\r\n")[2]) < expected:
+            chunk = sock.recv(8192)
+            if not chunk:
+                break
+            answer += chunk
+            if time.monotonic() < slow_until:
+                time.sleep(0.02)
+    assert len(answer.partition(b"\r\n\r\n")[2]) == expected
+
+
+def test_a_body_that_waits_for_its_turn_is_not_timed_out(tmp_path: Path) -> None:
+    """A POST sent right behind a slow GET /movies/ (3.5 s upstream), its body 0.3 s later:
+    nothing more is read from the connection until the GET is answered, so the body waits
+    unread past the body-read timeout (2 s). It is then read: the GET answered, then the POST."""
+    upstream = MockUpstreamProcess().start()
+    try:
+        upstream.control(latency=3.5)
+        environment = {
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'edge.db'}",
+            "DATA_DIR": str(tmp_path),
+            "HTTP_BODY_READ_TIMEOUT": "2",
+            "MOVIES_API_URL": upstream.api_url,
+            "MOVIES_API_USERNAME": UPSTREAM_USERNAME,
+            "MOVIES_API_PASSWORD": UPSTREAM_PASSWORD,
+        }
+        with ServerProcess(environment) as process:
+            registered = httpx.post(
+                f"{process.url}/register/",
+                json={"username": "in_turn", "password": PASSWORD},
+                timeout=30,
+            )
+            auth = f"Authorization: Bearer {registered.json()['access_token']}\r\n"
+            body = b'{"title": "behind a slow one"}'
+            with connect(process) as sock:
+                sock.sendall(
+                    f"GET /movies/ HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}\r\n"
+                    f"POST /collection/ HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}"
+                    "Content-Type: application/json\r\n"
+                    f"Content-Length: {len(body)}\r\n\r\n".encode()
+                )
+                time.sleep(0.3)
+                sock.sendall(body)
+                answer = b""
+                while len(re.findall(rb"HTTP/1\.1 \d{3} ", answer)) < 2 and (
+                    chunk := sock.recv(65536)
+                ):
+                    answer += chunk
+        assert re.findall(rb"HTTP/1\.1 (\d{3}) ", answer) == [b"200", b"201"], answer[:300]
+    finally:
+        upstream.stop()
 
 
 def test_a_request_the_server_cannot_parse_is_a_400_problem(server: ServerProcess) -> None:

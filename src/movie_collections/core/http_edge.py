@@ -14,8 +14,9 @@ from asyncio import TimerHandle
 from functools import cache
 from typing import Any
 
+from uvicorn._types import ASGI3Application
 from uvicorn.config import Config
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 from uvicorn.server import ServerState
 
 from movie_collections.core.errors import PROBLEM_MEDIA_TYPE
@@ -24,9 +25,10 @@ from movie_collections.core.settings import Settings
 PROTOCOL_PATH = "movie_collections.core.http_edge:BoundedHttpToolsProtocol"
 
 
-# While a head is read, bytes are fed to the parser at most this many at a time; a head is
-# counted from the start of the piece it begins in (exact unless requests come back to back).
-_HEAD_PIECE_BYTES = 4096
+# Bytes are fed to the parser at most this many at a time (but a body with a Content-Length,
+# to its end); a head is counted from the start of the piece it begins in: to the byte when it
+# begins one (sent alone), up to a piece early after other requests in the same piece.
+_PIECE_BYTES = 4096
 
 
 @cache
@@ -66,13 +68,12 @@ def body_too_slow_response(seconds: float) -> bytes:
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
-    """Closes a connection whose request head is over `HTTP_MAX_HEADER_BYTES` (with a 431 once
-    the requests before it are answered) or not complete `HTTP_HEADER_READ_TIMEOUT` seconds
-    after the connection or its first byte, whose body is not complete `HTTP_BODY_READ_TIMEOUT`
-    seconds after its head (after a 408, if no answer has started), or whose client reads
-    nothing for `HTTP_WRITE_TIMEOUT` seconds while its answer fills the buffer. Requests sent
-    back to back are parsed no faster than they are answered: at most the rest of one piece
-    waits behind the one being answered."""
+    """Closes a connection whose request head is over `HTTP_MAX_HEADER_BYTES` (431) or not
+    complete `HTTP_HEADER_READ_TIMEOUT` seconds after the connection or its first byte, whose
+    body is not complete `HTTP_BODY_READ_TIMEOUT` seconds after its turn came (408, if no answer
+    has started), or whose client reads nothing of its answer for `HTTP_WRITE_TIMEOUT` seconds
+    while the buffer for it is full. Requests sent back to back are parsed no faster than they
+    are answered, and a refusal (431, 400) waits for the answers to the requests before it."""
 
     def __init__(
         self,
@@ -85,14 +86,15 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.max_head_bytes, self.head_timeout, self.body_timeout, self.write_timeout = _limits()
         self.reading_head = True
         self.head_bytes = 0
-        self.head_refused = False
-        self.piece_bytes = 0  # of the head-mode piece being parsed (0: a body's bytes)
-        self.body_left: int | None = None  # by Content-Length; None: chunked, or no body
+        self.piece_bytes = 0  # of the piece being parsed; 0: one that ends with a body
+        self.body_left = 0  # of a body with a Content-Length; 0: none, or chunked
         self.held = memoryview(b"")  # received, not yet parsed: requests wait to be answered
-        self.holding = False  # reading paused here while bytes are held
+        self.refusal: bytes | None = None  # a closing answer, waiting for the ones before it
+        self.running: RequestResponseCycle | None = None  # the request being answered
         self.head_timer: TimerHandle | None = None
         self.body_timer: TimerHandle | None = None
         self.write_timer: TimerHandle | None = None
+        self.write_buffered = 0  # bytes buffered when the write timer was armed
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -103,78 +105,49 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._disarm_head_timer()
         self._disarm_body_timer()
         self._disarm_write_timer()
+        # uvicorn tells only the last request read; one answered before it is told too.
+        running = self.running
+        if running is not None and running is not self.cycle and not running.response_complete:
+            running.disconnected = True
+            running.message_event.set()
         super().connection_lost(exc)
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
+        self.running = cycle
+        super()._start_asgi_task(cycle, app)
+
+    # -- reading: a piece at a time, no faster than answers go out
 
     def data_received(self, data: bytes) -> None:
         self.held = memoryview(bytes(self.held) + data) if self.held else memoryview(data)
         self._parse()
 
     def _parse(self) -> None:
-        """Feeds the parser what is held: a head a piece at a time, a body as far as its
-        Content-Length; not past the end of a request while another waits to be answered."""
-        while self.held and not self.head_refused and not (self.pipeline and self.reading_head):
+        """Feeds the parser what is held: pieces of at most `_PIECE_BYTES`, a head within its
+        limit, a body with a Content-Length to its end; not past the end of a request while
+        another waits for its turn."""
+        while self.held and self.refusal is None and not (self.pipeline and self.reading_head):
             if self.transport.is_closing() or self.transport.get_protocol() is not self:
                 self.held = memoryview(b"")  # closed, or upgraded: nothing more to parse here
                 return
-            if self.reading_head:
-                room = self.max_head_bytes - self.head_bytes
-                if room <= 0:
-                    self._refuse_head()
-                    break
-                size = self.piece_bytes = min(room, _HEAD_PIECE_BYTES, len(self.held))
-                self.head_bytes += size
-            else:
-                # To the body's end by Content-Length, so the next head starts a piece;
-                # chunked (its end unknown here): all that is held.
-                size = min(self.body_left or len(self.held), len(self.held))
+            if self.body_left and not self.reading_head:
+                size = min(self.body_left, len(self.held))
+                self.body_left -= size
                 self.piece_bytes = 0
-                if self.body_left:
-                    self.body_left -= size
+            else:
+                room = self.max_head_bytes - self.head_bytes if self.reading_head else _PIECE_BYTES
+                if room <= 0:
+                    self._refuse(head_too_large_response(self.max_head_bytes))
+                    break
+                size = self.piece_bytes = min(room, _PIECE_BYTES, len(self.held))
+                self.head_bytes += size
             piece, self.held = self.held[:size], self.held[size:]
             super().data_received(piece)  # type: ignore[arg-type]  # httptools reads buffers
-        self._hold(bool(self.held))
-
-    def _hold(self, hold: bool) -> None:
-        """Reading stays paused while bytes are held: uvicorn's flow control resumes it when an
-        answer completes, and a client sending on would only grow them."""
-        if hold:
-            self.holding = True
+        if self.held or self.refusal is not None:
+            # uvicorn's flow control resumes reading when an answer completes: paused again.
             self.transport.pause_reading()
-        elif self.holding:
-            self.holding = False
-            if not self.flow.read_paused:
-                self.transport.resume_reading()
-
-    def _refuse_head(self) -> None:
-        """431 and close, after the answers to the requests before it (sent back to back):
-        those were read whole, and may have been carried out."""
-        self.head_refused = True
-        self._disarm_head_timer()
-        if self._answered():
-            self._write_head_refusal()
-
-    def _answered(self) -> bool:
-        """Every request read so far is answered (the last one read is, and they go in order)."""
-        return self.cycle is None or self.cycle.response_complete
-
-    def _write_head_refusal(self) -> None:
-        self.held = memoryview(b"")
-        self.transport.write(head_too_large_response(self.max_head_bytes))
-        self.transport.close()
-
-    def on_response_complete(self) -> None:
-        super().on_response_complete()  # starts the next request waiting, if there is one
-        if self.transport.is_closing():
-            return
-        if self.head_refused and self._answered():
-            self._write_head_refusal()
-        else:
-            self._parse()
-
-    def send_400_response(self, msg: str) -> None:
-        """uvicorn's own refusals (a malformed request) as problem+json, like every answer."""
-        self.transport.write(_closing_problem(400, "Bad Request", msg))
-        self.transport.close()
+        elif not self.flow.read_paused:
+            self.transport.resume_reading()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -185,10 +158,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.reading_head = False
         self.head_bytes = 0
         self._disarm_head_timer()
-        self.body_left = None
+        self.body_left = 0
         for name, value in self.headers:
             if name == b"transfer-encoding":
-                self.body_left = None
+                self.body_left = 0
                 break
             if name == b"content-length":
                 self.body_left = int(value)  # llhttp checked it: digits, and only one
@@ -201,14 +174,58 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_complete()
         self.reading_head = True
 
+    def on_response_complete(self) -> None:
+        super().on_response_complete()  # starts the next request waiting, if there is one
+        if self.transport.is_closing():
+            return
+        if self.refusal is not None:
+            if self._answered():
+                self._close_with(self.refusal)
+        else:
+            self._parse()
+
+    def _answered(self) -> bool:
+        """Every request read so far is answered (the last one read is, and they go in order)."""
+        return self.cycle is None or self.cycle.response_complete
+
+    # -- refusals
+
+    def _refuse(self, answer: bytes) -> None:
+        """Answer and close, once the requests before are answered: they were read whole, and
+        may have been carried out."""
+        self.refusal = answer
+        self.held = memoryview(b"")
+        self._disarm_head_timer()
+        if self._answered():
+            self._close_with(answer)
+
+    def _close_with(self, answer: bytes) -> None:
+        self.transport.write(answer)
+        self.transport.close()
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's own refusal of a malformed request, as problem+json like every answer.
+        In a body, the request it belongs to is broken: closed at once, as uvicorn does."""
+        answer = _closing_problem(400, "Bad Request", msg)
+        if self.reading_head:
+            self._refuse(answer)
+        else:
+            self._close_with(answer)
+
+    # -- timers
+
     def pause_writing(self) -> None:
         super().pause_writing()
         if self.write_timer is None:
-            self.write_timer = self.loop.call_later(self.write_timeout, self._write_timed_out)
+            self._arm_write_timer()
 
     def resume_writing(self) -> None:
         self._disarm_write_timer()
         super().resume_writing()
+
+    def _arm_write_timer(self) -> None:
+        self.write_buffered = self.transport.get_write_buffer_size()
+        self.write_timer = self.loop.call_later(self.write_timeout, self._write_timed_out)
 
     def _disarm_write_timer(self) -> None:
         if self.write_timer is not None:
@@ -216,9 +233,13 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self.write_timer = None
 
     def _write_timed_out(self) -> None:
-        """Aborted, not closed: a close waits for the buffer to drain, which it never will."""
+        """Aborted, not closed (a close waits for the buffer to drain, which it never will),
+        unless the client read some since: nothing is added to the buffer while it is full."""
         self.write_timer = None
-        self.transport.abort()
+        if self.transport.get_write_buffer_size() < self.write_buffered:
+            self._arm_write_timer()
+        else:
+            self.transport.abort()
 
     def _arm_head_timer(self) -> None:
         if self.head_timer is None:
@@ -244,6 +265,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def _body_timed_out(self) -> None:
         """The app, waiting for the body, is told the client left (FastAPI: a 400 to nobody)."""
         self.body_timer = None
+        if self.pipeline:  # its request waits for its turn, the body unread: not the client's
+            self.body_timer = self.loop.call_later(self.body_timeout, self._body_timed_out)
+            return
         if self.transport.is_closing():
             return
         if self.cycle is not None and not self.cycle.response_started:

@@ -332,9 +332,9 @@ class Settings(BaseSettings):
         60.0,
         gt=0,
         le=3600,
-        description="Seconds an answer may wait for a client that reads none of it while the "
-        "server holds a full buffer for it; then the connection is dropped (its concurrency "
-        "slot and buffered bytes freed).",
+        description="Seconds a client may read nothing of its answer while the server holds "
+        "a full buffer for it; then the connection is dropped (its concurrency slot and "
+        "buffered bytes freed).",
     )
     http_keep_alive_timeout: int = Field(
         5,
