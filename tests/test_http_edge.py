@@ -148,6 +148,9 @@ def test_requests_sent_back_to_back_are_each_held_to_the_head_limit(
         for before in (request, request * 2, post + b"x" * 5000, chunked)
     ]
     cases += [(request * 2, malformed, b"400"), (chunked + request * 500, malformed, b"400")]
+    # Refused once its head is read: it never starts, and the answers before it still go out.
+    gzip = b"POST /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: gzip\r\n\r\n"
+    cases += [(request * 2, gzip, b"400")]
     for before, after, refusal in cases:
         with connect(server) as sock:
             sock.sendall(before + after)
@@ -164,11 +167,25 @@ def head_of(size: int) -> bytes:
 
 
 def test_a_head_is_held_to_the_limit_to_the_byte(server: ServerProcess) -> None:
+    """Sent alone, or right after a request with a body of known length."""
     limit = Settings(_env_file=None).http_max_header_bytes  # type: ignore[call-arg]
-    for size, status in ((limit, b"200"), (limit + 1, b"431")):
-        with connect(server) as sock:
-            sock.sendall(head_of(size))
-            assert sock.recv(4096).split()[1] == status, size
+    post = b"POST /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 8000\r\n\r\n"
+    for before in (b"", post + b"x" * 8000):
+        for size, status in ((limit, b"200"), (limit + 1, b"431")):
+            with connect(server) as sock:
+                sock.sendall(before + head_of(size))
+                answer = read_to_the_end(sock)
+            assert re.findall(rb"HTTP/1\.1 (\d{3}) ", answer)[-1] == status, (len(before), size)
+
+
+def test_blank_lines_after_an_answer_do_not_hold_the_connection(server: ServerProcess) -> None:
+    """They begin no request, yet stop the keep-alive timer: the head-read timeout (1 s)
+    closes the connection."""
+    with connect(server) as sock:
+        sock.sendall(b"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200 ")
+        sock.sendall(b"\r\n")
+        assert closed_by_server(sock)
 
 
 def test_requests_sent_back_to_back_are_read_no_faster_than_they_are_answered(

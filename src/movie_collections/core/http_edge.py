@@ -25,10 +25,12 @@ from movie_collections.core.settings import Settings
 PROTOCOL_PATH = "movie_collections.core.http_edge:BoundedHttpToolsProtocol"
 
 
-# Bytes are fed to the parser at most this many at a time (but a body with a Content-Length,
-# to its end); a head is counted from the start of the piece it begins in: to the byte when it
-# begins one (sent alone), up to a piece early after other requests in the same piece.
+# Bytes are fed to the parser in pieces of at most this many; a body with a Content-Length
+# goes in one piece, to its end. A head is charged from the start of the piece it begins in:
+# exact when it starts the piece (a request sent alone, or after a body with a length), up to
+# one piece too much when other requests came before it in the same piece.
 _PIECE_BYTES = 4096
+_BODY_HEADERS = frozenset({b"content-length", b"transfer-encoding"})
 
 
 @cache
@@ -70,10 +72,12 @@ def body_too_slow_response(seconds: float) -> bytes:
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
     """Closes a connection whose request head is over `HTTP_MAX_HEADER_BYTES` (431) or not
     complete `HTTP_HEADER_READ_TIMEOUT` seconds after the connection or its first byte, whose
-    body is not complete `HTTP_BODY_READ_TIMEOUT` seconds after its turn came (408, if no answer
-    has started), or whose client reads nothing of its answer for `HTTP_WRITE_TIMEOUT` seconds
+    body is not complete `HTTP_BODY_READ_TIMEOUT` seconds after its head, time it waits unread
+    not counted (408, if no answer has started), or whose client reads nothing of its answer for
+    `HTTP_WRITE_TIMEOUT` seconds
     while the buffer for it is full. Requests sent back to back are parsed no faster than they
-    are answered, and a refusal (431, 400) waits for the answers to the requests before it."""
+    are answered (at most one piece ahead), and a refusal (431, 400) waits for the answers to the
+    requests before it."""
 
     def __init__(
         self,
@@ -132,7 +136,6 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                 return
             if self.body_left and not self.reading_head:
                 size = min(self.body_left, len(self.held))
-                self.body_left -= size
                 self.piece_bytes = 0
             else:
                 room = self.max_head_bytes - self.head_bytes if self.reading_head else _PIECE_BYTES
@@ -141,6 +144,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                     break
                 size = self.piece_bytes = min(room, _PIECE_BYTES, len(self.held))
                 self.head_bytes += size
+                if self.reading_head:  # blank lines before a head begin no message
+                    self._arm_head_timer()
             piece, self.held = self.held[:size], self.held[size:]
             super().data_received(piece)  # type: ignore[arg-type]  # httptools reads buffers
         if self.held or self.refusal is not None:
@@ -159,15 +164,16 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.head_bytes = 0
         self._disarm_head_timer()
         self.body_left = 0
-        for name, value in self.headers:
-            if name == b"transfer-encoding":
-                self.body_left = 0
-                break
-            if name == b"content-length":
-                self.body_left = int(value)  # llhttp checked it: digits, and only one
-        if any(name in _BODY_HEADERS for name, _ in self.headers):
+        framing = [(name, value) for name, value in self.headers if name in _BODY_HEADERS]
+        if framing:
             self.body_timer = self.loop.call_later(self.body_timeout, self._body_timed_out)
+        if framing and framing[0][0] == b"content-length" and len(framing) == 1:
+            self.body_left = int(framing[0][1])  # llhttp checked it: digits, and only one
         super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        self.body_left = max(0, self.body_left - len(body))
+        super().on_body(body)
 
     def on_message_complete(self) -> None:
         self._disarm_body_timer()
@@ -176,7 +182,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()  # starts the next request waiting, if there is one
-        if self.transport.is_closing():
+        if self.transport.is_closing():  # an answer with `Connection: close`
+            self._bound_the_close()
             return
         if self.refusal is not None:
             if self._answered():
@@ -185,8 +192,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self._parse()
 
     def _answered(self) -> bool:
-        """Every request read so far is answered (the last one read is, and they go in order)."""
-        return self.cycle is None or self.cycle.response_complete
+        """Every request read so far is answered: none waits, and the last one started is."""
+        return not self.pipeline and (self.running is None or self.running.response_complete)
 
     # -- refusals
 
@@ -202,12 +209,25 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def _close_with(self, answer: bytes) -> None:
         self.transport.write(answer)
         self.transport.close()
+        self._bound_the_close()
+
+    def _bound_the_close(self) -> None:
+        """A close waits for the buffer to drain: one the client never reads is aborted."""
+        if self.write_timer is None and self.transport.get_write_buffer_size():
+            self._arm_write_timer()
+
+    def timeout_keep_alive_handler(self) -> None:
+        super().timeout_keep_alive_handler()
+        self._bound_the_close()
 
     def send_400_response(self, msg: str) -> None:
-        """uvicorn's own refusal of a malformed request, as problem+json like every answer.
-        In a body, the request it belongs to is broken: closed at once, as uvicorn does."""
+        """uvicorn's own refusal of a malformed request, as problem+json like every answer, after
+        the answers to the requests before it. A request broken after its head never starts
+        if it waits its turn; if it runs (its body broke), it is closed at once, as uvicorn does."""
         answer = _closing_problem(400, "Bad Request", msg)
-        if self.reading_head:
+        if not self.reading_head and self.pipeline and self.pipeline[0][0] is self.cycle:
+            self.pipeline.popleft()  # the newest waits at the left
+        if self.reading_head or self.running is not self.cycle:
             self._refuse(answer)
         else:
             self._close_with(answer)
@@ -220,7 +240,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self._arm_write_timer()
 
     def resume_writing(self) -> None:
-        self._disarm_write_timer()
+        if not self.transport.is_closing():  # closing, the rest must still drain in time
+            self._disarm_write_timer()
         super().resume_writing()
 
     def _arm_write_timer(self) -> None:
@@ -236,9 +257,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         """Aborted, not closed (a close waits for the buffer to drain, which it never will),
         unless the client read some since: nothing is added to the buffer while it is full."""
         self.write_timer = None
-        if self.transport.get_write_buffer_size() < self.write_buffered:
+        buffered = self.transport.get_write_buffer_size()
+        if buffered and buffered < self.write_buffered:
             self._arm_write_timer()
-        else:
+        elif buffered:
             self.transport.abort()
 
     def _arm_head_timer(self) -> None:
@@ -252,8 +274,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def _head_timed_out(self) -> None:
         self.head_timer = None
-        if not self._answered():  # the head waits (held) behind an answer: not the client's fault
-            self._arm_head_timer()
+        if self.held or self.flow.read_paused or not self._answered():
+            self._arm_head_timer()  # it waits unread, or behind the client's own earlier request
         elif self.reading_head and not self.transport.is_closing():
             self.transport.close()
 
@@ -265,7 +287,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def _body_timed_out(self) -> None:
         """The app, waiting for the body, is told the client left (FastAPI: a 400 to nobody)."""
         self.body_timer = None
-        if self.pipeline:  # its request waits for its turn, the body unread: not the client's
+        if self.pipeline or self.flow.read_paused:  # the body waits unread: not the client's fault
             self.body_timer = self.loop.call_later(self.body_timeout, self._body_timed_out)
             return
         if self.transport.is_closing():
@@ -273,6 +295,3 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self.cycle is not None and not self.cycle.response_started:
             self.transport.write(body_too_slow_response(self.body_timeout))
         self.transport.close()
-
-
-_BODY_HEADERS = frozenset({b"content-length", b"transfer-encoding"})
