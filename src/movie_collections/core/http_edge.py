@@ -73,11 +73,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     """Closes a connection whose request head is over `HTTP_MAX_HEADER_BYTES` (431) or not
     complete `HTTP_HEADER_READ_TIMEOUT` seconds after the connection or its first byte, whose
     body is not complete `HTTP_BODY_READ_TIMEOUT` seconds after its head, time it waits unread
-    not counted (408, if no answer has started), or whose client reads nothing of its answer for
-    `HTTP_WRITE_TIMEOUT` seconds
-    while the buffer for it is full. Requests sent back to back are parsed no faster than they
-    are answered (at most one piece ahead), and a refusal (431, 400) waits for the answers to the
-    requests before it."""
+    not counted (408, if no answer has started), or whose client reads nothing of its answer
+    for `HTTP_WRITE_TIMEOUT` seconds while the buffer for it is full. Requests sent back to back
+    are parsed no faster than they are answered (at most one piece ahead), and a refusal (431,
+    400) waits for the answers to the requests before it."""
 
     def __init__(
         self,
